@@ -1,0 +1,1030 @@
+/*
+ * mod_misdirect: misdirected requests as a per-VirtualHost policy, and
+ * every 421 explained in error_log.
+ *
+ * Licensed under the Apache License, Version 2.0.
+ *
+ * For every request read from a client, the module compares the virtual
+ * host that the TLS handshake chose (mod_ssl, from SNI: "H") with the one
+ * httpd core chose from the request's host (Host, :authority, or an
+ * absolute-form target: "R"), runs six checks, and lets the configuration
+ * of R decide what each finding means:
+ *
+ *   scheme-mismatch    https:// target on plain HTTP, or http:// on TLS
+ *   sni-missing        TLS without SNI on an address with name-based vhosts
+ *   cert-mismatch      R != H and the certificate does not cover the host
+ *   sni-host-mismatch  R != H but the certificate covers the host
+ *                      (HTTP/2 connection reuse)
+ *   unknown-host       the host is none of R's names (R is the fallback)
+ *   port-mismatch      the host names a port the connection did not use
+ *
+ * Directives (server config and <VirtualHost>, a vhost value overriding the
+ * global one; the lists add up):
+ *
+ *   Misdirect On|Off|ReportOnly
+ *   MisdirectPolicy CHECK reject|report|allow
+ *       Misdirect ReportOnly
+ *       MisdirectPolicy sni-host-mismatch report
+ *   MisdirectAllow HOST...          e.g. MisdirectAllow *.cdn.example 192.0.2.7
+ *   MisdirectExempt URL-PATH...     e.g. MisdirectExempt /.well-known/acme-challenge/
+ *   MisdirectTrustedProxy CIDR...   e.g. MisdirectTrustedProxy 10.0.0.0/8
+ *
+ * Server config only:
+ *
+ *   MisdirectLint On|Off
+ *   MisdirectLogLimit N             diagnosis lines per second and child
+ *
+ * reject answers 421 Misdirected Request, report logs and serves, allow
+ * only records.  Every finding is exposed as MISDIRECT_* variables in
+ * r->subprocess_env for CustomLog, SetEnvIf and ErrorDocument pages.
+ */
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_connection.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_main.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_ssl.h"
+#include "http_vhost.h"
+#include "mod_ssl.h"
+#include "mod_http2.h"
+
+#include "apr_atomic.h"
+#include "apr_hash.h"
+#include "apr_network_io.h"
+#include "apr_optional_hooks.h"
+#include "apr_strings.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "src/mod_misdirect.h"
+
+#define MISDIRECT_DEFAULT_MODE      MISDIRECT_MODE_ON
+#define MISDIRECT_DEFAULT_LOG_LIMIT 10
+
+/*
+ * mod_ssl's optional hooks (modules/ssl/mod_ssl_openssl.h, which
+ * Debian's apache2-dev does not install).  init_server tells which
+ * SSL_CTX belongs to which vhost; pre_handshake hands out each client
+ * connection's SSL before its handshake.  After the handshake,
+ * SSL_get_SSL_CTX() is the context of the vhost mod_ssl chose from SNI,
+ * which is how H is known exactly rather than guessed.
+ */
+APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
+                          (server_rec *s, apr_pool_t *p, int is_proxy,
+                           SSL_CTX *ctx))
+APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, pre_handshake,
+                          (conn_rec *c, SSL *ssl, int is_proxy))
+
+/* SSL_CTX -> server_rec of the vhost it serves; rebuilt on each
+ * configuration pass because contexts are reused across passes. */
+static apr_hash_t *misdirect_ctx_servers;
+
+static APR_OPTIONAL_FN_TYPE(http2_var_lookup) *misdirect_h2_var;
+
+/* Log limiter state of this child: the second being counted, the lines
+ * logged in it and the lines suppressed since the last summary. */
+static apr_uint32_t misdirect_log_second;
+static apr_uint32_t misdirect_log_count;
+static apr_uint32_t misdirect_log_dropped;
+
+misdirect_srv_conf *misdirect_conf(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &misdirect_module);
+}
+
+static int misdirect_mode(const misdirect_srv_conf *conf)
+{
+    return conf->mode == MISDIRECT_UNSET ? MISDIRECT_DEFAULT_MODE : conf->mode;
+}
+
+static int misdirect_log_limit(void)
+{
+    const misdirect_srv_conf *g = misdirect_conf(ap_server_conf);
+
+    return g->log_limit == MISDIRECT_UNSET ? MISDIRECT_DEFAULT_LOG_LIMIT
+                                 : g->log_limit;
+}
+
+/* ------------------------------------------------------------------ */
+/* Facts                                                              */
+
+static server_rec *misdirect_handshake_server(SSL *ssl)
+{
+    SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+
+    if (!ctx || !misdirect_ctx_servers) {
+        return NULL;
+    }
+    return apr_hash_get(misdirect_ctx_servers, &ctx, sizeof(ctx));
+}
+
+/* Is host one of s's names, as core's vhost matching sees them? */
+static int misdirect_server_has_name(server_rec *s, const char *host,
+                                     apr_port_t port)
+{
+    server_addr_rec *sar;
+
+    if (misdirect_host_matches(host, s->server_hostname,
+               s->names ? (const char *const *)s->names->elts : NULL,
+               s->names ? s->names->nelts : 0,
+               s->wild_names ? (const char *const *)s->wild_names->elts
+                             : NULL,
+               s->wild_names ? s->wild_names->nelts : 0)) {
+        return 1;
+    }
+    /* Core also accepts the name the <VirtualHost> line itself used. */
+    for (sar = s->addrs; sar; sar = sar->next) {
+        if ((sar->host_port == 0 || sar->host_port == port)
+            && sar->virthost && !strcasecmp(host, sar->virthost)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int misdirect_cert_covers(SSL *ssl, const char *host)
+{
+    X509 *cert = SSL_get_certificate(ssl);
+
+    if (!cert || !host) {
+        return 0;
+    }
+    if (misdirect_ip_literal(host)) {
+        return X509_check_ip_asc(cert, host, 0) == 1;
+    }
+    /* RFC 6125: a wildcard stands for exactly one whole left-most label. */
+    return X509_check_host(cert, host, 0,
+                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+static int misdirect_host_allowed(const misdirect_srv_conf *conf,
+                                  const char *host)
+{
+    char canon[64];
+    int i;
+
+    if (!conf->allow || !host) {
+        return 0;
+    }
+    /* IPv6 literals compare in canonical form: "0:0::1" is "::1". */
+    if (strchr(host, ':')
+        && misdirect_host_normalize(host, canon, sizeof(canon)) == 0) {
+        host = canon;
+    }
+    for (i = 0; i < conf->allow->nelts; i++) {
+        const char *pattern = APR_ARRAY_IDX(conf->allow, i, const char *);
+
+        if (strpbrk(pattern, "*?") ? misdirect_wildcard_match(pattern, host)
+                                   : !strcasecmp(pattern, host)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int misdirect_peer_trusted(const misdirect_srv_conf *conf,
+                                  conn_rec *c)
+{
+    int i;
+
+    if (!conf->trusted) {
+        return 0;
+    }
+    for (i = 0; i < conf->trusted->nelts; i++) {
+        if (apr_ipsubnet_test(APR_ARRAY_IDX(conf->trusted, i,
+                                            apr_ipsubnet_t *),
+                              c->client_addr)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int misdirect_path_exempt(const misdirect_srv_conf *conf,
+                                 request_rec *r)
+{
+    char *path;
+    int i;
+
+    if (!conf->exempt || !r->uri || r->uri[0] != '/') {
+        return 0;
+    }
+    /* Core normalises the path only after this hook: judge the path the
+     * request will really reach, so "/exempt/../private" is not exempt. */
+    path = apr_pstrdup(r->pool, r->uri);
+    if (!ap_normalize_path(path, AP_NORMALIZE_NOT_ABOVE_ROOT
+                                 | AP_NORMALIZE_DECODE_UNRESERVED
+                                 | AP_NORMALIZE_MERGE_SLASHES)) {
+        return 0;
+    }
+    for (i = 0; i < conf->exempt->nelts; i++) {
+        if (misdirect_path_under(path, APR_ARRAY_IDX(conf->exempt, i,
+                                                     const char *))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Diagnosis                                                          */
+
+static const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
+{
+    if (!s) {
+        return "unknown";
+    }
+    if (!s->defn_name) {
+        return apr_pstrcat(p, s->server_hostname, " (main server)", NULL);
+    }
+    return apr_psprintf(p, "%s (%s:%u)", s->server_hostname, s->defn_name,
+                        s->defn_line_number);
+}
+
+static int misdirect_sni_is_trailing_dot(const char *sni)
+{
+    size_t n = sni ? strlen(sni) : 0;
+
+    return n > 1 && sni[n - 1] == '.';
+}
+
+/* One sentence: the likely cause and the fix. */
+static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
+                                  conn_rec *c)
+{
+    const misdirect_facts *f = &q->facts;
+    misdirect_check_e reason = q->decision.reason;
+    int tls_reason = (MISDIRECT_BIT(reason) & MISDIRECT_TLS_CHECKS) != 0;
+
+    if (reason == MISDIRECT_CHECK_SCHEME) {
+        return "the client asked for a URL whose scheme does not match "
+               "this connection (https:// over plain HTTP or http:// over "
+               "TLS): point it at the right port, or fix the proxy that "
+               "forwards absolute URLs";
+    }
+    if (tls_reason && !f->sni_sent) {
+        return "the client sent no SNI, as many reverse proxies and load "
+               "balancers do, so the handshake used the default virtual "
+               "host: make it send the request's host as SNI (nginx: "
+               "proxy_ssl_server_name on; proxy_ssl_name $host; HAProxy: "
+               "sni req.hdr(host); httpd: ProxyPreserveHost On), or list "
+               "its address in MisdirectTrustedProxy";
+    }
+    if (tls_reason && misdirect_sni_is_trailing_dot(q->sni)) {
+        return "the SNI ends in a dot, which mod_ssl does not strip, so the "
+               "handshake used the default virtual host: make the client "
+               "send the name without the trailing dot";
+    }
+    if (tls_reason && q->sni && misdirect_ip_literal(q->sni)) {
+        return "the client sent an IP address as SNI, which names no "
+               "virtual host, so the handshake used the default one: "
+               "connect by host name";
+    }
+    if (tls_reason && q->hs && q->hs == c->base_server && q->sni
+        && !misdirect_server_has_name(q->hs, q->sni, c->local_addr->port)) {
+        return "the SNI names no virtual host on this address, so the "
+               "handshake used the default virtual host: add the name as "
+               "ServerName or ServerAlias of the vhost it belongs to";
+    }
+    switch (reason) {
+    case MISDIRECT_CHECK_SNI_HOST:
+        return "a client (typically a browser on HTTP/2) reused a "
+               "connection for another name its certificate covers: give "
+               "both virtual hosts the same TLS settings, or separate "
+               "certificates, or allow it with 'MisdirectPolicy "
+               "sni-host-mismatch allow'";
+    case MISDIRECT_CHECK_CERT:
+        return "the certificate of this connection does not cover the "
+               "requested host, so no correct client sends it here: check "
+               "the SNI your client or proxy sends and the DNS of the "
+               "name";
+    case MISDIRECT_CHECK_SNI_MISSING:
+        return "the client sent no SNI on an address with name-based "
+               "virtual hosts: make it send SNI, or list its address in "
+               "MisdirectTrustedProxy";
+    case MISDIRECT_CHECK_UNKNOWN_HOST:
+        if (!f->host_sent) {
+            return "the request named no host (HTTP/1.0 without Host), so "
+                   "the default virtual host answered: make the client "
+                   "send Host";
+        }
+        return "no virtual host on this address is named for the "
+               "request's host: DNS may point here by mistake or a proxy "
+               "rewrites Host; add the name as ServerAlias if it is yours";
+    case MISDIRECT_CHECK_PORT:
+        return "the host names another port than the one the connection "
+               "reached, typical of a port-forwarding proxy or NAT: make it "
+               "keep the port, or 'MisdirectPolicy port-mismatch allow'";
+    default:
+        return "";
+    }
+    (void)r;
+}
+
+/* The opening sentence of a line, naming what happened in the admin's
+ * terms. */
+static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
+                                      conn_rec *c, const char *host)
+{
+    apr_pool_t *p = r->pool;
+    const char *hname = q->hs ? q->hs->server_hostname : "?";
+
+    switch (q->decision.reason) {
+    case MISDIRECT_CHECK_SCHEME:
+        return apr_psprintf(p, "the request-target's scheme %s does not "
+                            "match this %s connection",
+                            ap_escape_logitem(p, q->facts.scheme),
+                            q->facts.tls ? "TLS" : "plain");
+    case MISDIRECT_CHECK_SNI_MISSING:
+        return "the client sent no SNI to an address with name-based "
+               "virtual hosts";
+    case MISDIRECT_CHECK_CERT:
+        return apr_psprintf(p, "host %s selects virtual host %s, but the "
+                            "TLS handshake was for %s, whose certificate "
+                            "does not cover it", host,
+                            r->server->server_hostname, hname);
+    case MISDIRECT_CHECK_SNI_HOST:
+        return apr_psprintf(p, "host %s selects virtual host %s on a "
+                            "connection set up for %s, whose certificate "
+                            "covers it", host, r->server->server_hostname,
+                            hname);
+    case MISDIRECT_CHECK_UNKNOWN_HOST:
+        return q->facts.host_sent
+            ? apr_psprintf(p, "no virtual host is named %s, so the default "
+                           "%s answers", host, r->server->server_hostname)
+            : apr_psprintf(p, "the request named no host, so the default "
+                           "%s answers", r->server->server_hostname);
+    case MISDIRECT_CHECK_PORT:
+        return apr_psprintf(p, "host names port %u but the connection "
+                            "reached port %u", q->facts.host_port,
+                            (unsigned int)c->local_addr->port);
+    default:
+        return "";
+    }
+}
+
+/* Admits one diagnosis line under MisdirectLogLimit, and says how many
+ * were suppressed once a second has passed. */
+static int misdirect_log_permit(request_rec *r)
+{
+    int limit = misdirect_log_limit();
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t was = apr_atomic_read32(&misdirect_log_second);
+
+    if (was != now
+        && apr_atomic_cas32(&misdirect_log_second, now, was) == was) {
+        apr_uint32_t dropped = apr_atomic_xchg32(&misdirect_log_dropped, 0);
+
+        apr_atomic_set32(&misdirect_log_count, 0);
+        if (dropped) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          MISDIRECT_LOGNO(005)
+                          "%u diagnosis lines suppressed by "
+                          "MisdirectLogLimit %d in this process "
+                          "(requests were still decided)",
+                          dropped, limit);
+        }
+    }
+    if (limit == 0
+        || apr_atomic_inc32(&misdirect_log_count) < (apr_uint32_t)limit) {
+        return 1;
+    }
+    apr_atomic_inc32(&misdirect_log_dropped);
+    return 0;
+}
+
+/* " name=\"value\"" for an optional request header, escaped. */
+static const char *misdirect_header_field(request_rec *r, const char *field,
+                                          const char *header)
+{
+    const char *v = apr_table_get(r->headers_in, header);
+
+    if (!v) {
+        return "";
+    }
+    return apr_pstrcat(r->pool, " ", field, "=\"",
+                       ap_escape_logitem(r->pool, v), "\"", NULL);
+}
+
+/* The one line that explains a finding: a sentence first, then
+ * key="value" fields for machines.  extra holds further fields (with a
+ * leading space) and hint, when given, replaces the usual one. */
+static void misdirect_log(const misdirect_req *q, request_rec *r,
+                          conn_rec *c, int level, const char *logno,
+                          const char *what, const char *extra,
+                          const char *hint)
+{
+    apr_pool_t *p = r->pool;
+    const char *host_hdr = apr_table_get(r->headers_in, "Host");
+    const char *host = r->hostname ? ap_escape_logitem(p, r->hostname)
+                                   : "(none)";
+    const char *proto = r->protocol ? r->protocol : "-";
+    const char *stream = NULL, *tls = "";
+    int request_no = q->request_no;
+    char checks[160];
+
+    if (r->connection->master && misdirect_h2_var) {
+        stream = misdirect_h2_var(p, r->server, r->connection, r,
+                                  (char *)"H2_STREAM_ID");
+    }
+    if (stream) {
+        /* Client streams are odd: 1, 3, 5 are requests 1, 2, 3. */
+        request_no = (atoi(stream) + 1) / 2;
+        proto = apr_pstrcat(p, "h2\" stream=\"", stream, NULL);
+    }
+    if (q->ssl) {
+        const unsigned char *alpn = NULL;
+        unsigned int alpn_len = 0;
+
+        SSL_get0_alpn_selected(q->ssl, &alpn, &alpn_len);
+        tls = apr_psprintf(p, " sni=\"%s\" tls_resumed=\"%s\" alpn=\"%s\"",
+                           q->sni ? ap_escape_logitem(p, q->sni) : "(none)",
+                           SSL_session_reused(q->ssl) ? "yes" : "no",
+                           alpn_len
+                           ? ap_escape_logitem(p, apr_pstrmemdup(p,
+                                                   (const char *)alpn,
+                                                   alpn_len))
+                           : "(none)");
+    }
+
+    ap_log_rerror(APLOG_MARK, level, 0, r,
+                  "%s%s: %s. reason=\"%s\" checks=\"%s\" client=\"%s:%u\" "
+                  "local=\"%s:%u\" proto=\"%s\" request=\"%d\"%s "
+                  "handshake_vhost=\"%s\" request_vhost=\"%s\" host=\"%s\" "
+                  "host_header=\"%s\"%s%s%s hint=\"%s\"",
+                  logno, what, misdirect_sentence(q, r, c, host),
+                  misdirect_check_name(q->decision.reason),
+                  misdirect_format_checks(&q->decision, checks,
+                                          sizeof(checks)),
+                  c->client_ip, (unsigned int)c->client_addr->port,
+                  c->local_ip, (unsigned int)c->local_addr->port,
+                  proto, request_no, tls,
+                  misdirect_vhost_desc(p, q->hs),
+                  misdirect_vhost_desc(p, r->server), host,
+                  host_hdr ? ap_escape_logitem(p, host_hdr) : "(none)",
+                  misdirect_header_field(r, "x_forwarded_host",
+                                         "X-Forwarded-Host"),
+                  misdirect_header_field(r, "forwarded", "Forwarded"),
+                  extra ? extra : "",
+                  hint ? hint : misdirect_hint(q, r, c));
+}
+
+/* Publishes a finding to CustomLog, SetEnvIf and ErrorDocument pages.
+ * Client text is stored escaped, so no consumer can be fooled by it. */
+static void misdirect_set_vars(const misdirect_req *q, request_rec *r)
+{
+    apr_table_t *e = r->subprocess_env;
+    char checks[160];
+    int i;
+    size_t used = 0;
+
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        if (q->decision.fired & MISDIRECT_BIT(i)) {
+            used += (size_t)apr_snprintf(checks + used, sizeof(checks) - used,
+                                         "%s%s", used ? "," : "",
+                                         misdirect_check_name(i));
+        }
+    }
+    apr_table_setn(e, "MISDIRECT_REASON",
+                   misdirect_check_name(q->decision.reason));
+    apr_table_setn(e, "MISDIRECT_ACTION",
+                   misdirect_action_name(q->decision.action));
+    apr_table_set(e, "MISDIRECT_CHECKS", checks);
+    if (q->sni) {
+        apr_table_setn(e, "MISDIRECT_SNI", ap_escape_logitem(r->pool,
+                                                             q->sni));
+    }
+    if (q->hs) {
+        apr_table_setn(e, "MISDIRECT_HANDSHAKE_VHOST",
+                       q->hs->server_hostname);
+    }
+    apr_table_setn(e, "MISDIRECT_REQUEST_VHOST", r->server->server_hostname);
+}
+
+/* ------------------------------------------------------------------ */
+/* Hooks                                                              */
+
+static int misdirect_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                apr_pool_t *ptemp)
+{
+    (void)plog;
+    (void)ptemp;
+    /* A fresh map for every pass: mod_ssl fills it from init_server. */
+    misdirect_ctx_servers = apr_hash_make(pconf);
+    return OK;
+}
+
+static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
+                                 SSL_CTX *ctx)
+{
+    if (!is_proxy && ctx && misdirect_ctx_servers) {
+        SSL_CTX **key = apr_palloc(p, sizeof(*key));
+
+        *key = ctx;
+        apr_hash_set(misdirect_ctx_servers, key, sizeof(*key), s);
+    }
+    return OK;
+}
+
+static int misdirect_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
+{
+    if (!is_proxy) {
+        ap_set_module_config(c->conn_config, &misdirect_module, ssl);
+    }
+    return OK;
+}
+
+static void misdirect_optional_fn_retrieve(void)
+{
+    misdirect_h2_var = APR_RETRIEVE_OPTIONAL_FN(http2_var_lookup);
+}
+
+static int misdirect_post_read_request(request_rec *r)
+{
+    misdirect_srv_conf *conf;
+    conn_rec *c;
+    misdirect_facts f;
+    misdirect_req *q;
+    misdirect_action_e actions[MISDIRECT_CHECK_COUNT];
+    server_rec *hs = NULL;
+    const char *sni = NULL;
+    SSL *ssl = NULL;
+    unsigned int fired;
+    int i, level;
+
+    if (!ap_is_initial_req(r) || r->proxyreq != PROXYREQ_NONE) {
+        return DECLINED;
+    }
+    conf = misdirect_conf(r->server);
+    if (misdirect_mode(conf) == MISDIRECT_MODE_OFF) {
+        return DECLINED;
+    }
+
+    /* An HTTP/2 stream runs on a secondary connection; the TLS session
+     * and the address facts belong to the client's connection. */
+    c = r->connection->master ? r->connection->master : r->connection;
+
+    memset(&f, 0, sizeof(f));
+    f.tls = ap_ssl_conn_is_ssl(c) ? 1 : 0;
+    if (f.tls && (ssl = ap_get_module_config(c->conn_config,
+                                             &misdirect_module))) {
+        sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        hs = misdirect_handshake_server(ssl);
+        f.sni_sent = sni != NULL;
+        f.handshake_known = hs != NULL;
+        f.same_vhost = hs == r->server;
+        if (hs && hs != r->server) {
+            f.cert_covers = misdirect_cert_covers(ssl, r->hostname);
+        }
+    }
+    else {
+        /* A TLS stack that did not show us its handshake (no mod_ssl
+         * hooks): say nothing about SNI rather than guess. */
+        f.sni_sent = 1;
+    }
+    f.name_based = c->vhost_lookup_data != NULL;
+    f.host_sent = r->hostname != NULL;
+    f.host_known = r->hostname
+                   && misdirect_server_has_name(r->server, r->hostname,
+                                                c->local_addr->port);
+    if (r->parsed_uri.scheme && r->parsed_uri.hostname) {
+        f.scheme = r->parsed_uri.scheme;
+    }
+    f.host_port = r->parsed_uri.port_str ? r->parsed_uri.port : 0;
+    f.local_port = c->local_addr->port;
+
+    fired = misdirect_evaluate(&f);
+    if (fired && (fired & ~MISDIRECT_BIT(MISDIRECT_CHECK_SCHEME))) {
+        fired = misdirect_forgive(fired,
+                                  misdirect_host_allowed(conf, r->hostname),
+                                  (fired & MISDIRECT_TLS_CHECKS)
+                                  && misdirect_peer_trusted(conf, c));
+    }
+    if (!fired) {
+        misdirect_status_count(r->server, NULL);
+        if (APLOGrtrace1(r)) {
+            ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                          MISDIRECT_LOGNO(004) "checked: nothing fired; "
+                          "handshake_vhost=\"%s\" request_vhost=\"%s\"",
+                          hs ? hs->server_hostname : "-",
+                          r->server->server_hostname);
+        }
+        return DECLINED;
+    }
+
+    /* Something fired: from here on, allocation is fine. */
+    q = apr_pcalloc(r->pool, sizeof(*q));
+    q->facts = f;
+    q->hs = hs;
+    q->sni = sni;
+    q->ssl = ssl;
+    q->request_no = c->keepalives + 1;
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        actions[i] = conf->action[i] == MISDIRECT_UNSET
+                     ? misdirect_default_action(i)
+                     : (misdirect_action_e)conf->action[i];
+    }
+    misdirect_decide(fired, actions, misdirect_mode(conf),
+                     misdirect_path_exempt(conf, r), &q->decision);
+    ap_set_module_config(r->request_config, &misdirect_module, q);
+    misdirect_set_vars(q, r);
+    misdirect_status_count(r->server, &q->decision);
+
+    level = q->decision.action == MISDIRECT_REJECT ? APLOG_ERR
+            : q->decision.action == MISDIRECT_REPORT ? APLOG_WARNING
+            : APLOG_DEBUG;
+    if (APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, level)
+        && misdirect_log_permit(r)) {
+        misdirect_log(q, r, c, level,
+                      q->decision.action == MISDIRECT_REJECT
+                          ? MISDIRECT_LOGNO(001)
+                      : q->decision.action == MISDIRECT_REPORT
+                          ? MISDIRECT_LOGNO(002) : MISDIRECT_LOGNO(003),
+                      q->decision.action == MISDIRECT_REJECT
+                          ? "Misdirected request rejected with 421"
+                      : q->decision.action == MISDIRECT_REPORT
+                          ? "Misdirected request reported and served"
+                          : "Misdirect finding allowed",
+                      NULL, NULL);
+    }
+
+    if (q->decision.action != MISDIRECT_REJECT) {
+        return DECLINED;
+    }
+    if (!r->connection->master) {
+        /* The client must retry on a new connection: say so on HTTP/1.x
+         * (ap_set_keepalive turns this into "Connection: close").  On
+         * HTTP/2 only the stream is answered. */
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
+    return HTTP_MISDIRECTED_REQUEST;
+}
+
+/* Did mod_ssl refuse this request after the module let it through?  Its
+ * refusals are recognised by status and by the facts that cause them. */
+static const char *misdirect_ssl_refusal(request_rec *r,
+                                         const misdirect_req *q)
+{
+    const char *notes;
+
+    switch (r->status) {
+    case HTTP_MISDIRECTED_REQUEST:
+        /* Only mod_ssl answers 421 before the handler, on R != H. */
+        return q->facts.tls && !q->facts.same_vhost
+               ? "mod_ssl answered 421: the request's virtual host has TLS "
+                 "settings other than the handshake's"
+               : NULL;
+    case HTTP_BAD_REQUEST:
+        return q->facts.sni_sent && !q->facts.host_sent
+               ? "mod_ssl answered 400: SNI was sent but the request named "
+                 "no host"
+               : NULL;
+    case HTTP_FORBIDDEN:
+        notes = apr_table_get(r->notes, "error-notes");
+        return q->facts.tls && !q->facts.sni_sent && notes
+               && strstr(notes, "Server Name Indication")
+               ? "mod_ssl answered 403: SSLStrictSNIVHostCheck requires "
+                 "SNI on this address"
+               : NULL;
+    default:
+        return NULL;
+    }
+}
+
+static const char *misdirect_ssl_hint(request_rec *r, const misdirect_req *q)
+{
+    if (r->status == HTTP_BAD_REQUEST) {
+        return "the client named a host in SNI but none in the request "
+               "(HTTP/1.0 without Host): make it send Host";
+    }
+    if (r->status == HTTP_FORBIDDEN) {
+        return "SSLStrictSNIVHostCheck On refuses clients without SNI: "
+               "make the client or proxy send SNI, or turn the check off "
+               "for trusted proxies";
+    }
+    if (!q->facts.sni_sent) {
+        return "the client sent no SNI, so mod_ssl used the default "
+               "virtual host's TLS settings, which differ from the "
+               "request's vhost (tls_differs): make the proxy send SNI "
+               "(nginx: proxy_ssl_server_name on; proxy_ssl_name $host; "
+               "HAProxy: sni req.hdr(host)), or give the default vhost the "
+               "same TLS settings";
+    }
+    return "mod_ssl's SSLVHostSNIPolicy refuses to serve a virtual host "
+           "whose TLS settings differ from the handshake's (tls_differs): "
+           "give both the same settings, or separate certificates so that "
+           "clients open a new connection";
+}
+
+/* A refusal that mod_ssl produced is a misdirect too: explain it with
+ * the same line, plus what differs between the two vhosts. */
+static int misdirect_log_transaction(request_rec *r)
+{
+    misdirect_req *q = ap_get_module_config(r->request_config,
+                                            &misdirect_module);
+    const char *what;
+    conn_rec *c;
+
+    if (!q || q->decision.action == MISDIRECT_REJECT
+        || !(what = misdirect_ssl_refusal(r, q))) {
+        return DECLINED;
+    }
+    misdirect_status_count_ssl(r->server);
+    apr_table_setn(r->subprocess_env, "MISDIRECT_ACTION", "mod_ssl");
+    if (!APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, APLOG_ERR)
+        || !misdirect_log_permit(r)) {
+        return DECLINED;
+    }
+    c = r->connection->master ? r->connection->master : r->connection;
+    misdirect_log(q, r, c, APLOG_ERR, MISDIRECT_LOGNO(006), what,
+                  apr_pstrcat(r->pool, " tls_differs=\"",
+                              misdirect_tls_differences(r->pool, q->hs,
+                                                        r->server),
+                              "\"", NULL),
+                  misdirect_ssl_hint(r, q));
+    return DECLINED;
+}
+
+static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                 apr_pool_t *ptemp, server_rec *s)
+{
+    (void)plog;
+    misdirect_tls_profiles_build(pconf, ptemp, s);
+    /* Startup reads the configuration twice: lint the real pass only. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        misdirect_lint(ptemp, s);
+    }
+    return misdirect_status_post_config(pconf, ptemp, s);
+}
+
+static void misdirect_test_config(apr_pool_t *pconf, server_rec *s)
+{
+    /* apachectl configtest stops before post_config: lint here too. */
+    misdirect_tls_profiles_build(pconf, pconf, s);
+    misdirect_lint(pconf, s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                      */
+
+static void *misdirect_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    misdirect_srv_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    int i;
+
+    (void)s;
+    conf->mode = MISDIRECT_UNSET;
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        conf->action[i] = MISDIRECT_UNSET;
+    }
+    conf->allow = NULL;
+    conf->exempt = NULL;
+    conf->trusted = NULL;
+    conf->lint = MISDIRECT_UNSET;
+    conf->log_limit = MISDIRECT_UNSET;
+    conf->index = MISDIRECT_UNSET;
+    conf->tls = NULL;
+    return conf;
+}
+
+static apr_array_header_t *misdirect_merge_list(apr_pool_t *p,
+                                                apr_array_header_t *base,
+                                                apr_array_header_t *add)
+{
+    if (!base) {
+        return add;
+    }
+    if (!add) {
+        return base;
+    }
+    return apr_array_append(p, base, add);
+}
+
+static void *misdirect_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    misdirect_srv_conf *base = basev, *add = addv;
+    misdirect_srv_conf *conf = apr_pcalloc(p, sizeof(*conf));
+    int i;
+
+    conf->mode = add->mode == MISDIRECT_UNSET ? base->mode : add->mode;
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        conf->action[i] = add->action[i] == MISDIRECT_UNSET ? base->action[i]
+                                                  : add->action[i];
+    }
+    conf->allow = misdirect_merge_list(p, base->allow, add->allow);
+    conf->exempt = misdirect_merge_list(p, base->exempt, add->exempt);
+    conf->trusted = misdirect_merge_list(p, base->trusted, add->trusted);
+    conf->lint = add->lint == MISDIRECT_UNSET ? base->lint : add->lint;
+    conf->log_limit = add->log_limit == MISDIRECT_UNSET ? base->log_limit
+                                              : add->log_limit;
+    /* Set per vhost at startup, never inherited. */
+    conf->index = MISDIRECT_UNSET;
+    conf->tls = NULL;
+    return conf;
+}
+
+static const char *misdirect_set_mode(cmd_parms *cmd, void *dummy,
+                                      const char *arg)
+{
+    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+
+    (void)dummy;
+    if (!strcasecmp(arg, "On")) {
+        conf->mode = MISDIRECT_MODE_ON;
+    }
+    else if (!strcasecmp(arg, "Off")) {
+        conf->mode = MISDIRECT_MODE_OFF;
+    }
+    else if (!strcasecmp(arg, "ReportOnly")) {
+        conf->mode = MISDIRECT_MODE_REPORT_ONLY;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s: %s: expected On, Off or "
+                            "ReportOnly", cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
+static const char *misdirect_set_policy(cmd_parms *cmd, void *dummy,
+                                        const char *check,
+                                        const char *action)
+{
+    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+    int c = misdirect_check_parse(check);
+    int a = misdirect_action_parse(action);
+
+    (void)dummy;
+    if (c < 0) {
+        return apr_psprintf(cmd->pool, "%s: %s: unknown check, expected "
+                            "scheme-mismatch, sni-missing, cert-mismatch, "
+                            "sni-host-mismatch, unknown-host or "
+                            "port-mismatch", cmd->cmd->name, check);
+    }
+    if (a < 0) {
+        return apr_psprintf(cmd->pool, "%s: %s: unknown action for %s, "
+                            "expected reject, report or allow",
+                            cmd->cmd->name, action, check);
+    }
+    conf->action[c] = a;
+    return NULL;
+}
+
+static const char *misdirect_add_allow(cmd_parms *cmd, void *dummy,
+                                       const char *arg)
+{
+    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+    char *norm = apr_palloc(cmd->pool, strlen(arg) + 64);
+
+    (void)dummy;
+    if (misdirect_host_normalize(arg, norm, strlen(arg) + 64) != 0) {
+        return apr_psprintf(cmd->pool, "%s: %s: not a host name, "
+                            "*.wildcard name or IP address (no scheme, "
+                            "port or path)", cmd->cmd->name, arg);
+    }
+    if (!conf->allow) {
+        conf->allow = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(conf->allow, const char *) = norm;
+    return NULL;
+}
+
+static const char *misdirect_add_exempt(cmd_parms *cmd, void *dummy,
+                                        const char *arg)
+{
+    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+
+    (void)dummy;
+    if (arg[0] != '/') {
+        return apr_psprintf(cmd->pool, "%s: %s: expected a URL-path "
+                            "starting with /", cmd->cmd->name, arg);
+    }
+    if (!conf->exempt) {
+        conf->exempt = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(conf->exempt, const char *) = arg;
+    return NULL;
+}
+
+static const char *misdirect_add_trusted(cmd_parms *cmd, void *dummy,
+                                         const char *arg)
+{
+    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+    char *ip = apr_pstrdup(cmd->temp_pool, arg);
+    char *mask = strchr(ip, '/');
+    apr_ipsubnet_t *sub;
+    apr_status_t rv;
+
+    (void)dummy;
+    if (mask) {
+        *mask++ = '\0';
+    }
+    rv = apr_ipsubnet_create(&sub, ip, mask, cmd->pool);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: %s: not an IP address or CIDR "
+                            "range (%pm)", cmd->cmd->name, arg, &rv);
+    }
+    if (!conf->trusted) {
+        conf->trusted = apr_array_make(cmd->pool, 4,
+                                       sizeof(apr_ipsubnet_t *));
+    }
+    APR_ARRAY_PUSH(conf->trusted, apr_ipsubnet_t *) = sub;
+    return NULL;
+}
+
+static const char *misdirect_set_lint(cmd_parms *cmd, void *dummy, int on)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dummy;
+    if (err) {
+        return err;
+    }
+    misdirect_conf(cmd->server)->lint = on;
+    return NULL;
+}
+
+static const char *misdirect_set_log_limit(cmd_parms *cmd, void *dummy,
+                                           const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    apr_int64_t n;
+
+    (void)dummy;
+    if (err) {
+        return err;
+    }
+    n = apr_strtoi64(arg, &end, 10);
+    if (end == arg || *end || n < 0 || n > 1000000) {
+        return apr_psprintf(cmd->pool, "%s: %s: expected a number of lines "
+                            "per second from 0 (no limit) to 1000000",
+                            cmd->cmd->name, arg);
+    }
+    misdirect_conf(cmd->server)->log_limit = (int)n;
+    return NULL;
+}
+
+static void misdirect_register_hooks(apr_pool_t *p)
+{
+    /* Before mod_ssl's own SNI check, so that the module's policy
+     * decides first; after mod_proxy, which marks forward-proxy
+     * requests that must not be judged. */
+    static const char *const pre[] = { "mod_proxy.c", NULL };
+    static const char *const succ[] = { "mod_ssl.c", NULL };
+
+    ap_hook_pre_config(misdirect_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_optional_fn_retrieve(misdirect_optional_fn_retrieve, NULL, NULL,
+                                 APR_HOOK_MIDDLE);
+    ap_hook_post_config(misdirect_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_test_config(misdirect_test_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_read_request(misdirect_post_read_request, pre, succ,
+                              APR_HOOK_FIRST);
+    ap_hook_log_transaction(misdirect_log_transaction, NULL, NULL,
+                            APR_HOOK_MIDDLE);
+    misdirect_status_register_hooks(p);
+    APR_OPTIONAL_HOOK(ssl, init_server, misdirect_init_server, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ssl, pre_handshake, misdirect_pre_handshake, NULL,
+                      NULL, APR_HOOK_MIDDLE);
+}
+
+static const command_rec misdirect_cmds[] = {
+    AP_INIT_TAKE1("Misdirect", misdirect_set_mode, NULL, RSRC_CONF,
+                  "On, Off or ReportOnly (every reject becomes report)"),
+    AP_INIT_TAKE2("MisdirectPolicy", misdirect_set_policy, NULL, RSRC_CONF,
+                  "a check (scheme-mismatch, sni-missing, cert-mismatch, "
+                  "sni-host-mismatch, unknown-host, port-mismatch) and an "
+                  "action (reject, report, allow)"),
+    AP_INIT_ITERATE("MisdirectAllow", misdirect_add_allow, NULL, RSRC_CONF,
+                    "host names, *.wildcard names or IP addresses for "
+                    "which no check but scheme-mismatch fires"),
+    AP_INIT_ITERATE("MisdirectExempt", misdirect_add_exempt, NULL,
+                    RSRC_CONF, "URL-path prefixes that are never rejected"),
+    AP_INIT_ITERATE("MisdirectTrustedProxy", misdirect_add_trusted, NULL,
+                    RSRC_CONF, "IP addresses or CIDR ranges of gateways "
+                    "whose TLS handshakes are not judged"),
+    AP_INIT_FLAG("MisdirectLint", misdirect_set_lint, NULL, RSRC_CONF,
+                 "On or Off: warn at startup about configurations that "
+                 "will misdirect"),
+    AP_INIT_TAKE1("MisdirectLogLimit", misdirect_set_log_limit, NULL,
+                  RSRC_CONF, "diagnosis lines per second per process, "
+                  "0 for no limit"),
+    { NULL }
+};
+
+AP_DECLARE_MODULE(misdirect) = {
+    STANDARD20_MODULE_STUFF,
+    NULL,                       /* create per-directory config */
+    NULL,                       /* merge per-directory config */
+    misdirect_create_srv_conf,  /* create per-server config */
+    misdirect_merge_srv_conf,   /* merge per-server config */
+    misdirect_cmds,             /* directives */
+    misdirect_register_hooks,   /* register hooks */
+    AP_MODULE_FLAG_ALWAYS_MERGE /* every vhost its own config: it holds
+                                   the vhost's counters and TLS profile */
+};

@@ -1,0 +1,306 @@
+/*
+ * mod_misdirect: the decisions, as functions of plain values.
+ * See misdirect_logic.h.
+ *
+ * Licensed under the Apache License, Version 2.0.
+ */
+
+#include "misdirect_logic.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const misdirect_check_names[MISDIRECT_CHECK_COUNT] = {
+    "scheme-mismatch",
+    "sni-missing",
+    "cert-mismatch",
+    "sni-host-mismatch",
+    "unknown-host",
+    "port-mismatch"
+};
+
+static const misdirect_action_e misdirect_defaults[MISDIRECT_CHECK_COUNT] = {
+    MISDIRECT_REJECT,   /* scheme-mismatch */
+    MISDIRECT_ALLOW,    /* sni-missing */
+    MISDIRECT_REJECT,   /* cert-mismatch */
+    MISDIRECT_ALLOW,    /* sni-host-mismatch */
+    MISDIRECT_ALLOW,    /* unknown-host */
+    MISDIRECT_ALLOW     /* port-mismatch */
+};
+
+static const char *const misdirect_action_names[] = {
+    "allow", "report", "reject"
+};
+
+const char *misdirect_check_name(misdirect_check_e check)
+{
+    if ((unsigned int)check >= MISDIRECT_CHECK_COUNT) {
+        return "?";
+    }
+    return misdirect_check_names[check];
+}
+
+int misdirect_check_parse(const char *name)
+{
+    int i;
+
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        if (!strcasecmp(name, misdirect_check_names[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *misdirect_action_name(misdirect_action_e a)
+{
+    if ((unsigned int)a > MISDIRECT_REJECT) {
+        return "?";
+    }
+    return misdirect_action_names[a];
+}
+
+int misdirect_action_parse(const char *name)
+{
+    int i;
+
+    for (i = MISDIRECT_ALLOW; i <= MISDIRECT_REJECT; i++) {
+        if (!strcasecmp(name, misdirect_action_names[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+misdirect_action_e misdirect_default_action(misdirect_check_e check)
+{
+    return misdirect_defaults[check];
+}
+
+unsigned int misdirect_evaluate(const misdirect_facts *f)
+{
+    unsigned int fired = 0;
+
+    if (f->scheme
+        && ((f->tls && !strcasecmp(f->scheme, "http"))
+            || (!f->tls && !strcasecmp(f->scheme, "https")))) {
+        fired |= MISDIRECT_BIT(MISDIRECT_CHECK_SCHEME);
+    }
+    if (f->tls && !f->sni_sent && f->name_based) {
+        fired |= MISDIRECT_BIT(MISDIRECT_CHECK_SNI_MISSING);
+    }
+    /* Without a known handshake vhost there is nothing to compare. */
+    if (f->tls && f->handshake_known && !f->same_vhost) {
+        fired |= MISDIRECT_BIT(f->cert_covers ? MISDIRECT_CHECK_SNI_HOST
+                                              : MISDIRECT_CHECK_CERT);
+    }
+    if (!f->host_sent || !f->host_known) {
+        fired |= MISDIRECT_BIT(MISDIRECT_CHECK_UNKNOWN_HOST);
+    }
+    if (f->host_port && f->host_port != f->local_port) {
+        fired |= MISDIRECT_BIT(MISDIRECT_CHECK_PORT);
+    }
+    return fired;
+}
+
+unsigned int misdirect_forgive(unsigned int fired, int host_allowed,
+                               int peer_trusted)
+{
+    if (host_allowed) {
+        fired &= MISDIRECT_BIT(MISDIRECT_CHECK_SCHEME);
+    }
+    if (peer_trusted) {
+        fired &= ~MISDIRECT_TLS_CHECKS;
+    }
+    return fired;
+}
+
+void misdirect_decide(unsigned int fired, const misdirect_action_e *actions,
+                      misdirect_mode_e mode, int exempt,
+                      misdirect_decision *out)
+{
+    int i, first = -1, first_reject = -1;
+
+    out->fired = fired;
+    out->action = MISDIRECT_ALLOW;
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        misdirect_action_e a = MISDIRECT_ALLOW;
+
+        if (fired & MISDIRECT_BIT(i)) {
+            a = exempt ? MISDIRECT_ALLOW : actions[i];
+            if (a == MISDIRECT_REJECT && mode == MISDIRECT_MODE_REPORT_ONLY) {
+                a = MISDIRECT_REPORT;
+            }
+            if (first < 0) {
+                first = i;
+            }
+            if (a == MISDIRECT_REJECT && first_reject < 0) {
+                first_reject = i;
+            }
+            if (a > out->action) {
+                out->action = a;
+            }
+        }
+        out->check_action[i] = a;
+    }
+    /* SPEC: the rejecting check, else the first that fired. */
+    out->reason = (misdirect_check_e)(first_reject >= 0 ? first_reject
+                                      : first >= 0 ? first : 0);
+}
+
+char *misdirect_format_checks(const misdirect_decision *d, char *buf,
+                              size_t len)
+{
+    size_t used = 0;
+    int i;
+
+    if (len == 0) {
+        return buf;
+    }
+    buf[0] = '\0';
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        int n;
+
+        if (!(d->fired & MISDIRECT_BIT(i))) {
+            continue;
+        }
+        n = snprintf(buf + used, len - used, "%s%s:%s", used ? "," : "",
+                     misdirect_check_names[i],
+                     misdirect_action_name(d->check_action[i]));
+        if (n < 0 || (size_t)n >= len - used) {
+            break;      /* the buffer is sized for all six; never here */
+        }
+        used += (size_t)n;
+    }
+    return buf;
+}
+
+int misdirect_wildcard_match(const char *pattern, const char *host)
+{
+    /* Iterative glob with one backtrack point: linear in practice and
+     * never recursive, whatever the client sends. */
+    const char *star = NULL, *resume = NULL;
+
+    while (*host) {
+        if (*pattern == '*') {
+            star = pattern++;
+            resume = host;
+        }
+        else if (*pattern == '?'
+                 || (*pattern
+                     && tolower((unsigned char)*pattern)
+                        == tolower((unsigned char)*host))) {
+            pattern++;
+            host++;
+        }
+        else if (star) {
+            pattern = star + 1;
+            host = ++resume;
+        }
+        else {
+            return 0;
+        }
+    }
+    while (*pattern == '*') {
+        pattern++;
+    }
+    return *pattern == '\0';
+}
+
+int misdirect_host_matches(const char *host, const char *server_name,
+                           const char *const *names, int nnames,
+                           const char *const *wild, int nwild)
+{
+    int i;
+
+    if (server_name && !strcasecmp(host, server_name)) {
+        return 1;
+    }
+    for (i = 0; i < nnames; i++) {
+        if (names[i] && !strcasecmp(host, names[i])) {
+            return 1;
+        }
+    }
+    for (i = 0; i < nwild; i++) {
+        if (wild[i] && misdirect_wildcard_match(wild[i], host)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int misdirect_ip_literal(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+
+    if (inet_pton(AF_INET, host, buf) == 1) {
+        return 4;
+    }
+    if (strchr(host, ':') && inet_pton(AF_INET6, host, buf) == 1) {
+        return 6;
+    }
+    return 0;
+}
+
+int misdirect_host_normalize(const char *in, char *out, size_t outlen)
+{
+    size_t n = strlen(in), i;
+
+    if (n && in[0] == '[') {
+        unsigned char addr[sizeof(struct in6_addr)];
+        char tmp[64];
+
+        if (n < 3 || in[n - 1] != ']' || n - 2 >= sizeof(tmp)) {
+            return -1;
+        }
+        memcpy(tmp, in + 1, n - 2);
+        tmp[n - 2] = '\0';
+        if (inet_pton(AF_INET6, tmp, addr) != 1
+            || !inet_ntop(AF_INET6, addr, out, (socklen_t)outlen)) {
+            return -1;
+        }
+        return 0;
+    }
+    if (strchr(in, ':')) {
+        unsigned char addr[sizeof(struct in6_addr)];
+
+        /* Only an IPv6 literal may hold a colon: a port has no place in
+         * a host name list. */
+        if (inet_pton(AF_INET6, in, addr) != 1
+            || !inet_ntop(AF_INET6, addr, out, (socklen_t)outlen)) {
+            return -1;
+        }
+        return 0;
+    }
+    if (n && in[n - 1] == '.') {
+        n--;
+    }
+    if (n == 0 || n >= outlen) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)in[i];
+
+        if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '\\'
+            || ch == '"' || ch == ',') {
+            return -1;
+        }
+        out[i] = (char)tolower(ch);
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+int misdirect_path_under(const char *path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    if (strncmp(path, prefix, n)) {
+        return 0;
+    }
+    return n == 0 || prefix[n - 1] == '/' || path[n] == '\0'
+           || path[n] == '/';
+}

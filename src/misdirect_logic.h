@@ -1,0 +1,131 @@
+/*
+ * mod_misdirect: the decisions, as functions of plain values.
+ *
+ * Nothing here sees a request_rec, so the unit tests and the fuzz targets
+ * link this file alone.  The module gathers the facts of a request, these
+ * functions say which checks fire and what to do about them.
+ *
+ * Licensed under the Apache License, Version 2.0.
+ */
+
+#ifndef MISDIRECT_LOGIC_H
+#define MISDIRECT_LOGIC_H
+
+#include <stddef.h>
+
+/* Shared between the module's files, but never exported from the .so. */
+#define MISDIRECT_INTERNAL __attribute__((visibility("hidden")))
+
+/* The checks, in the order of SPEC.md's table: that order picks the
+ * reason when several fire. */
+typedef enum {
+    MISDIRECT_CHECK_SCHEME = 0,     /* scheme-mismatch */
+    MISDIRECT_CHECK_SNI_MISSING,    /* sni-missing */
+    MISDIRECT_CHECK_CERT,           /* cert-mismatch */
+    MISDIRECT_CHECK_SNI_HOST,       /* sni-host-mismatch */
+    MISDIRECT_CHECK_UNKNOWN_HOST,   /* unknown-host */
+    MISDIRECT_CHECK_PORT,           /* port-mismatch */
+    MISDIRECT_CHECK_COUNT
+} misdirect_check_e;
+
+#define MISDIRECT_BIT(check) (1u << (check))
+
+/* Checks that say something about the TLS handshake, which a trusted
+ * gateway is allowed to get wrong. */
+#define MISDIRECT_TLS_CHECKS (MISDIRECT_BIT(MISDIRECT_CHECK_SNI_MISSING) \
+                              | MISDIRECT_BIT(MISDIRECT_CHECK_CERT)      \
+                              | MISDIRECT_BIT(MISDIRECT_CHECK_SNI_HOST))
+
+/* Ordered by severity, so the action of a request is the largest. */
+typedef enum {
+    MISDIRECT_ALLOW = 0,
+    MISDIRECT_REPORT = 1,
+    MISDIRECT_REJECT = 2
+} misdirect_action_e;
+
+typedef enum {
+    MISDIRECT_MODE_OFF = 0,
+    MISDIRECT_MODE_ON = 1,
+    MISDIRECT_MODE_REPORT_ONLY = 2
+} misdirect_mode_e;
+
+/* What the module found out about one request. */
+typedef struct {
+    unsigned int tls : 1;             /* the connection is TLS */
+    unsigned int handshake_known : 1; /* H could be determined */
+    unsigned int sni_sent : 1;        /* the client sent SNI */
+    unsigned int name_based : 1;      /* the address has name-based vhosts */
+    unsigned int same_vhost : 1;      /* R == H */
+    unsigned int cert_covers : 1;     /* the certificate covers N */
+    unsigned int host_sent : 1;       /* the request named a host */
+    unsigned int host_known : 1;      /* N is one of R's names */
+    const char *scheme;               /* absolute-form scheme, or NULL */
+    unsigned int host_port;           /* explicit port in the host, or 0 */
+    unsigned int local_port;          /* the connection's local port */
+} misdirect_facts;
+
+/* The outcome for one request. */
+typedef struct {
+    unsigned int fired;                        /* MISDIRECT_BIT()s */
+    misdirect_action_e action;                 /* what happens */
+    misdirect_check_e reason;                  /* valid when fired != 0 */
+    misdirect_action_e check_action[MISDIRECT_CHECK_COUNT];
+} misdirect_decision;
+
+MISDIRECT_INTERNAL const char *misdirect_check_name(misdirect_check_e check);
+MISDIRECT_INTERNAL int misdirect_check_parse(const char *name);
+MISDIRECT_INTERNAL const char *misdirect_action_name(misdirect_action_e a);
+MISDIRECT_INTERNAL int misdirect_action_parse(const char *name);
+MISDIRECT_INTERNAL misdirect_action_e
+misdirect_default_action(misdirect_check_e check);
+
+/* Which checks fire, from the facts alone. */
+MISDIRECT_INTERNAL unsigned int misdirect_evaluate(const misdirect_facts *f);
+
+/* Removes what MisdirectAllow (host_allowed) and MisdirectTrustedProxy
+ * (peer_trusted) forgive. */
+MISDIRECT_INTERNAL unsigned int misdirect_forgive(unsigned int fired,
+                                                  int host_allowed,
+                                                  int peer_trusted);
+
+/* Applies the actions (one per check, already defaulted), the mode and an
+ * exempt path to the fired checks. */
+MISDIRECT_INTERNAL void misdirect_decide(unsigned int fired,
+                                         const misdirect_action_e *actions,
+                                         misdirect_mode_e mode, int exempt,
+                                         misdirect_decision *out);
+
+/* Writes "check:action,check:action" for the fired checks into buf;
+ * returns buf. */
+MISDIRECT_INTERNAL char *misdirect_format_checks(const misdirect_decision *d,
+                                                 char *buf, size_t len);
+
+/* Case-insensitive shell-style match, '*' any run and '?' one character,
+ * as httpd core matches a wildcard ServerAlias. */
+MISDIRECT_INTERNAL int misdirect_wildcard_match(const char *pattern,
+                                                const char *host);
+
+/* Does host match a name list the way core matches ServerName,
+ * ServerAlias and wildcard ServerAlias?  Either list may be empty. */
+MISDIRECT_INTERNAL int misdirect_host_matches(const char *host,
+                                              const char *server_name,
+                                              const char *const *names,
+                                              int nnames,
+                                              const char *const *wild,
+                                              int nwild);
+
+/* 4 or 6 for an IPv4 or IPv6 literal (without brackets), else 0. */
+MISDIRECT_INTERNAL int misdirect_ip_literal(const char *host);
+
+/* Brings a host name or IP literal to the form httpd core leaves in
+ * r->hostname: lower case, no trailing dot, IPv6 without brackets and in
+ * its canonical text form.  Returns 0, or -1 when in is no host. */
+MISDIRECT_INTERNAL int misdirect_host_normalize(const char *in, char *out,
+                                                size_t outlen);
+
+/* Does a (normalised) URL path fall under prefix, on a segment boundary?
+ * "/a/b" is under "/a" and "/a/", "/ab" is not under "/a". */
+MISDIRECT_INTERNAL int misdirect_path_under(const char *path,
+                                            const char *prefix);
+
+#endif /* MISDIRECT_LOGIC_H */

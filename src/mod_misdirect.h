@@ -1,0 +1,80 @@
+/*
+ * mod_misdirect: what the module's files share.  Not an API: nothing
+ * here is exported from mod_misdirect.so.
+ *
+ * Licensed under the Apache License, Version 2.0.
+ */
+
+#ifndef MOD_MISDIRECT_H
+#define MOD_MISDIRECT_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "apr_tables.h"
+
+#include <openssl/ssl.h>
+
+#include "misdirect_logic.h"
+
+#define MISDIRECT_UNSET -1
+
+/* The module's own message numbers: never httpd's AH numbers, never
+ * reused once published. */
+#define MISDIRECT_LOGNO(n) "MISDIRECT" #n ": "
+
+extern module AP_MODULE_DECLARE_DATA misdirect_module;
+
+/* The TLS settings of one vhost that decide whether mod_ssl lets a
+ * request cross from another vhost's handshake (see misdirect_lint.c). */
+typedef struct misdirect_tls_profile misdirect_tls_profile;
+
+typedef struct {
+    int mode;                                /* misdirect_mode_e or UNSET */
+    int action[MISDIRECT_CHECK_COUNT];       /* misdirect_action_e/UNSET */
+    apr_array_header_t *allow;               /* const char *, normalised */
+    apr_array_header_t *exempt;              /* const char *, URL-paths */
+    apr_array_header_t *trusted;             /* apr_ipsubnet_t * */
+    int lint;                                /* global only */
+    int log_limit;                           /* global only */
+    /* Set at startup, never by a directive. */
+    int index;                               /* this vhost's counter slot */
+    misdirect_tls_profile *tls;              /* NULL without SSLEngine */
+} misdirect_srv_conf;
+
+/* What one checked request found, kept until the request ends, so that a
+ * 421 that mod_ssl answers after us is explained too. */
+typedef struct {
+    misdirect_facts facts;
+    misdirect_decision decision;
+    server_rec *hs;                          /* H, or NULL */
+    const char *sni;                         /* as sent, raw, or NULL */
+    SSL *ssl;                                /* NULL on plain connections */
+    int request_no;                          /* on its connection, from 1 */
+} misdirect_req;
+
+MISDIRECT_INTERNAL misdirect_srv_conf *misdirect_conf(server_rec *s);
+
+/* misdirect_lint.c: TLS profiles read from the configuration tree, the
+ * differences mod_ssl cares about, and the startup lint. */
+MISDIRECT_INTERNAL void misdirect_tls_profiles_build(apr_pool_t *p,
+                                                     apr_pool_t *ptemp,
+                                                     server_rec *main_s);
+MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
+                                                         server_rec *a,
+                                                         server_rec *b);
+MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
+                                       server_rec *main_s);
+
+/* misdirect_status.c: counters in shared memory, mod_status section and
+ * the misdirect-status handler. */
+MISDIRECT_INTERNAL int misdirect_status_post_config(apr_pool_t *pconf,
+                                                    apr_pool_t *ptemp,
+                                                    server_rec *main_s);
+/* Every checked request; d is NULL when nothing fired. */
+MISDIRECT_INTERNAL void misdirect_status_count(server_rec *s,
+                                               const misdirect_decision *d);
+/* A 421 (or 400/403) that mod_ssl answered and this module explained. */
+MISDIRECT_INTERNAL void misdirect_status_count_ssl(server_rec *s);
+MISDIRECT_INTERNAL void misdirect_status_register_hooks(apr_pool_t *p);
+
+#endif /* MOD_MISDIRECT_H */

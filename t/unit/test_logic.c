@@ -1,0 +1,294 @@
+/*
+ * Unit tests of the pure decisions in src/misdirect_logic.c, printed as
+ * TAP for prove (t/10-unit.t runs this binary).
+ */
+
+#include "misdirect_logic.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int test_no;
+static int test_failed;
+
+static void ok(int cond, const char *what)
+{
+    test_no++;
+    if (!cond) {
+        test_failed++;
+    }
+    printf("%sok %d - %s\n", cond ? "" : "not ", test_no, what);
+}
+
+static void is_str(const char *got, const char *want, const char *what)
+{
+    int same = got && want && !strcmp(got, want);
+
+    ok(same, what);
+    if (!same) {
+        printf("#   got: '%s'\n#   expected: '%s'\n", got ? got : "(null)",
+               want ? want : "(null)");
+    }
+}
+
+#define B(c) MISDIRECT_BIT(MISDIRECT_CHECK_##c)
+
+/* Facts of a TLS request whose SNI and host agree: nothing fires. */
+static misdirect_facts clean_tls(void)
+{
+    misdirect_facts f;
+
+    memset(&f, 0, sizeof(f));
+    f.tls = 1;
+    f.handshake_known = 1;
+    f.sni_sent = 1;
+    f.name_based = 1;
+    f.same_vhost = 1;
+    f.host_sent = 1;
+    f.host_known = 1;
+    f.local_port = 443;
+    return f;
+}
+
+static void test_names(void)
+{
+    int i;
+
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        ok(misdirect_check_parse(misdirect_check_name(i)) == i,
+           "check name round-trips");
+    }
+    ok(misdirect_check_parse("SNI-Missing") == MISDIRECT_CHECK_SNI_MISSING,
+       "check names are case-insensitive");
+    ok(misdirect_check_parse("sni") == -1, "unknown check is refused");
+    ok(misdirect_action_parse("Reject") == MISDIRECT_REJECT,
+       "action parse");
+    ok(misdirect_action_parse("deny") == -1, "unknown action is refused");
+    ok(misdirect_default_action(MISDIRECT_CHECK_SCHEME) == MISDIRECT_REJECT
+       && misdirect_default_action(MISDIRECT_CHECK_CERT) == MISDIRECT_REJECT
+       && misdirect_default_action(MISDIRECT_CHECK_SNI_MISSING)
+          == MISDIRECT_ALLOW
+       && misdirect_default_action(MISDIRECT_CHECK_SNI_HOST)
+          == MISDIRECT_ALLOW
+       && misdirect_default_action(MISDIRECT_CHECK_UNKNOWN_HOST)
+          == MISDIRECT_ALLOW
+       && misdirect_default_action(MISDIRECT_CHECK_PORT) == MISDIRECT_ALLOW,
+       "defaults follow SPEC.md");
+}
+
+static void test_evaluate(void)
+{
+    misdirect_facts f = clean_tls();
+
+    ok(misdirect_evaluate(&f) == 0, "matching SNI and host: nothing fires");
+
+    f = clean_tls();
+    f.scheme = "http";
+    ok(misdirect_evaluate(&f) == B(SCHEME), "http:// target on TLS");
+    f.scheme = "HTTPS";
+    ok(misdirect_evaluate(&f) == 0, "https:// target on TLS is fine");
+    f.tls = 0;
+    ok(misdirect_evaluate(&f) & B(SCHEME), "https:// target on plain");
+    f.scheme = "ftp";
+    ok(!(misdirect_evaluate(&f) & B(SCHEME)), "other schemes are not ours");
+
+    f = clean_tls();
+    f.sni_sent = 0;
+    ok(misdirect_evaluate(&f) == B(SNI_MISSING), "no SNI, name-based");
+    f.name_based = 0;
+    ok(misdirect_evaluate(&f) == 0, "no SNI on an IP-based address");
+
+    f = clean_tls();
+    f.same_vhost = 0;
+    ok(misdirect_evaluate(&f) == B(CERT), "R != H, not covered");
+    f.cert_covers = 1;
+    ok(misdirect_evaluate(&f) == B(SNI_HOST), "R != H, covered");
+    f.handshake_known = 0;
+    ok(misdirect_evaluate(&f) == 0, "unknown H: no comparison");
+
+    f = clean_tls();
+    f.host_known = 0;
+    ok(misdirect_evaluate(&f) == B(UNKNOWN_HOST), "unknown host");
+    f.host_sent = 0;
+    ok(misdirect_evaluate(&f) == B(UNKNOWN_HOST), "no host at all");
+
+    f = clean_tls();
+    f.host_port = 8443;
+    ok(misdirect_evaluate(&f) == B(PORT), "explicit other port");
+    f.host_port = 443;
+    ok(misdirect_evaluate(&f) == 0, "explicit same port");
+
+    f = clean_tls();
+    f.tls = 0;
+    f.handshake_known = 0;
+    f.sni_sent = 0;
+    ok(misdirect_evaluate(&f) == 0, "plain connection: no TLS checks");
+}
+
+static void test_forgive(void)
+{
+    unsigned int all = (1u << MISDIRECT_CHECK_COUNT) - 1;
+
+    ok(misdirect_forgive(all, 1, 0) == B(SCHEME),
+       "MisdirectAllow leaves only scheme-mismatch");
+    ok(misdirect_forgive(all, 0, 1)
+       == (B(SCHEME) | B(UNKNOWN_HOST) | B(PORT)),
+       "a trusted proxy is forgiven the TLS checks only");
+    ok(misdirect_forgive(all, 0, 0) == all, "nothing to forgive");
+}
+
+static void test_decide(void)
+{
+    misdirect_action_e a[MISDIRECT_CHECK_COUNT];
+    misdirect_decision d;
+    char buf[160];
+    int i;
+
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        a[i] = misdirect_default_action(i);
+    }
+
+    misdirect_decide(B(CERT) | B(UNKNOWN_HOST), a, MISDIRECT_MODE_ON, 0, &d);
+    ok(d.action == MISDIRECT_REJECT && d.reason == MISDIRECT_CHECK_CERT,
+       "cert-mismatch rejects by default");
+    is_str(misdirect_format_checks(&d, buf, sizeof(buf)),
+           "cert-mismatch:reject,unknown-host:allow",
+           "checks list every fired check with its action");
+
+    misdirect_decide(B(SNI_MISSING) | B(CERT), a, MISDIRECT_MODE_ON, 0, &d);
+    ok(d.reason == MISDIRECT_CHECK_CERT,
+       "the reason is the first rejecting check, not the first fired");
+
+    misdirect_decide(B(SNI_MISSING) | B(PORT), a, MISDIRECT_MODE_ON, 0, &d);
+    ok(d.action == MISDIRECT_ALLOW && d.reason == MISDIRECT_CHECK_SNI_MISSING,
+       "without a reject the reason is the first that fired");
+
+    misdirect_decide(B(CERT), a, MISDIRECT_MODE_REPORT_ONLY, 0, &d);
+    ok(d.action == MISDIRECT_REPORT
+       && d.check_action[MISDIRECT_CHECK_CERT] == MISDIRECT_REPORT,
+       "ReportOnly turns reject into report");
+
+    misdirect_decide(B(CERT) | B(SCHEME), a, MISDIRECT_MODE_ON, 1, &d);
+    ok(d.action == MISDIRECT_ALLOW && d.fired == (B(CERT) | B(SCHEME)),
+       "an exempt path is never rejected but still recorded");
+
+    a[MISDIRECT_CHECK_UNKNOWN_HOST] = MISDIRECT_REPORT;
+    misdirect_decide(B(UNKNOWN_HOST), a, MISDIRECT_MODE_ON, 0, &d);
+    ok(d.action == MISDIRECT_REPORT, "policy report");
+    a[MISDIRECT_CHECK_CERT] = MISDIRECT_ALLOW;
+    misdirect_decide(B(CERT), a, MISDIRECT_MODE_ON, 0, &d);
+    ok(d.action == MISDIRECT_ALLOW, "policy allow overrides a reject default");
+
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        a[i] = MISDIRECT_REJECT;
+    }
+    misdirect_decide((1u << MISDIRECT_CHECK_COUNT) - 1, a, MISDIRECT_MODE_ON,
+                     0, &d);
+    is_str(misdirect_format_checks(&d, buf, sizeof(buf)),
+           "scheme-mismatch:reject,sni-missing:reject,cert-mismatch:reject,"
+           "sni-host-mismatch:reject,unknown-host:reject,"
+           "port-mismatch:reject", "all six fit the buffer");
+    ok(d.reason == MISDIRECT_CHECK_SCHEME, "table order picks the reason");
+}
+
+static void test_wildcard(void)
+{
+    ok(misdirect_wildcard_match("*.example.com", "www.example.com"),
+       "* matches a label");
+    ok(misdirect_wildcard_match("*.example.com", "a.b.example.com"),
+       "* matches across dots, as ServerAlias does");
+    ok(!misdirect_wildcard_match("*.example.com", "example.com"),
+       "*. needs something before the dot");
+    ok(misdirect_wildcard_match("WWW.Example.COM", "www.example.com"),
+       "case-insensitive");
+    ok(misdirect_wildcard_match("www?.example.com", "www1.example.com"),
+       "? is one character");
+    ok(!misdirect_wildcard_match("www?.example.com", "www.example.com"),
+       "? is exactly one character");
+    ok(misdirect_wildcard_match("*", ""), "* matches empty");
+    ok(!misdirect_wildcard_match("a*b*c*d*e*f*g", "aaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+       "pathological pattern ends (and fails)");
+    ok(misdirect_wildcard_match("*b*", "aaab"), "backtracking");
+}
+
+static void test_host_matches(void)
+{
+    const char *names[] = { "www.alpha.test", NULL };
+    const char *wild[] = { "*.b.wild.test" };
+
+    ok(misdirect_host_matches("alpha.test", "alpha.test", names, 2, NULL, 0),
+       "ServerName");
+    ok(misdirect_host_matches("WWW.ALPHA.TEST", "alpha.test", names, 2,
+                              NULL, 0), "ServerAlias, any case");
+    ok(!misdirect_host_matches("beta.test", "alpha.test", names, 2, wild, 1),
+       "another name");
+    ok(misdirect_host_matches("x.b.wild.test", "b.wild.test", NULL, 0, wild,
+                              1), "wildcard ServerAlias");
+    ok(!misdirect_host_matches("x.a.wild.test", "b.wild.test", NULL, 0, wild,
+                               1), "wildcard does not overreach");
+}
+
+static void test_normalize(void)
+{
+    char out[300];
+
+    ok(misdirect_host_normalize("WWW.Example.COM.", out, sizeof(out)) == 0,
+       "name normalises");
+    is_str(out, "www.example.com", "lower case, trailing dot gone");
+    ok(misdirect_host_normalize("[0:0::1]", out, sizeof(out)) == 0,
+       "bracketed IPv6");
+    is_str(out, "::1", "IPv6 in canonical form");
+    ok(misdirect_host_normalize("2001:DB8:0:0::7", out, sizeof(out)) == 0,
+       "bare IPv6");
+    is_str(out, "2001:db8::7", "bare IPv6 canonical");
+    ok(misdirect_host_normalize("*.cdn.test", out, sizeof(out)) == 0
+       && !strcmp(out, "*.cdn.test"), "wildcards are kept");
+    ok(misdirect_host_normalize("example.com:443", out, sizeof(out)) == -1,
+       "a port is refused");
+    ok(misdirect_host_normalize("http://x", out, sizeof(out)) == -1,
+       "a URL is refused");
+    ok(misdirect_host_normalize("", out, sizeof(out)) == -1, "empty refused");
+    ok(misdirect_host_normalize(".", out, sizeof(out)) == -1,
+       "a lone dot is refused");
+    ok(misdirect_host_normalize("a b", out, sizeof(out)) == -1,
+       "space refused");
+    ok(misdirect_host_normalize("[::1", out, sizeof(out)) == -1,
+       "unclosed bracket refused");
+    ok(misdirect_host_normalize("abc", out, 3) == -1,
+       "too long for the buffer is refused, not cut");
+    ok(misdirect_ip_literal("127.0.0.1") == 4
+       && misdirect_ip_literal("::1") == 6
+       && misdirect_ip_literal("example.com") == 0
+       && misdirect_ip_literal("1.2.3") == 0, "IP literal detection");
+}
+
+static void test_paths(void)
+{
+    ok(misdirect_path_under("/.well-known/acme-challenge/x",
+                            "/.well-known/acme-challenge/"), "under prefix/");
+    ok(misdirect_path_under("/.well-known/acme-challenge",
+                            "/.well-known/acme-challenge"), "equal");
+    ok(misdirect_path_under("/.well-known/acme-challenge/x",
+                            "/.well-known/acme-challenge"),
+       "under prefix without slash");
+    ok(!misdirect_path_under("/.well-known/acme-challengeX",
+                             "/.well-known/acme-challenge"),
+       "segment boundary respected");
+    ok(!misdirect_path_under("/private", "/.well-known/"), "elsewhere");
+    ok(misdirect_path_under("/anything", "/"), "/ covers all");
+}
+
+int main(void)
+{
+    test_names();
+    test_evaluate();
+    test_forgive();
+    test_decide();
+    test_wildcard();
+    test_host_matches();
+    test_normalize();
+    test_paths();
+    printf("1..%d\n", test_no);
+    return test_failed ? 1 : 0;
+}
