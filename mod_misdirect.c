@@ -665,6 +665,16 @@ static int misdirect_post_read_request(request_rec *r)
     return HTTP_MISDIRECTED_REQUEST;
 }
 
+/* Any 421 on HTTP/1.x, mod_ssl's included, means "retry on a new
+ * connection": close this one and say so, or clients such as curl keep
+ * sending on it. */
+static void misdirect_insert_error_filter(request_rec *r)
+{
+    if (r->status == HTTP_MISDIRECTED_REQUEST && !r->connection->master) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
+}
+
 /* Did mod_ssl refuse this request after the module let it through?  Its
  * refusals are recognised by status and by the facts that cause them. */
 static const char *misdirect_ssl_refusal(request_rec *r,
@@ -986,6 +996,8 @@ static void misdirect_register_hooks(apr_pool_t *p)
                               APR_HOOK_FIRST);
     ap_hook_log_transaction(misdirect_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(misdirect_insert_error_filter, NULL, NULL,
+                                APR_HOOK_MIDDLE);
     misdirect_status_register_hooks(p);
     APR_OPTIONAL_HOOK(ssl, init_server, misdirect_init_server, NULL, NULL,
                       APR_HOOK_MIDDLE);

@@ -1,0 +1,90 @@
+# The configuration of the request vhost (R) decides, merged over the
+# global one: a vhost's MisdirectPolicy and Misdirect override the global
+# value in both directions.
+use v5.36;
+use Test::More;
+use lib 't/lib';
+use MisdirectTest;
+use MisdirectCase;
+
+{
+    # Global: cert-mismatch allowed; beta.test tightens it back to reject.
+    my $s = MisdirectTest->new(name => 'policy-tighten',
+        global => "SSLVHostSNIPolicy insecure\n"
+            . "MisdirectPolicy cert-mismatch allow",
+        vhost => { 'tls:beta.test' => 'MisdirectPolicy cert-mismatch reject' });
+    expect_case('global allow, R=beta rejects', probe($s, sni => 'alpha.test',
+        host => 'beta.test'), status => 421, reason => 'cert-mismatch',
+        action => 'reject', logno => '001');
+    expect_case('global allow, R=alpha allows (H=beta\'s policy is not '
+        . 'what counts)', probe($s, sni => 'beta.test', host => 'alpha.test'),
+        status => 200, reason => 'cert-mismatch', action => 'allow',
+        vhost => 'alpha.test', logno => undef);
+}
+
+{
+    # Global default (reject); alpha.test relaxes it, and beta.test
+    # relaxes only to report.
+    my $s = MisdirectTest->new(name => 'policy-relax',
+        global => 'SSLVHostSNIPolicy insecure',
+        vhost => { 'tls:alpha.test' => 'MisdirectPolicy cert-mismatch allow',
+                   'tls:beta.test' => 'MisdirectPolicy cert-mismatch report',
+        });
+    expect_case('global reject, R=alpha allows', probe($s, sni => 'beta.test',
+        host => 'alpha.test'), status => 200, reason => 'cert-mismatch',
+        action => 'allow', vhost => 'alpha.test', logno => undef);
+    expect_case('global reject, R=beta reports', probe($s, sni => 'alpha.test',
+        host => 'beta.test'), status => 200, reason => 'cert-mismatch',
+        action => 'report', vhost => 'beta.test', logno => '002');
+    expect_case('global reject, R=default.test keeps rejecting',
+        probe($s, sni => 'alpha.test', host => 'default.test'),
+        status => 421, reason => 'cert-mismatch', action => 'reject',
+        logno => '001');
+}
+
+{
+    # A vhost switches the module off, another to ReportOnly, and one turns
+    # it back on under a global ReportOnly.
+    my $s = MisdirectTest->new(name => 'policy-mode',
+        global => "SSLVHostSNIPolicy insecure\nMisdirect ReportOnly",
+        vhost => { 'tls:alpha.test' => 'Misdirect Off',
+                   'tls:beta.test' => 'Misdirect On',
+        });
+    expect_case('global ReportOnly, R=alpha Off: nothing recorded',
+        probe($s, sni => 'beta.test', host => 'alpha.test'), status => 200,
+        reason => undef, action => undef, vhost => 'alpha.test',
+        logno => undef);
+    expect_case('global ReportOnly, R=beta On: rejected',
+        probe($s, sni => 'alpha.test', host => 'beta.test'), status => 421,
+        reason => 'cert-mismatch', action => 'reject', logno => '001');
+    expect_case('global ReportOnly, R=default.test: reported',
+        probe($s, sni => 'alpha.test', host => 'default.test'),
+        status => 200, reason => 'cert-mismatch', action => 'report',
+        vhost => 'default.test', logno => '002');
+}
+
+{
+    # Several checks fire: the reason is the first rejecting one in the
+    # table's order, and every fired check is listed.
+    my $s = MisdirectTest->new(name => 'policy-order',
+        global => "SSLVHostSNIPolicy insecure\n"
+            . "MisdirectPolicy port-mismatch reject\n"
+            . "MisdirectPolicy sni-missing report",
+        vhost => { 'tls:default.test' => 'MisdirectPolicy cert-mismatch allow' });
+    my $r = probe($s, sni => undef, host => 'alpha.test:8');
+    expect_case('no SNI, R=alpha, port: cert-mismatch rejects first', $r,
+        status => 421, reason => 'cert-mismatch', action => 'reject',
+        checks => 'sni-missing,cert-mismatch,port-mismatch', logno => '001');
+    like $r->{error_log}, qr/ checks="sni-missing:report,cert-mismatch:reject,port-mismatch:reject"/,
+        'the line lists each fired check with its action';
+    $r = probe($s, sni => undef, host => 'default.test:8');
+    expect_case('no SNI, R=default: port-mismatch is the rejecting one', $r,
+        status => 421, reason => 'port-mismatch', action => 'reject',
+        checks => 'sni-missing,port-mismatch', logno => '001');
+    $r = probe($s, sni => undef, host => 'default.test');
+    expect_case('only a reported check: report', $r, status => 200,
+        reason => 'sni-missing', action => 'report', logno => '002',
+        vhost => 'default.test');
+}
+
+done_testing;
