@@ -6,9 +6,11 @@ package MisdirectCase;
 
 use v5.36;
 use Exporter 'import';
+use IPC::Open3 qw(open3);
+use Symbol qw(gensym);
 use Test::More;
 
-our @EXPORT = qw(probe expect_case);
+our @EXPORT = qw(probe expect_case raw_tls);
 
 my $seq = 0;
 
@@ -92,6 +94,36 @@ sub expect_case ($name, $r, %e) {
             ok $r->{closed_after}, 'and the connection is closed';
         }
     };
+}
+
+# raw_tls($server, sni => BYTES|undef, request => TEXT): a TLS exchange
+# with openssl s_client, which sends any SNI bytes as given (IO::Socket::SSL
+# and Python refuse or rewrite some: IP literals, trailing dots, control
+# characters).  The request should ask for Connection: close.  Returns
+# ($status, $raw_response).
+sub raw_tls ($s, %o) {
+    my @cmd = ('/usr/bin/openssl', 's_client', '-connect',
+        '127.0.0.1:' . $s->tls_port, '-quiet', '-ign_eof',
+        '-alpn', 'http/1.1',
+        defined $o{sni} ? ('-servername', $o{sni}) : '-noservername',
+        @{ $o{extra} // [] });
+    -x $cmd[0] or die "$cmd[0] not found: apt-get install openssl\n";
+    my $err = gensym;
+    my $pid = open3(my $in, my $out, $err, @cmd);
+    print $in $o{request};
+    close $in;
+    my $raw = '';
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 10;
+        local $/;
+        $raw = <$out> // '';
+        alarm 0;
+    };
+    kill 'TERM', $pid if $@;
+    waitpid $pid, 0;
+    my ($status) = $raw =~ m{^HTTP/1\.[01] (\d{3})};
+    return ($status // 0, $raw);
 }
 
 1;
