@@ -1,0 +1,42 @@
+# The module in a server without mod_ssl (only the plain-connection checks
+# apply) and in one without mod_http2.
+use v5.36;
+use Test::More;
+use lib 't/lib';
+use MisdirectTest;
+use MisdirectCase;
+
+{
+    my $s = MisdirectTest->new(name => 'no-ssl', ssl => 0, h2 => 0,
+        global => 'MisdirectPolicy unknown-host report');
+    like $s->error_log_since, qr/resuming normal operations/,
+        'httpd without mod_ssl starts with the module';
+    unlike $s->error_log_since, qr/\[ssl:|mod_ssl/, 'mod_ssl is not loaded';
+    expect_case('https:// target on the plain port', probe($s, via => 'plain',
+        host => 'alpha.test', target => 'https://alpha.test/'),
+        status => 421, reason => 'scheme-mismatch', logno => '001');
+    expect_case('http:// target is fine', probe($s, via => 'plain',
+        host => 'alpha.test', target => 'http://alpha.test/'),
+        status => 200, reason => undef, vhost => 'alpha.test', logno => undef);
+    expect_case('unknown host, reported', probe($s, via => 'plain',
+        host => 'nosuch.test'), status => 200, reason => 'unknown-host',
+        action => 'report', vhost => 'default.test', logno => '002');
+    expect_case('port mismatch, allowed', probe($s, via => 'plain',
+        host => 'beta.test:81'), status => 200, reason => 'port-mismatch',
+        action => 'allow', vhost => 'beta.test', logno => undef);
+    unlike $s->error_log_since, qr/\[core:(?:error|crit|alert|emerg)\]|exit signal/,
+        'no errors or crashes in error_log';
+}
+
+{
+    my $s = MisdirectTest->new(name => 'no-h2', h2 => 0);
+    unlike $s->error_log_since, qr/\[http2:/, 'mod_http2 is not loaded';
+    expect_case('TLS checks work without mod_http2', probe($s,
+        sni => 'alpha.test', host => 'beta.test'), status => 421,
+        reason => 'cert-mismatch', logno => '001');
+    expect_case('and accepted requests are served', probe($s,
+        sni => 'beta.test', host => 'beta.test'), status => 200,
+        reason => undef, vhost => 'beta.test', logno => undef);
+}
+
+done_testing;
