@@ -234,6 +234,15 @@ static int misdirect_path_exempt(const misdirect_srv_conf *conf,
 /* ------------------------------------------------------------------ */
 /* Diagnosis                                                          */
 
+/* Client text for error_log fields and variables.  Not ap_escape_logitem:
+ * httpd escapes every error_log message again, turning its \" into \\"
+ * and so ending the quoted field early.  Percent-encoding survives that
+ * second pass unchanged. */
+static const char *misdirect_esc(apr_pool_t *p, const char *s)
+{
+    return misdirect_escape(s, apr_palloc(p, 3 * strlen(s) + 1));
+}
+
 static const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
 {
     if (!s) {
@@ -338,7 +347,7 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
     case MISDIRECT_CHECK_SCHEME:
         return apr_psprintf(p, "the request-target's scheme %s does not "
                             "match this %s connection",
-                            ap_escape_logitem(p, q->facts.scheme),
+                            misdirect_esc(p, q->facts.scheme),
                             q->facts.tls ? "TLS" : "plain");
     case MISDIRECT_CHECK_SNI_MISSING:
         return "the client sent no SNI to an address with name-based "
@@ -408,7 +417,7 @@ static const char *misdirect_header_field(request_rec *r, const char *field,
         return "";
     }
     return apr_pstrcat(r->pool, " ", field, "=\"",
-                       ap_escape_logitem(r->pool, v), "\"", NULL);
+                       misdirect_esc(r->pool, v), "\"", NULL);
 }
 
 /* The one line that explains a finding: a sentence first, then
@@ -421,7 +430,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
 {
     apr_pool_t *p = r->pool;
     const char *host_hdr = apr_table_get(r->headers_in, "Host");
-    const char *host = r->hostname ? ap_escape_logitem(p, r->hostname)
+    const char *host = r->hostname ? misdirect_esc(p, r->hostname)
                                    : "(none)";
     const char *proto = r->protocol ? r->protocol : "-";
     const char *stream = NULL, *tls = "";
@@ -443,10 +452,10 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
 
         SSL_get0_alpn_selected(q->ssl, &alpn, &alpn_len);
         tls = apr_psprintf(p, " sni=\"%s\" tls_resumed=\"%s\" alpn=\"%s\"",
-                           q->sni ? ap_escape_logitem(p, q->sni) : "(none)",
+                           q->sni ? misdirect_esc(p, q->sni) : "(none)",
                            SSL_session_reused(q->ssl) ? "yes" : "no",
                            alpn_len
-                           ? ap_escape_logitem(p, apr_pstrmemdup(p,
+                           ? misdirect_esc(p, apr_pstrmemdup(p,
                                                    (const char *)alpn,
                                                    alpn_len))
                            : "(none)");
@@ -466,7 +475,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
                   proto, request_no, tls,
                   misdirect_vhost_desc(p, q->hs),
                   misdirect_vhost_desc(p, r->server), host,
-                  host_hdr ? ap_escape_logitem(p, host_hdr) : "(none)",
+                  host_hdr ? misdirect_esc(p, host_hdr) : "(none)",
                   misdirect_header_field(r, "x_forwarded_host",
                                          "X-Forwarded-Host"),
                   misdirect_header_field(r, "forwarded", "Forwarded"),
@@ -496,7 +505,7 @@ static void misdirect_set_vars(const misdirect_req *q, request_rec *r)
                    misdirect_action_name(q->decision.action));
     apr_table_set(e, "MISDIRECT_CHECKS", checks);
     if (q->sni) {
-        apr_table_setn(e, "MISDIRECT_SNI", ap_escape_logitem(r->pool,
+        apr_table_setn(e, "MISDIRECT_SNI", misdirect_esc(r->pool,
                                                              q->sni));
     }
     if (q->hs) {

@@ -210,7 +210,7 @@ const char *misdirect_tls_differences(apr_pool_t *p, server_rec *a,
                            misdirect_setting_desc(p, tb, i));
     }
     /* Values come from the configuration, yet may hold quotes. */
-    return out ? ap_escape_logitem(p, out)
+    return out ? misdirect_escape(out, apr_palloc(p, 3 * strlen(out) + 1))
                : "none of the compared settings (the difference is in a "
                  "setting mod_misdirect does not read)";
 }
@@ -370,13 +370,11 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                 }
             }
         }
-        if (differs) {
-            differing++;
-            if (shown++ < 3) {
-                examples = apr_pstrcat(ptemp, examples ? examples : "",
-                                       examples ? ", " : "",
-                                       s->server_hostname, NULL);
-            }
+        if (differs && differing++ < 3) {
+            examples = apr_pstrcat(ptemp, examples ? examples : "",
+                                   examples ? ", " : "",
+                                   s->server_hostname, NULL);
+            shown++;
         }
     }
     if (differing) {

@@ -304,3 +304,24 @@ int misdirect_path_under(const char *path, const char *prefix)
     return n == 0 || prefix[n - 1] == '/' || path[n] == '\0'
            || path[n] == '/';
 }
+
+char *misdirect_escape(const char *in, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *d = out;
+
+    for (; *in; in++) {
+        unsigned char ch = (unsigned char)*in;
+
+        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' || ch == '%') {
+            *d++ = '%';
+            *d++ = hex[ch >> 4];
+            *d++ = hex[ch & 0x0f];
+        }
+        else {
+            *d++ = (char)ch;
+        }
+    }
+    *d = '\0';
+    return out;
+}

@@ -128,4 +128,11 @@ MISDIRECT_INTERNAL int misdirect_host_normalize(const char *in, char *out,
 MISDIRECT_INTERNAL int misdirect_path_under(const char *path,
                                             const char *prefix);
 
+/* Client text made safe for a quoted log field, an environment variable
+ * or a page: control bytes, bytes above 0x7e, '"', '\\' and '%' become
+ * %XX, everything else stays.  No output byte is one that httpd's own
+ * error_log escaping rewrites, so what is written is what is read.  out
+ * must hold 3 * strlen(in) + 1 bytes; returns out. */
+MISDIRECT_INTERNAL char *misdirect_escape(const char *in, char *out);
+
 #endif /* MISDIRECT_LOGIC_H */

@@ -288,7 +288,11 @@ sub _write_config ($self) {
     push @c, $self->_vhost('plain', $self->{plain_port}, $_)
         for @PLAIN_VHOSTS;
     push @c, $self->{extra_vhosts};
-    _write($self->conf_file, join("\n", @c) . "\n");
+    # Ports are picked at start: tests name them as @TLS_PORT@/@PLAIN_PORT@.
+    my $text = join("\n", @c) . "\n";
+    $text =~ s/\@TLS_PORT\@/$self->{tls_port} \/\/ ''/ge;
+    $text =~ s/\@PLAIN_PORT\@/$self->{plain_port}/g;
+    _write($self->conf_file, $text);
 }
 
 sub _vhost ($self, $kind, $port, $v, @tls) {
@@ -837,7 +841,8 @@ C<new(%opt)> builds C<t/tmp/NAME-PID/> (conf, htdocs, logs, run) and starts
 httpd. Options: C<name> (default: the test file's base name), C<mpm>
 (event|worker|prefork), C<misdirect> (1: load C<$ENV{MISDIRECT_SO}> or
 C<.libs/mod_misdirect.so>), C<ssl>, C<h2>, C<global>, C<vhost>
-(C<{ 'NAME' | 'tls:NAME' | 'plain:NAME' =E<gt> text }>), C<extra_vhosts>,
+(C<{ 'NAME' | 'tls:NAME' | 'plain:NAME' =E<gt> text }>), C<extra_vhosts>
+(in these three, C<@TLS_PORT@> and C<@PLAIN_PORT@> stand for the ports),
 C<loglevel> (default C<warn misdirect:trace1 ssl:info>, leaving out the
 modules that are not loaded). With C<ssl =E<gt> 0> there is no TLS port and
 C<tls_port> is undef.

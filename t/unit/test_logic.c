@@ -279,6 +279,23 @@ static void test_paths(void)
     ok(misdirect_path_under("/anything", "/"), "/ covers all");
 }
 
+static void test_escape(void)
+{
+    char out[3 * 40 + 1];
+
+    is_str(misdirect_escape("alpha.test", out), "alpha.test",
+           "host names pass unchanged");
+    is_str(misdirect_escape("a\"b\\c%d", out), "a%22b%5cc%25d",
+           "quote, backslash and percent are encoded");
+    is_str(misdirect_escape("\x1b[0m\n\t\x7f", out), "%1b[0m%0a%09%7f",
+           "control bytes are encoded");
+    is_str(misdirect_escape("caf\xc3\xa9", out), "caf%c3%a9",
+           "bytes above 0x7e are encoded");
+    is_str(misdirect_escape("", out), "", "empty stays empty");
+    is_str(misdirect_escape("\xff\xff\xff", out), "%ff%ff%ff",
+           "three bytes out per byte in at most");
+}
+
 int main(void)
 {
     test_names();
@@ -289,6 +306,7 @@ int main(void)
     test_host_matches();
     test_normalize();
     test_paths();
+    test_escape();
     printf("1..%d\n", test_no);
     return test_failed ? 1 : 0;
 }

@@ -1,0 +1,58 @@
+# MisdirectLogLimit: a flood of misdirected requests does not flood
+# error_log; every request is still decided, and the suppressed lines are
+# counted in one line.
+use v5.36;
+use Test::More;
+use Time::HiRes qw(sleep);
+use lib 't/lib';
+use MisdirectTest;
+
+# One child process, so one limiter sees every request.
+my $ONE_CHILD = "ServerLimit 1\nStartServers 1\nMaxRequestWorkers 10\n"
+    . "MinSpareThreads 1\nMaxSpareThreads 10";
+
+sub flood ($s, $n) {
+    my @st;
+    for (1 .. $n) {
+        my ($r) = $s->https(sni => 'alpha.test',
+            requests => [{ host => 'beta.test' }]);
+        push @st, $r->{status};
+    }
+    return @st;
+}
+
+{
+    my $s = MisdirectTest->new(name => 'log-limit',
+        global => "MisdirectLogLimit 3\n$ONE_CHILD");
+    my $mark = $s->mark;
+    my @st = flood($s, 20);
+    is_deeply \@st, [(421) x 20], 'all 20 requests rejected';
+    sleep 1.2;    # the next second: the next line reports the suppressed
+    push @st, flood($s, 1);
+    is $st[-1], 421, 'and the 21st';
+    ok $s->wait_error_log(qr/MISDIRECT005/, $mark), 'a suppressed-count line';
+    my $log = $s->error_log_since($mark);
+    my @lines = grep { /MISDIRECT001/ } split /\n/, $log;
+    my %per_second;
+    $per_second{ ($_ =~ /^\[(\w+ \w+ \d+ [\d:]+)/)[0] }++ for @lines;
+    my $max = (sort { $b <=> $a } values %per_second)[0];
+    ok $max <= 3, "at most 3 diagnosis lines in any second (saw $max)";
+    my $suppressed = 0;
+    $suppressed += $_ for $log =~ /MISDIRECT005: (\d+) diagnosis lines suppressed by MisdirectLogLimit 3/g;
+    ok $suppressed > 0, "lines were suppressed ($suppressed)";
+    is @lines + $suppressed, 21, 'logged + suppressed = every request';
+    my @acc = grep { / 421 cert-mismatch reject / } split /\n/,
+        $s->access_log_since($mark);
+    is scalar(@acc), 21, 'every request is still recorded in its variables';
+}
+
+{
+    my $s = MisdirectTest->new(name => 'log-limit-off',
+        global => "MisdirectLogLimit 0\n$ONE_CHILD");
+    my $mark = $s->mark;
+    flood($s, 15);
+    my @lines = grep { /MISDIRECT001/ } split /\n/, $s->error_log_since($mark);
+    is scalar(@lines), 15, 'MisdirectLogLimit 0: every line logged';
+}
+
+done_testing;
