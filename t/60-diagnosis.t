@@ -108,6 +108,27 @@ subtest 'HTTP/2 reuse refused by mod_ssl: which setting differs' => sub {
         'mod_ssl\'s own terse line is there too';
 };
 
+subtest 'mod_ssl\'s 400 and 403 are explained too' => sub {
+    my $mark = $s->mark;
+    my ($st) = raw_tls($s, sni => 'default.test',
+        request => "GET / HTTP/1.0\r\n\r\n");
+    is $st, 400, 'SNI but no Host: mod_ssl answers 400';
+    my $f = fields($s->wait_error_log(qr/MISDIRECT006/, $mark) // '');
+    is $f->{reason}, 'unknown-host', 'the request named no host';
+    like $f->{hint}, qr/named a host in SNI but none in the request/, 'hint';
+
+    my $strict = MisdirectTest->new(name => 'diagnosis-strict',
+        global => 'SSLStrictSNIVHostCheck On');
+    $mark = $strict->mark;
+    ($st) = raw_tls($strict, sni => undef,
+        request => "GET / HTTP/1.1\r\nHost: default.test\r\nConnection: close\r\n\r\n");
+    is $st, 403, 'no SNI under SSLStrictSNIVHostCheck: mod_ssl answers 403';
+    my $line = $strict->wait_error_log(qr/MISDIRECT006/, $mark) // '';
+    like $line, qr/MISDIRECT006: mod_ssl answered 403: SSLStrictSNIVHostCheck requires SNI/,
+        'explained';
+    like fields($line)->{hint}, qr/make the client or proxy send SNI/, 'hint';
+};
+
 subtest 'a report is a warning with its own number' => sub {
     my $r = MisdirectTest->new(name => 'diagnosis-report',
         global => 'MisdirectPolicy unknown-host report');
