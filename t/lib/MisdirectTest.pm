@@ -171,7 +171,7 @@ sub _prepare ($class, %opt) {
     croak "MisdirectTest: unknown option(s): @unknown" if @unknown;
     my $self = bless {
         name      => $opt{name} // basename($0, '.t'),
-        mpm       => $opt{mpm} // 'event',
+        mpm       => $opt{mpm} // $ENV{MISDIRECT_MPM} // 'event',
         misdirect => $opt{misdirect} // 1,
         ssl       => $opt{ssl} // 1,
         h2        => $opt{h2} // 1,
@@ -765,6 +765,10 @@ sub _run (@cmd) {
     my $pid = fork // die "fork: $!\n";
     if (!$pid) {
         delete @ENV{ grep { /^APACHE/ } keys %ENV };    # would steer apache2
+        # check/ runs httpd alone with extra environment (ASan runtime).
+        my %extra = $cmd[0] eq $APACHE
+            ? ($ENV{MISDIRECT_HTTPD_ENV} // '') =~ /(\w+)=(\S*)/g : ();
+        @ENV{ keys %extra } = values %extra;
         open STDIN, '<', '/dev/null';
         open STDOUT, '>&', $out;
         open STDERR, '>&', $err;
@@ -844,8 +848,10 @@ C<.libs/mod_misdirect.so>), C<ssl>, C<h2>, C<global>, C<vhost>
 (C<{ 'NAME' | 'tls:NAME' | 'plain:NAME' =E<gt> text }>), C<extra_vhosts>
 (in these three, C<@TLS_PORT@> and C<@PLAIN_PORT@> stand for the ports),
 C<loglevel> (default C<warn misdirect:trace1 ssl:info>, leaving out the
-modules that are not loaded). With C<ssl =E<gt> 0> there is no TLS port and
-C<tls_port> is undef.
+modules that are not loaded). C<$ENV{MISDIRECT_MPM}> sets the default
+C<mpm>; C<$ENV{MISDIRECT_HTTPD_ENV}> (C<NAME=value ...>) is added to
+apache2's environment alone (check/ preloads the ASan runtime so). With
+C<ssl =E<gt> 0> there is no TLS port and C<tls_port> is undef.
 
 Methods: C<start>, C<stop>, C<graceful>, C<restart>, C<root>, C<conf_file>,
 C<tls_port>, C<plain_port>, C<pid>, C<docroot(NAME)>, C<vhost_line('tls:NAME'
