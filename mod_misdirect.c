@@ -243,10 +243,26 @@ static const char *misdirect_esc(apr_pool_t *p, const char *s)
     return misdirect_escape(s, apr_palloc(p, 3 * strlen(s) + 1));
 }
 
+/* "check,check" for a mask of checks. */
+static const char *misdirect_check_list(apr_pool_t *p, unsigned int mask)
+{
+    const char *out = NULL;
+    int i;
+
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        if (mask & MISDIRECT_BIT(i)) {
+            out = out ? apr_pstrcat(p, out, ",", misdirect_check_name(i),
+                                    NULL)
+                      : misdirect_check_name(i);
+        }
+    }
+    return out ? out : "none";
+}
+
 static const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
 {
     if (!s) {
-        return "unknown";
+        return "(unknown)";
     }
     if (!s->defn_name) {
         return apr_pstrcat(p, s->server_hostname, " (main server)", NULL);
@@ -263,8 +279,7 @@ static int misdirect_sni_is_trailing_dot(const char *sni)
 }
 
 /* One sentence: the likely cause and the fix. */
-static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
-                                  conn_rec *c)
+static const char *misdirect_hint(const misdirect_req *q, conn_rec *c)
 {
     const misdirect_facts *f = &q->facts;
     misdirect_check_e reason = q->decision.reason;
@@ -332,7 +347,6 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
     default:
         return "";
     }
-    (void)r;
 }
 
 /* The opening sentence of a line, naming what happened in the admin's
@@ -343,6 +357,13 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
     apr_pool_t *p = r->pool;
     const char *hname = q->hs ? q->hs->server_hostname : "?";
 
+    if (!q->decision.fired) {
+        return apr_psprintf(p, "host %s selects virtual host %s on a "
+                            "connection set up for %s; MisdirectAllow or "
+                            "MisdirectTrustedProxy forgave what "
+                            "mod_misdirect found", host,
+                            r->server->server_hostname, hname);
+    }
     switch (q->decision.reason) {
     case MISDIRECT_CHECK_SCHEME:
         return apr_psprintf(p, "the request-target's scheme %s does not "
@@ -433,7 +454,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
     const char *host = r->hostname ? misdirect_esc(p, r->hostname)
                                    : "(none)";
     const char *proto = r->protocol ? r->protocol : "-";
-    const char *stream = NULL, *tls = "";
+    const char *stream = NULL, *tls = "", *forgiven = "";
     int request_no = q->request_no;
     char checks[160];
 
@@ -461,26 +482,37 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
                            : "(none)");
     }
 
+    if (q->found & ~q->decision.fired) {
+        forgiven = apr_pstrcat(p, " forgiven=\"",
+                               misdirect_check_list(p, q->found
+                                                   & ~q->decision.fired),
+                               "\"", NULL);
+    }
+
     ap_log_rerror(APLOG_MARK, level, 0, r,
-                  "%s%s: %s. reason=\"%s\" checks=\"%s\" client=\"%s:%u\" "
+                  "%s%s: %s. reason=\"%s\" checks=\"%s\"%s client=\"%s:%u\" "
                   "local=\"%s:%u\" proto=\"%s\" request=\"%d\"%s "
                   "handshake_vhost=\"%s\" request_vhost=\"%s\" host=\"%s\" "
                   "host_header=\"%s\"%s%s%s hint=\"%s\"",
                   logno, what, misdirect_sentence(q, r, c, host),
-                  misdirect_check_name(q->decision.reason),
-                  misdirect_format_checks(&q->decision, checks,
-                                          sizeof(checks)),
-                  c->client_ip, (unsigned int)c->client_addr->port,
+                  q->decision.fired
+                      ? misdirect_check_name(q->decision.reason) : "none",
+                  q->decision.fired
+                      ? misdirect_format_checks(&q->decision, checks,
+                                                sizeof(checks))
+                      : "none",
+                  forgiven, c->client_ip, (unsigned int)c->client_addr->port,
                   c->local_ip, (unsigned int)c->local_addr->port,
                   proto, request_no, tls,
-                  misdirect_vhost_desc(p, q->hs),
+                  q->facts.tls ? misdirect_vhost_desc(p, q->hs)
+                               : "(none: not TLS)",
                   misdirect_vhost_desc(p, r->server), host,
                   host_hdr ? misdirect_esc(p, host_hdr) : "(none)",
                   misdirect_header_field(r, "x_forwarded_host",
                                          "X-Forwarded-Host"),
                   misdirect_header_field(r, "forwarded", "Forwarded"),
                   extra ? extra : "",
-                  hint ? hint : misdirect_hint(q, r, c));
+                  hint ? hint : misdirect_hint(q, c));
 }
 
 /* Publishes a finding to CustomLog, SetEnvIf and ErrorDocument pages.
@@ -488,22 +520,13 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
 static void misdirect_set_vars(const misdirect_req *q, request_rec *r)
 {
     apr_table_t *e = r->subprocess_env;
-    char checks[160];
-    int i;
-    size_t used = 0;
 
-    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
-        if (q->decision.fired & MISDIRECT_BIT(i)) {
-            used += (size_t)apr_snprintf(checks + used, sizeof(checks) - used,
-                                         "%s%s", used ? "," : "",
-                                         misdirect_check_name(i));
-        }
-    }
     apr_table_setn(e, "MISDIRECT_REASON",
                    misdirect_check_name(q->decision.reason));
     apr_table_setn(e, "MISDIRECT_ACTION",
                    misdirect_action_name(q->decision.action));
-    apr_table_set(e, "MISDIRECT_CHECKS", checks);
+    apr_table_setn(e, "MISDIRECT_CHECKS",
+                   misdirect_check_list(r->pool, q->decision.fired));
     if (q->sni) {
         apr_table_setn(e, "MISDIRECT_SNI", misdirect_esc(r->pool,
                                                              q->sni));
@@ -563,7 +586,7 @@ static int misdirect_post_read_request(request_rec *r)
     server_rec *hs = NULL;
     const char *sni = NULL;
     SSL *ssl = NULL;
-    unsigned int fired;
+    unsigned int found, fired;
     int i, level;
 
     if (!ap_is_initial_req(r) || r->proxyreq != PROXYREQ_NONE) {
@@ -607,14 +630,8 @@ static int misdirect_post_read_request(request_rec *r)
     f.host_port = r->parsed_uri.port_str ? r->parsed_uri.port : 0;
     f.local_port = c->local_addr->port;
 
-    fired = misdirect_evaluate(&f);
-    if (fired && (fired & ~MISDIRECT_BIT(MISDIRECT_CHECK_SCHEME))) {
-        fired = misdirect_forgive(fired,
-                                  misdirect_host_allowed(conf, r->hostname),
-                                  (fired & MISDIRECT_TLS_CHECKS)
-                                  && misdirect_peer_trusted(conf, c));
-    }
-    if (!fired) {
+    found = misdirect_evaluate(&f);
+    if (!found) {
         misdirect_status_count(r->server, NULL);
         if (APLOGrtrace1(r)) {
             ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
@@ -626,13 +643,36 @@ static int misdirect_post_read_request(request_rec *r)
         return DECLINED;
     }
 
-    /* Something fired: from here on, allocation is fine. */
+    /* Something was found: from here on, allocation is fine.  The record
+     * is kept even when the lists forgive everything, because mod_ssl may
+     * still refuse the request, and that 421 must be explained too. */
     q = apr_pcalloc(r->pool, sizeof(*q));
     q->facts = f;
+    q->found = found;
     q->hs = hs;
     q->sni = sni;
     q->ssl = ssl;
     q->request_no = c->keepalives + 1;
+    ap_set_module_config(r->request_config, &misdirect_module, q);
+
+    fired = found;
+    if (fired & ~MISDIRECT_BIT(MISDIRECT_CHECK_SCHEME)) {
+        fired = misdirect_forgive(fired,
+                                  misdirect_host_allowed(conf, r->hostname),
+                                  (fired & MISDIRECT_TLS_CHECKS)
+                                  && misdirect_peer_trusted(conf, c));
+    }
+    if (!fired) {
+        misdirect_status_count(r->server, NULL);
+        if (APLOGrtrace1(r)) {
+            ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                          MISDIRECT_LOGNO(004) "checked: %s forgiven by "
+                          "MisdirectAllow or MisdirectTrustedProxy",
+                          misdirect_check_list(r->pool, found));
+        }
+        return DECLINED;
+    }
+
     for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
         actions[i] = conf->action[i] == MISDIRECT_UNSET
                      ? misdirect_default_action(i)
@@ -640,7 +680,6 @@ static int misdirect_post_read_request(request_rec *r)
     }
     misdirect_decide(fired, actions, misdirect_mode(conf),
                      misdirect_path_exempt(conf, r), &q->decision);
-    ap_set_module_config(r->request_config, &misdirect_module, q);
     misdirect_set_vars(q, r);
     misdirect_status_count(r->server, &q->decision);
 
@@ -725,6 +764,13 @@ static const char *misdirect_ssl_hint(request_rec *r, const misdirect_req *q)
         return "SSLStrictSNIVHostCheck On refuses clients without SNI: "
                "make the client or proxy send SNI, or turn the check off "
                "for trusted proxies";
+    }
+    if (!q->decision.fired) {
+        return "mod_misdirect trusts this request (MisdirectTrustedProxy "
+               "or MisdirectAllow), but mod_ssl's SSLVHostSNIPolicy still "
+               "refuses a virtual host whose TLS settings differ from the "
+               "handshake's (tls_differs): set SSLVHostSNIPolicy insecure "
+               "where you trust the proxy, or make it send SNI";
     }
     if (!q->facts.sni_sent) {
         return "the client sent no SNI, so mod_ssl used the default "

@@ -45,7 +45,8 @@ typedef struct {
  * 421 that mod_ssl answers after us is explained too. */
 typedef struct {
     misdirect_facts facts;
-    misdirect_decision decision;
+    unsigned int found;                      /* fired before the lists */
+    misdirect_decision decision;             /* fired == 0: all forgiven */
     server_rec *hs;                          /* H, or NULL */
     const char *sni;                         /* as sent, raw, or NULL */
     SSL *ssl;                                /* NULL on plain connections */
