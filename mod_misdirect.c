@@ -25,9 +25,12 @@
  *   MisdirectPolicy CHECK reject|report|allow
  *       Misdirect ReportOnly
  *       MisdirectPolicy sni-host-mismatch report
- *   MisdirectAllow HOST...          e.g. MisdirectAllow *.cdn.example 192.0.2.7
- *   MisdirectExempt URL-PATH...     e.g. MisdirectExempt /.well-known/acme-challenge/
- *   MisdirectTrustedProxy CIDR...   e.g. MisdirectTrustedProxy 10.0.0.0/8
+ *   MisdirectAllow HOST...
+ *       MisdirectAllow *.cdn.example 192.0.2.7
+ *   MisdirectExempt URL-PATH...
+ *       MisdirectExempt /.well-known/acme-challenge/
+ *   MisdirectTrustedProxy CIDR...
+ *       MisdirectTrustedProxy 10.0.0.0/8
  *
  * Server config only:
  *
@@ -107,7 +110,7 @@ static int misdirect_log_limit(void)
     const misdirect_srv_conf *g = misdirect_conf(ap_server_conf);
 
     return g->log_limit == MISDIRECT_UNSET ? MISDIRECT_DEFAULT_LOG_LIMIT
-                                 : g->log_limit;
+                                           : g->log_limit;
 }
 
 /* ------------------------------------------------------------------ */

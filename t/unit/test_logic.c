@@ -206,8 +206,9 @@ static void test_wildcard(void)
     ok(!misdirect_wildcard_match("www?.example.com", "www.example.com"),
        "? is exactly one character");
     ok(misdirect_wildcard_match("*", ""), "* matches empty");
-    ok(!misdirect_wildcard_match("a*b*c*d*e*f*g", "aaaaaaaaaaaaaaaaaaaaaaaaaa"
-                                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+    ok(!misdirect_wildcard_match("a*b*c*d*e*f*g",
+                                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
        "pathological pattern ends (and fails)");
     ok(misdirect_wildcard_match("*b*", "aaab"), "backtracking");
 }
