@@ -1,36 +1,1034 @@
 /*
- * mod_misdirect: counters.  (Placeholder until the counters land.)
+ * mod_misdirect: counters in shared memory, a section in mod_status's
+ * /server-status (HTML and ?auto), and the misdirect-status handler
+ * (JSON, or a plain-text table with ?text).
  *
  * Licensed under the Apache License, Version 2.0.
+ *
+ *   <Location "/misdirect-status">
+ *       SetHandler misdirect-status
+ *       Require ip 127.0.0.1
+ *   </Location>
+ *
+ * Every checked request adds to the counters of its request vhost
+ * (r->server): requests checked; requests on which a check fired and
+ * what was done about them (rejected, reported, allowed); per check, how
+ * often it fired and the action its policy gave it; and the 421, 400 and
+ * 403 refusals that mod_ssl answered and the module explained.
+ *
+ * Lifetime: the counters live in one anonymous shared memory segment
+ * owned by the parent process and inherited by every child.  A graceful
+ * restart keeps it, so counters survive like mod_status's own totals and
+ * the children of the old generation still count into it while they
+ * finish; a start or full restart zeroes it (mpm's pre_mpm hook, which
+ * runs only then, when no child is left).  Only a graceful restart that
+ * adds more vhosts than the segment has room for moves the counters to a
+ * larger one; what old children count after that is lost.  Nothing is
+ * ever named in /dev/shm or SysV IPC, so nothing can be left behind by a
+ * crash either.
  */
 
 #include "mod_misdirect.h"
 
+#include "ap_mpm.h"
+#include "http_core.h"
 #include "http_log.h"
+#include "http_main.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "mod_status.h"
+#include "scoreboard.h"
+
+#include "apr_hash.h"
+#include "apr_optional_hooks.h"
+#include "apr_shm.h"
+#include "apr_strings.h"
+#include "apr_time.h"
 
 APLOG_USE_MODULE(misdirect);
+
+/* The request path must never take a lock, not even one hidden in a
+ * library fallback. */
+_Static_assert(__atomic_always_lock_free(sizeof(apr_uint64_t), 0),
+               "mod_misdirect needs lock-free 64-bit atomics");
+
+#define MISDIRECT_HANDLER  "misdirect-status"
+#define MISDIRECT_KEEP_KEY "misdirect-status-segment"
+#define MISDIRECT_MAGIC    0x4d495331u     /* "MIS1" */
+
+/* Room left at each (re)allocation for vhosts that graceful restarts add
+ * later: growing means a new segment, and old children would then count
+ * into the old one, unseen. */
+#define MISDIRECT_SPARE_SLOTS(n) ((n) + 64)
+
+/* Per check: fired, and the action it was given (so the last three add
+ * up to the first). */
+typedef enum {
+    MISDIRECT_OUT_FIRED = 0,
+    MISDIRECT_OUT_REJECTED,
+    MISDIRECT_OUT_REPORTED,
+    MISDIRECT_OUT_ALLOWED,
+    MISDIRECT_OUTCOMES
+} misdirect_outcome_e;
+
+/* What happened to one request, counted once per request. */
+typedef enum {
+    MISDIRECT_STAT_CHECKED = 0,
+    MISDIRECT_STAT_FIRED,          /* at least one check fired */
+    MISDIRECT_STAT_REJECTED,       /* this module answered 421 */
+    MISDIRECT_STAT_REPORTED,
+    MISDIRECT_STAT_ALLOWED,
+    MISDIRECT_STAT_SSL_421,        /* mod_ssl refused, the module explained */
+    MISDIRECT_STAT_SSL_400,
+    MISDIRECT_STAT_SSL_403,
+    MISDIRECT_STAT_CHECKS,         /* then MISDIRECT_OUTCOMES per check */
+    MISDIRECT_STAT_COUNT = MISDIRECT_STAT_CHECKS
+                           + MISDIRECT_OUTCOMES * MISDIRECT_CHECK_COUNT
+} misdirect_stat_e;
+
+#define MISDIRECT_STAT_CHECK(check, out) \
+    (MISDIRECT_STAT_CHECKS + MISDIRECT_OUTCOMES * (check) + (out))
+
+/* Stable names: JSON keys and ?auto keys are an interface (README). */
+static const char *const misdirect_stat_json[MISDIRECT_STAT_CHECKS] = {
+    "checked", "fired", "rejected", "reported", "allowed",
+    "mod_ssl_421", "mod_ssl_400", "mod_ssl_403"
+};
+static const char *const misdirect_stat_auto[MISDIRECT_STAT_CHECKS] = {
+    "Checked", "Fired", "Rejected", "Reported", "Allowed",
+    "ModSSL421", "ModSSL400", "ModSSL403"
+};
+static const char *const misdirect_out_json[MISDIRECT_OUTCOMES] = {
+    "fired", "rejected", "reported", "allowed"
+};
+static const char *const misdirect_out_auto[MISDIRECT_OUTCOMES] = {
+    "Fired", "Rejected", "Reported", "Allowed"
+};
+
+/* One vhost's counters.  A cache line of its own, so that two busy
+ * vhosts served by different CPUs do not slow each other down. */
+typedef struct {
+    apr_uint64_t key;              /* the vhost's identity; parent only */
+    apr_uint64_t n[MISDIRECT_STAT_COUNT];
+} __attribute__((aligned(64))) misdirect_slot;
+
+typedef struct {
+    apr_uint32_t magic;            /* tells a core dump what this is */
+    apr_uint32_t capacity;         /* slots allocated */
+    apr_uint32_t used;             /* slots given to a vhost so far */
+    apr_uint32_t pad;
+    apr_time_t started;            /* when the counters were last zeroed */
+    misdirect_slot slot[];
+} misdirect_segment;
+
+/* What must outlive a configuration generation: the module is unloaded
+ * and reloaded on every restart, its statics with it, so the segment is
+ * found again through the process pool. */
+typedef struct {
+    apr_pool_t *pool;              /* the segment's own, under process */
+    misdirect_segment *seg;
+} misdirect_keep;
+
+/* This generation's view, set in the parent before children fork. */
+static misdirect_segment *misdirect_seg;
+static int misdirect_active;       /* some vhost has Misdirect on */
+
+typedef struct {
+    apr_uint64_t n[MISDIRECT_STAT_COUNT];
+} misdirect_counts;
+
+/* ------------------------------------------------------------------ */
+/* Slots                                                              */
+
+/* FNV-1a: the identity only needs to be stable, not secret. */
+static apr_uint64_t misdirect_fnv(apr_uint64_t h, const void *data,
+                                  size_t len)
+{
+    const unsigned char *p = data;
+
+    while (len--) {
+        h ^= *p++;
+        h *= APR_UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+/* A vhost keeps its counters across a graceful restart as long as its
+ * ServerName and <VirtualHost> addresses stay: line numbers may move. */
+static apr_uint64_t misdirect_server_key(server_rec *s, int is_main)
+{
+    apr_uint64_t h = APR_UINT64_C(0xcbf29ce484222325);
+    server_addr_rec *sar;
+    char ip[64];
+
+    if (is_main) {
+        return misdirect_fnv(h, "(main)", 6);
+    }
+    if (s->server_hostname) {
+        h = misdirect_fnv(h, s->server_hostname,
+                          strlen(s->server_hostname));
+    }
+    for (sar = s->addrs; sar; sar = sar->next) {
+        if (apr_sockaddr_ip_getbuf(ip, sizeof(ip), sar->host_addr)
+            != APR_SUCCESS) {
+            ip[0] = '\0';
+        }
+        h = misdirect_fnv(h, "|", 1);
+        h = misdirect_fnv(h, ip, strlen(ip));
+        h = misdirect_fnv(h, &sar->host_port, sizeof(sar->host_port));
+    }
+    return h;
+}
+
+static int misdirect_server_mode(server_rec *s)
+{
+    const misdirect_srv_conf *conf = misdirect_conf(s);
+
+    /* Unset means the default, On (see mod_misdirect.c). */
+    return conf->mode == MISDIRECT_UNSET ? MISDIRECT_MODE_ON : conf->mode;
+}
+
+static size_t misdirect_segment_size(apr_uint32_t capacity)
+{
+    return sizeof(misdirect_segment) + capacity * sizeof(misdirect_slot);
+}
+
+/* A new segment with room for capacity slots, holding what old held.
+ * The old one is unmapped from the parent only: children of the old
+ * generation keep their mapping until they exit, then the kernel frees
+ * it. */
+static apr_status_t misdirect_segment_replace(misdirect_keep *keep,
+                                              apr_pool_t *process,
+                                              apr_uint32_t capacity)
+{
+    apr_pool_t *pool;
+    apr_shm_t *shm;
+    misdirect_segment *seg;
+    apr_status_t rv;
+
+    rv = apr_pool_create(&pool, process);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    apr_pool_tag(pool, "misdirect_status");
+    rv = apr_shm_create(&shm, misdirect_segment_size(capacity), NULL, pool);
+    if (rv != APR_SUCCESS) {
+        apr_pool_destroy(pool);
+        return rv;
+    }
+    seg = apr_shm_baseaddr_get(shm);
+    memset(seg, 0, misdirect_segment_size(capacity));
+    seg->magic = MISDIRECT_MAGIC;
+    seg->capacity = capacity;
+    seg->started = apr_time_now();
+    if (keep->seg) {
+        apr_uint32_t used = __atomic_load_n(&keep->seg->used,
+                                            __ATOMIC_RELAXED);
+        apr_uint32_t i;
+        int k;
+
+        seg->used = used;
+        seg->started = keep->seg->started;
+        for (i = 0; i < used; i++) {
+            seg->slot[i].key = keep->seg->slot[i].key;
+            for (k = 0; k < MISDIRECT_STAT_COUNT; k++) {
+                seg->slot[i].n[k] = __atomic_load_n(&keep->seg->slot[i].n[k],
+                                                    __ATOMIC_RELAXED);
+            }
+        }
+        apr_pool_destroy(keep->pool);
+    }
+    keep->pool = pool;
+    keep->seg = seg;
+    return APR_SUCCESS;
+}
+
+/* Gives every server of the configuration its slot: the one its
+ * identity had (graceful restart: old children still count into it), or
+ * a new one.  Slots are never handed to another identity while the
+ * segment lives, whatever the old children still believe. */
+static apr_status_t misdirect_assign(misdirect_keep *keep,
+                                     apr_pool_t *process, apr_pool_t *ptemp,
+                                     server_rec *main_s)
+{
+    apr_hash_t *known = apr_hash_make(ptemp);
+    apr_hash_t *taken = apr_hash_make(ptemp);
+    apr_uint64_t *keys;
+    apr_uint32_t used, fresh = 0, i;
+    server_rec *s;
+    int n = 0, j;
+
+    for (s = main_s; s; s = s->next) {
+        n++;
+    }
+    keys = apr_palloc(ptemp, n * sizeof(*keys));
+    for (s = main_s, j = 0; s; s = s->next, j++) {
+        keys[j] = misdirect_server_key(s, s == main_s);
+        /* Two vhosts alike in name and address (the lint warns) still
+         * count apart, by their order. */
+        while (apr_hash_get(taken, &keys[j], sizeof(keys[j]))) {
+            keys[j] = misdirect_fnv(keys[j], "#", 1);
+        }
+        apr_hash_set(taken, &keys[j], sizeof(keys[j]), "");
+    }
+
+    used = keep->seg ? keep->seg->used : 0;
+    for (i = 0; i < used; i++) {
+        apr_uint64_t *k = apr_palloc(ptemp, sizeof(*k));
+
+        *k = keep->seg->slot[i].key;
+        apr_hash_set(known, k, sizeof(*k), (void *)(apr_uintptr_t)(i + 1));
+    }
+    for (j = 0; j < n; j++) {
+        fresh += !apr_hash_get(known, &keys[j], sizeof(keys[j]));
+    }
+    if (!keep->seg || used + fresh > keep->seg->capacity) {
+        apr_status_t rv = misdirect_segment_replace(keep, process,
+                              MISDIRECT_SPARE_SLOTS(used + fresh));
+
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+
+    misdirect_active = 0;
+    for (s = main_s, j = 0; s; s = s->next, j++) {
+        apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(known, &keys[j],
+                                                       sizeof(keys[j]));
+        misdirect_srv_conf *conf = misdirect_conf(s);
+
+        if (!at) {
+            at = ++used;
+            keep->seg->slot[at - 1].key = keys[j];
+        }
+        conf->index = (int)(at - 1);
+        if (misdirect_server_mode(s) != MISDIRECT_MODE_OFF) {
+            misdirect_active = 1;
+        }
+    }
+    /* Old children read it concurrently to sum the totals. */
+    __atomic_store_n(&keep->seg->used, used, __ATOMIC_RELEASE);
+    misdirect_seg = keep->seg;
+    return APR_SUCCESS;
+}
+
+static misdirect_keep *misdirect_keep_get(apr_pool_t *process)
+{
+    void *data = NULL;
+    misdirect_keep *keep;
+
+    apr_pool_userdata_get(&data, MISDIRECT_KEEP_KEY, process);
+    if (data) {
+        return data;
+    }
+    /* No cleanup of ours: it would point into an unloaded module. */
+    keep = apr_pcalloc(process, sizeof(*keep));
+    apr_pool_userdata_set(keep, MISDIRECT_KEEP_KEY, apr_pool_cleanup_null,
+                          process);
+    return keep;
+}
 
 int misdirect_status_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                  server_rec *main_s)
 {
+    apr_status_t rv;
+
     (void)pconf;
-    (void)ptemp;
-    (void)main_s;
+    misdirect_seg = NULL;
+    /* The first of the two startup passes never runs children. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    rv = misdirect_assign(misdirect_keep_get(main_s->process->pool),
+                          main_s->process->pool, ptemp, main_s);
+    if (rv != APR_SUCCESS) {
+        /* Counting is not worth refusing to serve. */
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, main_s,
+                     MISDIRECT_LOGNO(040) "no shared memory for the "
+                     "counters: /server-status and misdirect-status will "
+                     "show none");
+        misdirect_seg = NULL;
+    }
     return OK;
+}
+
+/* Only a start or a full restart runs pre_mpm, and only after every
+ * child of the old generation is gone: nobody counts while we zero. */
+static int misdirect_status_pre_mpm(apr_pool_t *process,
+                                    ap_scoreboard_e sb_type)
+{
+    misdirect_keep *keep = misdirect_keep_get(process);
+    apr_pool_t *ptemp;
+
+    (void)sb_type;
+    if (!misdirect_seg || !keep->seg
+        || apr_pool_create(&ptemp, process) != APR_SUCCESS) {
+        return OK;
+    }
+    memset(keep->seg->slot, 0,
+           keep->seg->capacity * sizeof(keep->seg->slot[0]));
+    keep->seg->used = 0;
+    keep->seg->started = apr_time_now();
+    /* Vhosts gone from the configuration give their slots back. */
+    if (misdirect_assign(keep, process, ptemp, ap_server_conf)
+        != APR_SUCCESS) {
+        misdirect_seg = NULL;
+    }
+    apr_pool_destroy(ptemp);
+    return OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Counting: every request, so O(1), no lock, no allocation           */
+
+static misdirect_slot *misdirect_slot_of(server_rec *s)
+{
+    misdirect_segment *seg = misdirect_seg;
+    int index;
+
+    if (!seg) {
+        return NULL;
+    }
+    index = misdirect_conf(s)->index;
+    if (index < 0 || (apr_uint32_t)index >= seg->capacity) {
+        return NULL;
+    }
+    return &seg->slot[index];
+}
+
+static void misdirect_add(misdirect_slot *slot, int stat)
+{
+    __atomic_fetch_add(&slot->n[stat], 1, __ATOMIC_RELAXED);
+}
+
+static misdirect_outcome_e misdirect_outcome(misdirect_action_e a)
+{
+    return a == MISDIRECT_REJECT ? MISDIRECT_OUT_REJECTED
+           : a == MISDIRECT_REPORT ? MISDIRECT_OUT_REPORTED
+           : MISDIRECT_OUT_ALLOWED;
 }
 
 void misdirect_status_count(server_rec *s, const misdirect_decision *d)
 {
-    (void)s;
-    (void)d;
+    misdirect_slot *slot = misdirect_slot_of(s);
+    int i;
+
+    if (!slot) {
+        return;
+    }
+    misdirect_add(slot, MISDIRECT_STAT_CHECKED);
+    if (!d || !d->fired) {
+        return;
+    }
+    misdirect_add(slot, MISDIRECT_STAT_FIRED);
+    /* The request-level outcomes sit right after FIRED, in the same
+     * order as the per-check ones. */
+    misdirect_add(slot, MISDIRECT_STAT_FIRED + misdirect_outcome(d->action));
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        if (d->fired & MISDIRECT_BIT(i)) {
+            misdirect_add(slot, MISDIRECT_STAT_CHECK(i, MISDIRECT_OUT_FIRED));
+            misdirect_add(slot, MISDIRECT_STAT_CHECK(i,
+                              misdirect_outcome(d->check_action[i])));
+        }
+    }
 }
 
-void misdirect_status_count_ssl(server_rec *s)
+void misdirect_status_count_ssl(server_rec *s, int status)
 {
-    (void)s;
+    misdirect_slot *slot = misdirect_slot_of(s);
+
+    if (!slot) {
+        return;
+    }
+    switch (status) {
+    case HTTP_MISDIRECTED_REQUEST:
+        misdirect_add(slot, MISDIRECT_STAT_SSL_421);
+        break;
+    case HTTP_BAD_REQUEST:
+        misdirect_add(slot, MISDIRECT_STAT_SSL_400);
+        break;
+    case HTTP_FORBIDDEN:
+        misdirect_add(slot, MISDIRECT_STAT_SSL_403);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                            */
+
+static void misdirect_read_slot(const misdirect_slot *slot,
+                                misdirect_counts *out)
+{
+    int k;
+
+    for (k = 0; k < MISDIRECT_STAT_COUNT; k++) {
+        out->n[k] = __atomic_load_n(&slot->n[k], __ATOMIC_RELAXED);
+    }
+}
+
+static void misdirect_read_server(server_rec *s, misdirect_counts *out)
+{
+    const misdirect_slot *slot = misdirect_slot_of(s);
+
+    if (slot) {
+        misdirect_read_slot(slot, out);
+    }
+    else {
+        memset(out, 0, sizeof(*out));
+    }
+}
+
+/* The totals include vhosts that a graceful restart removed: their
+ * requests happened. */
+static void misdirect_read_totals(misdirect_counts *out)
+{
+    misdirect_segment *seg = misdirect_seg;
+    apr_uint32_t used = __atomic_load_n(&seg->used, __ATOMIC_ACQUIRE);
+    apr_uint32_t i;
+    int k;
+
+    memset(out, 0, sizeof(*out));
+    for (i = 0; i < used && i < seg->capacity; i++) {
+        misdirect_counts one;
+
+        misdirect_read_slot(&seg->slot[i], &one);
+        for (k = 0; k < MISDIRECT_STAT_COUNT; k++) {
+            out->n[k] += one.n[k];
+        }
+    }
+}
+
+static int misdirect_has_findings(const misdirect_counts *c)
+{
+    return c->n[MISDIRECT_STAT_FIRED] || c->n[MISDIRECT_STAT_SSL_421]
+           || c->n[MISDIRECT_STAT_SSL_400] || c->n[MISDIRECT_STAT_SSL_403];
+}
+
+/* ------------------------------------------------------------------ */
+/* Describing                                                         */
+
+/* The main server, then the vhosts in the order of the configuration:
+ * httpd keeps them the other way round. */
+static server_rec **misdirect_servers(apr_pool_t *p, int *count)
+{
+    server_rec **list, *s;
+    int n = 0, i;
+
+    for (s = ap_server_conf; s; s = s->next) {
+        n++;
+    }
+    list = apr_palloc(p, n * sizeof(*list));
+    list[0] = ap_server_conf;
+    for (s = ap_server_conf->next, i = n - 1; s; s = s->next, i--) {
+        list[i] = s;
+    }
+    *count = n;
+    return list;
+}
+
+static const char *misdirect_mode_name(int mode)
+{
+    return mode == MISDIRECT_MODE_OFF ? "off"
+           : mode == MISDIRECT_MODE_REPORT_ONLY ? "report-only" : "on";
+}
+
+static const char *misdirect_server_name(server_rec *s)
+{
+    return s->server_hostname ? s->server_hostname : "";
+}
+
+/* "127.0.0.1:443 [::1]:443", "*:443"; NULL for the main server. */
+static const char *misdirect_server_address(apr_pool_t *p, server_rec *s,
+                                            int is_main)
+{
+    const char *out = "";
+    server_addr_rec *sar;
+    char ip[64];
+
+    if (is_main) {
+        return NULL;
+    }
+    for (sar = s->addrs; sar; sar = sar->next) {
+        const char *host;
+
+        if (apr_sockaddr_is_wildcard(sar->host_addr)
+            || apr_sockaddr_ip_getbuf(ip, sizeof(ip), sar->host_addr)
+               != APR_SUCCESS) {
+            host = "*";
+        }
+        else {
+            host = sar->host_addr->family == APR_INET6
+                   ? apr_pstrcat(p, "[", ip, "]", NULL)
+                   : apr_pstrdup(p, ip);
+        }
+        out = apr_psprintf(p, "%s%s%s:%s", out, *out ? " " : "", host,
+                           sar->host_port
+                           ? apr_itoa(p, sar->host_port) : "*");
+    }
+    return out;
+}
+
+static const char *misdirect_server_defined(apr_pool_t *p, server_rec *s)
+{
+    if (!s->defn_name) {
+        return NULL;
+    }
+    return apr_psprintf(p, "%s:%u", s->defn_name, s->defn_line_number);
+}
+
+static const char *misdirect_iso_time(apr_pool_t *p, apr_time_t t)
+{
+    apr_time_exp_t x;
+
+    apr_time_exp_gmt(&x, t);
+    return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                        x.tm_year + 1900, x.tm_mon + 1, x.tm_mday,
+                        x.tm_hour, x.tm_min, x.tm_sec);
+}
+
+static int misdirect_generation(void)
+{
+    int gen = 0;
+
+    if (ap_mpm_query(AP_MPMQ_GENERATION, &gen) != APR_SUCCESS) {
+        gen = 0;
+    }
+    return gen;
+}
+
+#define MISDIRECT_LIFETIME "Counters are kept across graceful restarts " \
+    "and reset by a start or full restart (then \"started\" changes)."
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                               */
+
+/* The length of the valid UTF-8 sequence at p, or 0. */
+static int misdirect_utf8_len(const unsigned char *p)
+{
+    unsigned int c = p[0], cp;
+    int len, i;
+
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    }
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    }
+    else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    }
+    else {
+        return 0;
+    }
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    /* No overlong forms, no surrogates, nothing beyond Unicode. */
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
+        || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+        return 0;
+    }
+    return len;
+}
+
+/* A JSON string literal of s.  Configuration text is bytes: valid UTF-8
+ * passes, any other byte is read as Latin-1, so the result always
+ * parses.  <, > and & are escaped too, so no browser sniffs markup. */
+static const char *misdirect_json_str(apr_pool_t *p, const char *s)
+{
+    const unsigned char *in = (const unsigned char *)(s ? s : "");
+    char *out, *o;
+
+    if (!s) {
+        return "null";
+    }
+    o = out = apr_palloc(p, strlen(s) * 6 + 3);
+    *o++ = '"';
+    while (*in) {
+        int len = misdirect_utf8_len(in);
+
+        if (len > 1) {
+            memcpy(o, in, len);
+            o += len;
+            in += len;
+            continue;
+        }
+        if (*in == '"' || *in == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*in;
+        }
+        else if (len == 0 || *in < 0x20 || *in == 0x7f || *in == '<'
+                 || *in == '>' || *in == '&') {
+            o += apr_snprintf(o, 7, "\\u%04x", *in);
+        }
+        else {
+            *o++ = (char)*in;
+        }
+        in++;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+static void misdirect_json_counts(request_rec *r, const misdirect_counts *c,
+                                  const char *indent)
+{
+    int k, i, o;
+
+    ap_rputs("{\n", r);
+    for (k = 0; k < MISDIRECT_STAT_CHECKS; k++) {
+        ap_rprintf(r, "%s  \"%s\": %" APR_UINT64_T_FMT ",\n", indent,
+                   misdirect_stat_json[k], c->n[k]);
+    }
+    ap_rprintf(r, "%s  \"checks\": {\n", indent);
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        ap_rprintf(r, "%s    \"%s\": {", indent, misdirect_check_name(i));
+        for (o = 0; o < MISDIRECT_OUTCOMES; o++) {
+            ap_rprintf(r, "%s\"%s\": %" APR_UINT64_T_FMT, o ? ", " : "",
+                       misdirect_out_json[o],
+                       c->n[MISDIRECT_STAT_CHECK(i, o)]);
+        }
+        ap_rputs(i + 1 < MISDIRECT_CHECK_COUNT ? "},\n" : "}\n", r);
+    }
+    ap_rprintf(r, "%s  }\n%s}", indent, indent);
+}
+
+static void misdirect_json(request_rec *r)
+{
+    apr_pool_t *p = r->pool;
+    misdirect_counts c;
+    server_rec **list;
+    apr_time_t started = misdirect_seg->started;
+    int n, i;
+
+    ap_rprintf(r, "{\n  \"module\": \"mod_misdirect\",\n"
+               "  \"started\": \"%s\",\n"
+               "  \"started_epoch\": %" APR_TIME_T_FMT ",\n"
+               "  \"uptime\": %" APR_TIME_T_FMT ",\n"
+               "  \"generation\": %d,\n"
+               "  \"note\": %s,\n"
+               "  \"totals\": ",
+               misdirect_iso_time(p, started), apr_time_sec(started),
+               apr_time_sec(apr_time_now() - started),
+               misdirect_generation(),
+               misdirect_json_str(p, MISDIRECT_LIFETIME));
+    misdirect_read_totals(&c);
+    misdirect_json_counts(r, &c, "  ");
+    ap_rputs(",\n  \"vhosts\": [\n", r);
+    list = misdirect_servers(p, &n);
+    for (i = 0; i < n; i++) {
+        server_rec *s = list[i];
+        int is_main = i == 0;
+
+        misdirect_read_server(s, &c);
+        ap_rprintf(r, "    {\n      \"server_name\": %s,\n"
+                   "      \"address\": %s,\n"
+                   "      \"defined_in\": %s,\n"
+                   "      \"main_server\": %s,\n"
+                   "      \"mode\": \"%s\",\n"
+                   "      \"counters\": ",
+                   misdirect_json_str(p, misdirect_server_name(s)),
+                   misdirect_json_str(p, misdirect_server_address(p, s,
+                                                                  is_main)),
+                   misdirect_json_str(p, misdirect_server_defined(p, s)),
+                   is_main ? "true" : "false",
+                   misdirect_mode_name(misdirect_server_mode(s)));
+        misdirect_json_counts(r, &c, "      ");
+        ap_rputs(i + 1 < n ? "\n    },\n" : "\n    }\n", r);
+    }
+    ap_rputs("  ]\n}\n", r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Plain text (?text, and /server-status without tables)             */
+
+/* Configuration text can hold control characters: never send them to
+ * a terminal, and in HTML escape markup too. */
+static const char *misdirect_text_str(apr_pool_t *p, const char *s,
+                                      int html)
+{
+    const char *t = ap_escape_logitem(p, s ? s : "");
+
+    return html ? ap_escape_html(p, t) : t;
+}
+
+static int misdirect_width(apr_pool_t *p, const char *s, int at_least)
+{
+    int len = (int)strlen(ap_escape_logitem(p, s ? s : ""));
+
+    return len > at_least ? len : at_least;
+}
+
+static void misdirect_text_row(request_rec *r, int html, const char *name,
+                               int wname, const char *addr, int waddr,
+                               const char *defined, int wdef,
+                               const char *mode, const misdirect_counts *c)
+{
+    apr_pool_t *p = r->pool;
+    int k;
+
+    /* Padding by visible width: HTML entities do not count. */
+    ap_rprintf(r, "%s%*s  %s%*s  %s%*s  %-11s",
+               misdirect_text_str(p, name, html),
+               wname - misdirect_width(p, name, 0), "",
+               misdirect_text_str(p, addr, html),
+               waddr - misdirect_width(p, addr, 0), "",
+               misdirect_text_str(p, defined, html),
+               wdef - misdirect_width(p, defined, 0), "", mode);
+    for (k = 0; k < MISDIRECT_STAT_CHECKS; k++) {
+        ap_rprintf(r, "  %*" APR_UINT64_T_FMT, (int)strlen(
+                       misdirect_stat_json[k]), c->n[k]);
+    }
+    ap_rputs("\n", r);
+}
+
+static void misdirect_text(request_rec *r, int html)
+{
+    apr_pool_t *p = r->pool;
+    int wname = 5, waddr = 7, wdef = 10, k, i, o, n;
+    misdirect_counts c;
+    server_rec **list = misdirect_servers(p, &n);
+
+    for (i = 0; i < n; i++) {
+        server_rec *s = list[i];
+        int is_main = i == 0;
+
+        wname = misdirect_width(p, misdirect_server_name(s), wname);
+        waddr = misdirect_width(p, misdirect_server_address(p, s, is_main),
+                                waddr);
+        wdef = misdirect_width(p, is_main ? "(main server)"
+                               : misdirect_server_defined(p, s), wdef);
+    }
+
+    ap_rprintf(r, "mod_misdirect counters since %s (generation %d)\n%s\n\n",
+               misdirect_iso_time(p, misdirect_seg->started),
+               misdirect_generation(), MISDIRECT_LIFETIME);
+    ap_rprintf(r, "%-*s  %-*s  %-*s  %-11s", wname, "vhost", waddr,
+               "address", wdef, "defined in", "mode");
+    for (k = 0; k < MISDIRECT_STAT_CHECKS; k++) {
+        ap_rprintf(r, "  %s", misdirect_stat_json[k]);
+    }
+    ap_rputs("\n", r);
+    for (i = 0; i < n; i++) {
+        server_rec *s = list[i];
+        int is_main = i == 0;
+
+        misdirect_read_server(s, &c);
+        misdirect_text_row(r, html, misdirect_server_name(s), wname,
+                           misdirect_server_address(p, s, is_main), waddr,
+                           is_main ? "(main server)"
+                           : misdirect_server_defined(p, s), wdef,
+                           misdirect_mode_name(misdirect_server_mode(s)),
+                           &c);
+    }
+    misdirect_read_totals(&c);
+    misdirect_text_row(r, html, "total", wname, "", waddr, "", wdef, "", &c);
+
+    ap_rprintf(r, "\n%-17s", "check (total)");
+    for (o = 0; o < MISDIRECT_OUTCOMES; o++) {
+        ap_rprintf(r, "  %s", misdirect_out_json[o]);
+    }
+    ap_rputs("\n", r);
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        ap_rprintf(r, "%-17s", misdirect_check_name(i));
+        for (o = 0; o < MISDIRECT_OUTCOMES; o++) {
+            ap_rprintf(r, "  %*" APR_UINT64_T_FMT,
+                       (int)strlen(misdirect_out_json[o]),
+                       c.n[MISDIRECT_STAT_CHECK(i, o)]);
+        }
+        ap_rputs("\n", r);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* mod_status                                                         */
+
+static void misdirect_status_auto(request_rec *r)
+{
+    misdirect_counts c;
+    int k, i, o;
+
+    misdirect_read_totals(&c);
+    ap_rprintf(r, "MisdirectStarted: %" APR_TIME_T_FMT "\n",
+               apr_time_sec(misdirect_seg->started));
+    for (k = 0; k < MISDIRECT_STAT_CHECKS; k++) {
+        ap_rprintf(r, "Misdirect%s: %" APR_UINT64_T_FMT "\n",
+                   misdirect_stat_auto[k], c.n[k]);
+    }
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        for (o = 0; o < MISDIRECT_OUTCOMES; o++) {
+            ap_rprintf(r, "Misdirect%s_%s: %" APR_UINT64_T_FMT "\n",
+                       misdirect_out_auto[o], misdirect_check_name(i),
+                       c.n[MISDIRECT_STAT_CHECK(i, o)]);
+        }
+    }
+}
+
+static void misdirect_html_cells(request_rec *r, const misdirect_counts *c)
+{
+    int k;
+
+    for (k = MISDIRECT_STAT_CHECKED; k < MISDIRECT_STAT_CHECKS; k++) {
+        ap_rprintf(r, "<td align=\"right\">%" APR_UINT64_T_FMT "</td>",
+                   c->n[k]);
+    }
+}
+
+static void misdirect_status_html(request_rec *r)
+{
+    apr_pool_t *p = r->pool;
+    misdirect_counts c;
+    server_rec **list;
+    int k, i, o, n, quiet = 0;
+
+    misdirect_read_totals(&c);
+    ap_rputs("<table border=\"0\"><tr><th>Check</th>", r);
+    for (o = 0; o < MISDIRECT_OUTCOMES; o++) {
+        ap_rprintf(r, "<th>%s</th>", misdirect_out_auto[o]);
+    }
+    ap_rputs("</tr>\n", r);
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        ap_rprintf(r, "<tr><td>%s</td>", misdirect_check_name(i));
+        for (o = 0; o < MISDIRECT_OUTCOMES; o++) {
+            ap_rprintf(r, "<td align=\"right\">%" APR_UINT64_T_FMT "</td>",
+                       c.n[MISDIRECT_STAT_CHECK(i, o)]);
+        }
+        ap_rputs("</tr>\n", r);
+    }
+    ap_rputs("</table>\n", r);
+
+    ap_rputs("<p>Virtual hosts with findings (the request's vhost):</p>\n"
+             "<table border=\"0\"><tr><th>Virtual host</th><th>Address</th>"
+             "<th>Defined in</th>", r);
+    for (k = MISDIRECT_STAT_CHECKED; k < MISDIRECT_STAT_CHECKS; k++) {
+        ap_rprintf(r, "<th>%s</th>", misdirect_stat_json[k]);
+    }
+    ap_rputs("</tr>\n", r);
+    list = misdirect_servers(p, &n);
+    for (i = 0; i < n; i++) {
+        server_rec *s = list[i];
+        int is_main = i == 0;
+
+        misdirect_read_server(s, &c);
+        if (!misdirect_has_findings(&c)) {
+            quiet++;
+            continue;
+        }
+        ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td>",
+                   misdirect_text_str(p, misdirect_server_name(s), 1),
+                   misdirect_text_str(p, misdirect_server_address(p, s,
+                                                                  is_main),
+                                      1),
+                   misdirect_text_str(p, is_main ? "(main server)"
+                                      : misdirect_server_defined(p, s), 1));
+        misdirect_html_cells(r, &c);
+        ap_rputs("</tr>\n", r);
+    }
+    misdirect_read_totals(&c);
+    ap_rputs("<tr><td><b>total</b></td><td></td><td></td>", r);
+    misdirect_html_cells(r, &c);
+    ap_rprintf(r, "</tr>\n</table>\n<p>%d virtual host%s without findings "
+               "not shown.</p>\n", quiet, quiet == 1 ? "" : "s");
+}
+
+/* mod_status's optional hook: a section of /server-status, and Key:
+ * value lines in its ?auto form. */
+static int misdirect_status_hook(request_rec *r, int flags)
+{
+    if (!misdirect_seg || !misdirect_active) {
+        return OK;
+    }
+    if (flags & AP_STATUS_SHORT) {
+        misdirect_status_auto(r);
+        return OK;
+    }
+    ap_rprintf(r, "<hr />\n<h2>Misdirected requests (mod_misdirect)</h2>\n"
+               "<p>Counting since %s. %s "
+               "Per-vhost detail: a location with <code>SetHandler "
+               MISDIRECT_HANDLER "</code>.</p>\n",
+               misdirect_iso_time(r->pool, misdirect_seg->started),
+               MISDIRECT_LIFETIME);
+    if (flags & AP_STATUS_NOTABLE) {
+        ap_rputs("<pre>", r);
+        misdirect_text(r, 1);
+        ap_rputs("</pre>\n", r);
+    }
+    else {
+        misdirect_status_html(r);
+    }
+    return OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The misdirect-status handler                                       */
+
+static int misdirect_args_have(const char *args, const char *word)
+{
+    size_t len = strlen(word);
+
+    while (args && *args) {
+        if (!strncmp(args, word, len)
+            && (args[len] == '\0' || args[len] == '&'
+                || args[len] == '=')) {
+            return 1;
+        }
+        args = strchr(args, '&');
+        args = args ? args + 1 : NULL;
+    }
+    return 0;
+}
+
+static int misdirect_status_handler(request_rec *r)
+{
+    int text;
+
+    if (!r->handler || strcmp(r->handler, MISDIRECT_HANDLER)) {
+        return DECLINED;
+    }
+    /* GET, and HEAD with it: a 405 says so in Allow. */
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, -1);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (!misdirect_seg) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, MISDIRECT_LOGNO(041)
+                      "counters unavailable (see the startup log)");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    text = misdirect_args_have(r->args, "text");
+    ap_set_content_type(r, text ? "text/plain; charset=utf-8"
+                                : "application/json");
+    /* A snapshot: never worth caching. */
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (r->header_only) {
+        return OK;
+    }
+    if (text) {
+        misdirect_text(r, 0);
+    }
+    else {
+        misdirect_json(r);
+    }
+    return OK;
 }
 
 void misdirect_status_register_hooks(apr_pool_t *p)
 {
     (void)p;
+    ap_hook_pre_mpm(misdirect_status_pre_mpm, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(misdirect_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, misdirect_status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
 }

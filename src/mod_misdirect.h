@@ -74,8 +74,10 @@ MISDIRECT_INTERNAL int misdirect_status_post_config(apr_pool_t *pconf,
 /* Every checked request; d is NULL when nothing fired. */
 MISDIRECT_INTERNAL void misdirect_status_count(server_rec *s,
                                                const misdirect_decision *d);
-/* A 421 (or 400/403) that mod_ssl answered and this module explained. */
-MISDIRECT_INTERNAL void misdirect_status_count_ssl(server_rec *s);
+/* A 421, 400 or 403 (status) that mod_ssl answered and this module
+ * explained. */
+MISDIRECT_INTERNAL void misdirect_status_count_ssl(server_rec *s,
+                                                   int status);
 MISDIRECT_INTERNAL void misdirect_status_register_hooks(apr_pool_t *p);
 
 #endif /* MOD_MISDIRECT_H */
