@@ -803,7 +803,6 @@ static int misdirect_log_transaction(request_rec *r)
         return DECLINED;
     }
     misdirect_status_count_ssl(r->server, r->status);
-    apr_table_setn(r->subprocess_env, "MISDIRECT_ACTION", "mod_ssl");
     if (!APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, APLOG_ERR)
         || !misdirect_log_permit(r)) {
         return DECLINED;
