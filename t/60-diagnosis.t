@@ -3,6 +3,7 @@
 use v5.36;
 use Test::More;
 use File::Temp qw(tempdir);
+use JSON::PP ();
 use lib 't/lib';
 use MisdirectTest;
 use MisdirectCase;
@@ -108,17 +109,19 @@ subtest 'HTTP/2 reuse refused by mod_ssl: which setting differs' => sub {
         'mod_ssl\'s own terse line is there too';
 };
 
-subtest 'mod_ssl\'s 400 and 403 are explained too' => sub {
-    my $mark = $s->mark;
-    my ($st) = raw_tls($s, sni => 'default.test',
+subtest 'mod_ssl\'s 400 and 403 are explained and counted too' => sub {
+    my $strict = MisdirectTest->new(name => 'diagnosis-strict',
+        global => "SSLStrictSNIVHostCheck On\n"
+            . "<Location /misdirect-status>\n"
+            . "    SetHandler misdirect-status\n</Location>");
+    my $mark = $strict->mark;
+    my ($st) = raw_tls($strict, sni => 'default.test',
         request => "GET / HTTP/1.0\r\n\r\n");
     is $st, 400, 'SNI but no Host: mod_ssl answers 400';
-    my $f = fields($s->wait_error_log(qr/MISDIRECT006/, $mark) // '');
+    my $f = fields($strict->wait_error_log(qr/MISDIRECT006/, $mark) // '');
     is $f->{reason}, 'unknown-host', 'the request named no host';
     like $f->{hint}, qr/named a host in SNI but none in the request/, 'hint';
 
-    my $strict = MisdirectTest->new(name => 'diagnosis-strict',
-        global => 'SSLStrictSNIVHostCheck On');
     $mark = $strict->mark;
     ($st) = raw_tls($strict, sni => undef,
         request => "GET / HTTP/1.1\r\nHost: default.test\r\nConnection: close\r\n\r\n");
@@ -127,6 +130,13 @@ subtest 'mod_ssl\'s 400 and 403 are explained too' => sub {
     like $line, qr/MISDIRECT006: mod_ssl answered 403: SSLStrictSNIVHostCheck requires SNI/,
         'explained';
     like fields($line)->{hint}, qr/make the client or proxy send SNI/, 'hint';
+
+    my ($r) = $strict->http(requests => [{ host => 'default.test',
+        path => '/misdirect-status' }]);
+    my $json = JSON::PP->new->decode($r->{body});
+    is $json->{totals}{mod_ssl_400}, 1, 'counted: one 400 from mod_ssl';
+    is $json->{totals}{mod_ssl_403}, 1, 'counted: one 403 from mod_ssl';
+    is $json->{totals}{mod_ssl_421}, 0, 'and no 421';
 };
 
 subtest 'a report is a warning with its own number' => sub {
