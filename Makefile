@@ -69,3 +69,72 @@ test: deps-test $(MODULE) $(UNIT)
 clean:
 	rm -rf .libs src/.libs *.la *.lo *.slo *.o src/*.la src/*.lo \
 	    src/*.slo src/*.o $(UNIT) t/tmp
+
+# ---------------------------------------------------------------------------
+# Reliability checks (issue 6): fuzz/, check/.  Slow, so not part of
+# `make test`; README.md, "Reliability checks", says what each proves.
+#   make fuzz            libFuzzer targets, FUZZ_SECONDS each
+#   make check-asan      t/ suite, module built with ASan+UBSan
+#   make check-valgrind  httpd -X under memcheck, representative requests
+#   make check-mpm       t/ suite under event, worker and prefork
+#   make check-load      100,000+ requests with faults, then restarts
+#   make check-all       all of the above; says at the end which failed
+
+CLANG        ?= clang
+FUZZ_SECONDS ?= 60
+LOAD_MPM     ?= event
+FUZZ_TARGETS  = host_normalize wildcard_match host_matches ip_literal \
+                path_under decide format_checks escape
+FUZZ_DIR      = check/build/fuzz
+FUZZ_BINS     = $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
+ASAN_SO       = check/build/asan/mod_misdirect.so
+CHECK_PKGS    = $(TEST_PKGS) clang libclang-rt-14-dev valgrind
+SAN_FLAGS     = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
+
+.PHONY: fuzz check-all check-asan check-valgrind check-mpm check-load \
+        deps-check
+
+deps-check:
+	$(call need_pkgs,$(CHECK_PKGS))
+
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h src/misdirect_logic.c \
+                    src/misdirect_logic.h | deps-check
+	@mkdir -p $(@D)
+	$(CLANG) $(SAN_FLAGS) -fsanitize=fuzzer -fno-sanitize-recover=all \
+	    $(WARN) -Isrc -Ifuzz -o $@ $< src/misdirect_logic.c
+
+fuzz: deps-check $(FUZZ_BINS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) check/fuzz.sh $(FUZZ_TARGETS)
+
+# Built by clang straight into its own directory, not through apxs and
+# libtool, which would write objects next to the sources of `make`.
+$(ASAN_SO): $(SRCS) $(HDRS) | deps-check
+	@mkdir -p $(@D)
+	$(CLANG) $(SAN_FLAGS) -shared -fPIC -Wall -Wextra \
+	    -Wno-missing-field-initializers \
+	    -I$$($(APXS) -q INCLUDEDIR) -I$$($(APXS) -q APR_INCLUDEDIR) \
+	    $$($(APXS) -q EXTRA_CPPFLAGS) -Isrc -o $@ $(SRCS) -lssl -lcrypto
+
+check-asan: deps-check $(ASAN_SO) $(UNIT)
+	CLANG=$(CLANG) check/asan.sh
+
+check-valgrind: deps-check $(MODULE)
+	perl check/valgrind.pl
+
+check-mpm: deps-check $(MODULE) $(UNIT)
+	check/mpm.sh
+
+check-load: deps-check $(MODULE)
+	LOAD_MPM=$(LOAD_MPM) perl check/load.pl
+	LOAD_MPM=$(LOAD_MPM) perl check/restart.pl
+
+check-all: deps-check
+	@failed=""; for t in fuzz check-asan check-valgrind check-mpm \
+	        check-load; do \
+	    start=$$(date +%s); \
+	    $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
+	    echo "=== $$t: $$(( $$(date +%s) - start ))s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "check-all: FAILED:$$failed"; \
+	    exit 1; fi; \
+	echo "check-all: every reliability check passed"
