@@ -62,6 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             PROPERTY(!isupper(ch));
             PROPERTY(ch != '/' && ch != '\\' && ch != '"' && ch != ',');
         }
+        /* No empty label survives. */
+        PROPERTY(out[0] != '.' && !strstr(out, ".."));
         /* Idempotent, with room to spare. */
         rc = normalize_into(out, &again, m + 1);
         PROPERTY(rc == 0);
@@ -128,11 +130,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t k = n - (in[n - 1] == '.');
         int bad = k == 0 || k >= outlen;
 
+        bad = bad || in[0] == '.';
         for (i = 0; i < k && !bad; i++) {
             unsigned char ch = (unsigned char)in[i];
 
+            /* An empty label ("a..b", "a.."): core refuses such a Host. */
             bad = ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '\\'
-                  || ch == '"' || ch == ',';
+                  || ch == '"' || ch == ',' || (ch == '.' && in[i + 1] == '.');
         }
         PROPERTY(bad);
     }

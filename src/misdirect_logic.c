@@ -278,14 +278,16 @@ int misdirect_host_normalize(const char *in, char *out, size_t outlen)
     if (n && in[n - 1] == '.') {
         n--;
     }
-    if (n == 0 || n >= outlen) {
+    if (n == 0 || n >= outlen || in[0] == '.') {
         return -1;
     }
     for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)in[i];
 
+        /* Nor empty labels: core answers 400 to a Host with "..", so
+         * such an entry could never match. */
         if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '\\'
-            || ch == '"' || ch == ',') {
+            || ch == '"' || ch == ',' || (ch == '.' && in[i + 1] == '.')) {
             return -1;
         }
         out[i] = (char)tolower(ch);

@@ -252,6 +252,11 @@ static void test_normalize(void)
     ok(misdirect_host_normalize("", out, sizeof(out)) == -1, "empty refused");
     ok(misdirect_host_normalize(".", out, sizeof(out)) == -1,
        "a lone dot is refused");
+    ok(misdirect_host_normalize("example.com..", out, sizeof(out)) == -1,
+       "two trailing dots are refused, not kept as one");
+    ok(misdirect_host_normalize("a..b", out, sizeof(out)) == -1
+       && misdirect_host_normalize(".a", out, sizeof(out)) == -1,
+       "empty labels are refused");
     ok(misdirect_host_normalize("a b", out, sizeof(out)) == -1,
        "space refused");
     ok(misdirect_host_normalize("[::1", out, sizeof(out)) == -1,
