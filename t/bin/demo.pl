@@ -335,14 +335,14 @@ sub scene6 ($s) {
 sub leftovers (@roots) {
     my @procs;
     if (-x '/usr/bin/pgrep') {
-        @procs = split /\n/, `/usr/bin/pgrep -a -f 't/tmp/demo-' 2>/dev/null`;
+        @procs = split /\n/, `/usr/bin/pgrep -a -f '/demo-' 2>/dev/null`;
     }
     else {    # no procps: read /proc
         for my $dir (glob '/proc/[0-9]*') {
             open my $fh, '<', "$dir/cmdline" or next;
             my $cmd = join ' ', split /\0/, (<$fh> // '');
             push @procs, ($dir =~ s{/proc/}{}r) . " $cmd"
-                if $cmd =~ m{t/tmp/demo-};
+                if $cmd =~ m{/demo-};
         }
     }
     # Only this run's servers: another run may be going on.

@@ -22,7 +22,7 @@ use Socket qw(SOL_SOCKET SO_RCVTIMEO SO_SNDTIMEO);
 use Time::HiRes qw(sleep time);
 
 my $REPO     = abs_path(dirname(__FILE__) . '/../..');
-my $TMP      = "$REPO/t/tmp";
+my $TMP      = _tmp_root();
 my $APACHE   = '/usr/sbin/apache2';
 my $MODDIR   = '/usr/lib/apache2/modules';
 my $PYTHON   = '/usr/bin/python3';    # Debian's, which has python3-h2
@@ -819,6 +819,25 @@ sub _write ($file, $text) {
     chmod 0644, $file;
 }
 
+# Server trees live in t/tmp, unless the checkout sits where httpd's
+# children (User www-data) cannot enter, such as under /root: then in a
+# root-owned folder under /tmp that they can.
+sub _tmp_root () {
+    for (my $dir = $REPO; $dir ne '/'; $dir = dirname($dir)) {
+        my $mode = (stat $dir)[2] // 0;
+        next if $mode & 0001;
+        my $tmp = "/tmp/mod_misdirect-t";
+        mkdir $tmp, 0755;
+        my @st = lstat $tmp;
+        die "$tmp is not a directory of root's: remove it\n"
+            unless -d _ && !-l _ && $st[4] == $> && !($st[2] & 0022);
+        return $tmp;
+    }
+    return "$REPO/t/tmp";
+}
+
+sub tmp_root () { $TMP }
+
 1;
 
 __END__
@@ -841,7 +860,9 @@ MisdirectTest - run httpd with name-based TLS vhosts and misdirect clients
 
 =head1 SERVER
 
-C<new(%opt)> builds C<t/tmp/NAME-PID/> (conf, htdocs, logs, run) and starts
+C<new(%opt)> builds C<t/tmp/NAME-PID/> (conf, htdocs, logs, run; under
+F</tmp/mod_misdirect-t/> instead when the checkout lies where httpd's
+C<www-data> children cannot enter, see C<tmp_root>) and starts
 httpd. Options: C<name> (default: the test file's base name), C<mpm>
 (event|worker|prefork), C<misdirect> (1: load C<$ENV{MISDIRECT_SO}> or
 C<.libs/mod_misdirect.so>), C<ssl>, C<h2>, C<global>, C<vhost>
