@@ -116,11 +116,20 @@ static int misdirect_log_limit(void)
 /* ------------------------------------------------------------------ */
 /* Facts                                                              */
 
-static server_rec *misdirect_handshake_server(SSL *ssl)
+static server_rec *misdirect_handshake_server(SSL *ssl, server_rec *rs,
+                                              const misdirect_srv_conf *rconf)
 {
     SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
 
-    if (!ctx || !misdirect_ctx_servers) {
+    if (!ctx) {
+        return NULL;
+    }
+    /* The common case, H == R, is one comparison: each vhost's context
+     * is mod_ssl's alone (init_server).  The map is for H != R. */
+    if (ctx == rconf->ssl_ctx) {
+        return rs;
+    }
+    if (!misdirect_ctx_servers) {
         return NULL;
     }
     return apr_hash_get(misdirect_ctx_servers, &ctx, sizeof(ctx));
@@ -562,6 +571,7 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
 
         *key = ctx;
         apr_hash_set(misdirect_ctx_servers, key, sizeof(*key), s);
+        misdirect_conf(s)->ssl_ctx = ctx;
     }
     return OK;
 }
@@ -605,11 +615,13 @@ static int misdirect_post_read_request(request_rec *r)
     c = r->connection->master ? r->connection->master : r->connection;
 
     memset(&f, 0, sizeof(f));
-    f.tls = ap_ssl_conn_is_ssl(c) ? 1 : 0;
-    if (f.tls && (ssl = ap_get_module_config(c->conn_config,
-                                             &misdirect_module))) {
+    /* A connection whose handshake mod_ssl showed us is TLS: no need to
+     * ask the ssl_conn_is_ssl hooks on every request. */
+    ssl = ap_get_module_config(c->conn_config, &misdirect_module);
+    f.tls = ssl || ap_ssl_conn_is_ssl(c) ? 1 : 0;
+    if (ssl) {
         sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-        hs = misdirect_handshake_server(ssl);
+        hs = misdirect_handshake_server(ssl, r->server, conf);
         f.sni_sent = sni != NULL;
         f.handshake_known = hs != NULL;
         f.same_vhost = hs == r->server;
@@ -856,6 +868,7 @@ static void *misdirect_create_srv_conf(apr_pool_t *p, server_rec *s)
     conf->log_limit = MISDIRECT_UNSET;
     conf->index = MISDIRECT_UNSET;
     conf->tls = NULL;
+    conf->ssl_ctx = NULL;
     return conf;
 }
 
@@ -892,6 +905,7 @@ static void *misdirect_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     /* Set per vhost at startup, never inherited. */
     conf->index = MISDIRECT_UNSET;
     conf->tls = NULL;
+    conf->ssl_ctx = NULL;
     return conf;
 }
 

@@ -39,6 +39,7 @@ typedef struct {
     /* Set at startup, never by a directive. */
     int index;                               /* this vhost's counter slot */
     misdirect_tls_profile *tls;              /* NULL without SSLEngine */
+    SSL_CTX *ssl_ctx;                        /* mod_ssl's, for this vhost */
 } misdirect_srv_conf;
 
 /* What one checked request found, kept until the request ends, so that a
