@@ -34,8 +34,13 @@ leaks=${ASAN_LEAKS:-0}
 opts="log_path=$logs/report:detect_leaks=$leaks:exitcode=0"
 opts="$opts:handle_abort=1:detect_stack_use_after_return=1"
 [ "$leaks" = 1 ] && opts="$opts:fast_unwind_on_malloc=0"
+# A UBSan report names its source line anyway; its stack, symbolized
+# while the request waits, can take seconds and time a test out, which
+# would hide what else the run finds: UBSAN_STACKS=1 asks for stacks.
+ubsan="log_path=$logs/report:report_error_type=1"
+ubsan="$ubsan:print_stacktrace=${UBSAN_STACKS:-0}"
 MISDIRECT_SO=$so
-MISDIRECT_HTTPD_ENV="LD_PRELOAD=$rt ASAN_OPTIONS=$opts UBSAN_OPTIONS=log_path=$logs/report:print_stacktrace=1:report_error_type=1"
+MISDIRECT_HTTPD_ENV="LD_PRELOAD=$rt ASAN_OPTIONS=$opts UBSAN_OPTIONS=$ubsan"
 export MISDIRECT_SO MISDIRECT_HTTPD_ENV
 
 start=$(date +%s)

@@ -19,19 +19,38 @@ for t in "$@"; do
         host_*|wildcard_*|ip_*|escape) dict=-dict=fuzz/hosts.dict ;;
     esac
     start=$(date +%s)
-    "$build/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
-        -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 $dict \
+    rm -f "$build/artifacts/$t-"*
+    # First each committed input once, regressions among them: fork mode
+    # below would skip an input that fails while it loads the corpus.
+    "$build/fuzz_$t" -artifact_prefix="$build/artifacts/$t-replay-" \
+        fuzz/corpus/"$t"/* > "$build/$t.replay.log" 2>&1
+    replay=$?
+    # Fork mode with -ignore_crashes: one finding (a committed regression
+    # input, say) does not stop the target, so it keeps looking for others
+    # for the whole time; every finding leaves an artifact.
+    "$build/fuzz_$t" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 \
+        -ignore_ooms=1 -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=2048 -max_len=4096 $dict \
         -artifact_prefix="$build/artifacts/$t-" "$work" "fuzz/corpus/$t" \
         > "$build/$t.log" 2>&1
     rc=$?
-    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/$t.log")
-    if [ $rc -eq 0 ]; then
+    found=$(ls "$build/artifacts/$t-"* 2>/dev/null | wc -l)
+    runs=$(sed -n 's/.*#\([0-9][0-9]*\): cov.*/\1/p' "$build/$t.log" | tail -1)
+    [ $replay -eq 0 ] || found=$((found + 1))
+    if [ $rc -eq 0 ] && [ "$found" -eq 0 ]; then
         echo "fuzz $t: ok, ${runs:-?} runs in $(( $(date +%s) - start ))s"
     else
         failed="$failed $t"
-        echo "fuzz $t: FAILED (exit $rc) after $(( $(date +%s) - start ))s:"
-        grep -E 'PROPERTY FAILED|ERROR:|runtime error|^SUMMARY|Test unit written|^Base64' \
-            "$build/$t.log" | head -8 | sed 's/^/    /'
+        echo "fuzz $t: FAILED (exit $rc, $found findings) in" \
+            "$(( $(date +%s) - start ))s; distinct failures:"
+        grep -hE 'PROPERTY FAILED|ERROR: AddressSanitizer|runtime error' \
+            "$build/$t.replay.log" "$build/$t.log" \
+            | sed 's/==[0-9]*==//' | sort | uniq -c \
+            | head -8 | sed 's/^/    /'
+        grep -h '^Running: ' "$build/$t.replay.log" | tail -1 \
+            | sed 's/^Running: /    committed input: /'
+        ls "$build/artifacts/$t-"* 2>/dev/null | head -3 \
+            | sed 's/^/    new input: /'
     fi
 done
 if [ -n "$failed" ]; then

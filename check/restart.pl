@@ -108,20 +108,26 @@ for my $w (1 .. $CLIENTS) {
     });
 }
 my $duration = $GAP * (@PLAN + 2);
-my @h2 = (
-    h2load_start(name => 'restart-h2-accepted', duration => $duration,
-        c => 2, m => 20, sni => 'alpha.test', authority => 'alpha.test',
-        port => $tls, dir => $dir),
-    h2load_start(name => 'restart-h2-misdirected', duration => $duration,
-        c => 2, m => 20, sni => 'alpha.test', authority => 'beta.test',
-        port => $tls, dir => $dir),
-);
+# Under prefork mod_http2 is off (AH10034): HTTP/1.1 from h2load then,
+# and only the accepted kind (a 421 ends an HTTP/1.1 connection, which
+# h2load counts as an error).
+my $h1 = $MPM eq 'prefork';
+my @h2 = h2load_start(name => 'restart-h2-accepted',
+    duration => $duration, c => 2, m => $h1 ? 1 : 20, h1 => $h1,
+    sni => 'alpha.test', authority => 'alpha.test', port => $tls,
+    dir => $dir);
 $h2[0]{want} = 200;
-$h2[1]{want} = 421;
+unless ($h1) {
+    push @h2, h2load_start(name => 'restart-h2-misdirected',
+        duration => $duration, c => 2, m => 20, sni => 'alpha.test',
+        authority => 'beta.test', port => $tls, dir => $dir);
+    $h2[1]{want} = 421;
+}
 
 # ----------------------------------------------------------------- restarts
 
 my (@windows, @maps, @problems);
+my $start_maps = look();
 sleep $GAP;
 my $first_maps;
 for my $how (@PLAN) {
@@ -225,7 +231,8 @@ my @left_sysv = grep { $pids{ $after->{sysv}{$_} } } keys $after->{sysv}->%*;
 my @left_files = grep { $mapped{"/dev/shm/$_"} && !$shm_before->{files}{$_} }
     keys $after->{files}->%*;
 my @new_files = grep { !$shm_before->{files}{$_} } keys $after->{files}->%*;
-say "shared memory: parent's shared mappings after each restart: @maps";
+say "shared memory: parent's shared mappings at start $start_maps, after "
+    . "each restart: @maps";
 say "  httpd mapped: ", join(', ', sort keys %mapped) || 'no named segment';
 say "  SysV segments before: ", scalar keys $shm_before->{sysv}->%*,
     ", after stop: ", scalar keys $after->{sysv}->%*,
