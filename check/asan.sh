@@ -27,6 +27,14 @@ rt=$($clang -print-file-name=libclang_rt.asan-x86_64.so)
 rm -rf "$logs"
 mkdir -p "$logs"
 chmod 1777 "$logs"      # the children write as User www-data
+# In a checkout www-data cannot enter (a clone under /root), reports
+# would be lost without a trace and the run would pass: use /tmp then.
+if ! runuser -u www-data -- sh -c ": > '$logs/.probe'" 2>/dev/null; then
+    logs=$(mktemp -d /tmp/mod_misdirect-asan.XXXXXX) || exit 2
+    chmod 1777 "$logs"
+    echo "check-asan: reports go to $logs (www-data cannot write under $repo)"
+fi
+rm -f "$logs/.probe"
 
 leaks=${ASAN_LEAKS:-0}
 # exitcode=0: a leak report at exit must not turn "apache2 -k start"

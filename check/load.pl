@@ -262,7 +262,8 @@ printf "  %-8d %8d %8d %8d\n", $_, $w{$_}, $h{$_}, $e{$_} for @kids;
 my ($sw, $sh, $se) = (sum0(values %w), sum0(values %h), sum0(values %e));
 printf "  %-8s %8d %8d %8d\n", 'total', $sw, $sh, $se;
 printf "  growth: warm-up to end %+d kB; second half %+d kB over %d requests"
-    . " (%.1f bytes a request), allowed %d kB\n", $se - $sw, $se - $sh,
+    . " (%.1f bytes a request, were it a leak), allowed %d kB\n",
+    $se - $sw, $se - $sh,
     $main2, ($se - $sh) * 1024 / max(1, $main2), $SLACK_KB;
 push @problems, sprintf "children's memory grew by %d kB in the second "
     . "half (> %d)", $se - $sh, $SLACK_KB if $se - $sh > $SLACK_KB;
