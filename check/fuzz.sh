@@ -7,7 +7,7 @@
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-build=check/build/fuzz
+build=${FUZZ_BUILD:-check/build/fuzz}
 seconds=${FUZZ_SECONDS:-60}
 failed=""
 mkdir -p "$build/artifacts"
@@ -42,15 +42,17 @@ for t in "$@"; do
     else
         failed="$failed $t"
         echo "fuzz $t: FAILED (exit $rc, $found findings) in" \
-            "$(( $(date +%s) - start ))s; distinct failures:"
-        grep -hE 'PROPERTY FAILED|ERROR: AddressSanitizer|runtime error' \
-            "$build/$t.replay.log" "$build/$t.log" \
-            | sed 's/==[0-9]*==//' | sort | uniq -c \
-            | head -8 | sed 's/^/    /'
-        grep -h '^Running: ' "$build/$t.replay.log" | tail -1 \
-            | sed 's/^Running: /    committed input: /'
-        ls "$build/artifacts/$t-"* 2>/dev/null | head -3 \
-            | sed 's/^/    new input: /'
+            "$(( $(date +%s) - start ))s:"
+        # Fork mode keeps each job's messages apart: replay one input of
+        # each kind to show what it broke.
+        [ $replay -eq 0 ] || grep -h '^Running: ' "$build/$t.replay.log" \
+            | tail -1 | sed 's/^Running: /    committed input that fails: /'
+        for a in $(ls "$build/artifacts/$t-"* 2>/dev/null | head -3); do
+            echo "    input: $a"
+            "$build/fuzz_$t" "$a" 2>&1 | grep -E \
+                'PROPERTY FAILED|ERROR: AddressSanitizer|runtime error' \
+                | head -2 | sed 's/^/      /'
+        done
     fi
 done
 if [ -n "$failed" ]; then
