@@ -105,12 +105,14 @@ static const char *const misdirect_out_auto[MISDIRECT_OUTCOMES] = {
     "Fired", "Rejected", "Reported", "Allowed"
 };
 
+#define MISDIRECT_ALIGN 64         /* a cache line */
+
 /* One vhost's counters.  A cache line of its own, so that two busy
  * vhosts served by different CPUs do not slow each other down. */
 typedef struct {
     apr_uint64_t key;              /* the vhost's identity; parent only */
     apr_uint64_t n[MISDIRECT_STAT_COUNT];
-} __attribute__((aligned(64))) misdirect_slot;
+} __attribute__((aligned(MISDIRECT_ALIGN))) misdirect_slot;
 
 typedef struct {
     apr_uint32_t magic;            /* tells a core dump what this is */
@@ -211,12 +213,17 @@ static apr_status_t misdirect_segment_replace(misdirect_keep *keep,
         return rv;
     }
     apr_pool_tag(pool, "misdirect_status");
-    rv = apr_shm_create(&shm, misdirect_segment_size(capacity), NULL, pool);
+    /* APR keeps a header at the start of anonymous memory, so its base
+     * address is only 8-aligned: ask for a line more and align the slots
+     * to the cache lines their type promises. */
+    rv = apr_shm_create(&shm, misdirect_segment_size(capacity)
+                              + MISDIRECT_ALIGN, NULL, pool);
     if (rv != APR_SUCCESS) {
         apr_pool_destroy(pool);
         return rv;
     }
-    seg = apr_shm_baseaddr_get(shm);
+    seg = (misdirect_segment *)APR_ALIGN(
+              (apr_uintptr_t)apr_shm_baseaddr_get(shm), MISDIRECT_ALIGN);
     memset(seg, 0, misdirect_segment_size(capacity));
     seg->magic = MISDIRECT_MAGIC;
     seg->capacity = capacity;
