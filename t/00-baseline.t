@@ -14,6 +14,7 @@ my @TLS_NAMES = qw(default.test alpha.test beta.test shared1.test
 # X-SNI shows what SNI the server saw; mod_headers writes an unset variable
 # as "(null)".
 my $s = MisdirectTest->new(
+    mpm => MisdirectTest::h2_mpm(),    # it checks the h2 client too
     misdirect => 0,
     vhost => { 'tls:default.test' => 'Header always set X-SNI "%{SSL_TLS_SNI}s"' },
 );

@@ -10,7 +10,7 @@ sub streams_by_authority ($res) {
 }
 
 {
-    my $s = MisdirectTest->new(name => 'h2');
+    my $s = MisdirectTest->new(name => 'h2', mpm => MisdirectTest::h2_mpm());
     my $mark = $s->mark;
     my $res = $s->h2(sni => 'shared1.test', streams => [
         map { { authority => $_, path => '/' } }
@@ -56,6 +56,7 @@ sub streams_by_authority ($res) {
 {
     # Reject reuse too, and judge h2c streams on the plain port.
     my $s = MisdirectTest->new(name => 'h2-strict',
+        mpm => MisdirectTest::h2_mpm(),
         global => "MisdirectPolicy sni-host-mismatch reject\n"
             . "MisdirectPolicy unknown-host reject");
     my $res = $s->h2(sni => 'a.wild.test', streams => [

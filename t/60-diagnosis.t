@@ -86,6 +86,9 @@ subtest 'the reverse proxy without SNI' => sub {
 };
 
 subtest 'HTTP/2 reuse refused by mod_ssl: which setting differs' => sub {
+    my $s = MisdirectTest->new(name => 'diagnosis-h2',
+        mpm => MisdirectTest::h2_mpm());
+    my $conf = $s->conf_file;
     my $mark = $s->mark;
     my $res = $s->h2(sni => 'shared1.test', streams => [
         { authority => 'shared2.test' }, { authority => 'shared3.test' } ]);

@@ -8,8 +8,11 @@ use lib 't/lib';
 use MisdirectTest;
 
 # One child process, so one limiter sees every request.
-my $ONE_CHILD = "ServerLimit 1\nStartServers 1\nMaxRequestWorkers 10\n"
-    . "MinSpareThreads 1\nMaxSpareThreads 10";
+my $ONE_CHILD = ($ENV{MISDIRECT_MPM} // 'event') eq 'prefork'
+    ? "ServerLimit 1\nStartServers 1\nMinSpareServers 1\n"
+      . "MaxSpareServers 1\nMaxRequestWorkers 1"
+    : "ServerLimit 1\nStartServers 1\nMaxRequestWorkers 10\n"
+      . "MinSpareThreads 1\nMaxSpareThreads 10";
 
 sub flood ($s, $n) {
     my @st;

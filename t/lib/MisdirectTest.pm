@@ -838,6 +838,13 @@ sub _tmp_root () {
 
 sub tmp_root () { $TMP }
 
+# mod_http2 switches itself off under prefork (AH10034): servers that must
+# speak HTTP/2 run the chosen MPM, or event when that is prefork.
+sub h2_mpm () {
+    my $mpm = $ENV{MISDIRECT_MPM} // 'event';
+    return $mpm eq 'prefork' ? 'event' : $mpm;
+}
+
 1;
 
 __END__
