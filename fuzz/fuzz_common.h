@@ -97,6 +97,20 @@ static inline char *fuzz_strdup(const char *s)
     return p;
 }
 
+/* a followed by b, in a new string. */
+static inline char *fuzz_concat(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *p = malloc(na + nb + 1);
+
+    if (!p) {
+        abort();
+    }
+    memcpy(p, a, na);
+    memcpy(p + na, b, nb + 1);
+    return p;
+}
+
 /* Reference glob with '*' (any run) and '?' (one character), ASCII case
  * folded: dynamic programming, written from the contract in
  * misdirect_logic.h, to compare the module's backtracking matcher with. */

@@ -17,19 +17,6 @@
 
 #include "fuzz_common.h"
 
-static char *concat(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    char *p = malloc(na + nb + 1);
-
-    if (!p) {
-        abort();
-    }
-    memcpy(p, a, na);
-    memcpy(p + na, b, nb + 1);
-    return p;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_strings fs;
@@ -55,17 +42,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     PROPERTY(misdirect_path_under(path, ""));
     PROPERTY(misdirect_path_under(path, "/") == (path[0] == '/'));
 
-    s = concat(prefix, "/");
+    s = fuzz_concat(prefix, "/");
     if (misdirect_path_under(path, s)) {
         PROPERTY(misdirect_path_under(path, prefix));
     }
     free(s);
     if (nx > 0 && prefix[nx - 1] != '/') {
         /* The prefix's last segment continued: never under it. */
-        s = concat(prefix, "x");
+        s = fuzz_concat(prefix, "x");
         PROPERTY(!misdirect_path_under(s, prefix));
         free(s);
-        s = concat(prefix, "/x");
+        s = fuzz_concat(prefix, "/x");
         PROPERTY(misdirect_path_under(s, prefix));
         free(s);
     }

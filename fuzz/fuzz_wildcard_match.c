@@ -29,19 +29,6 @@ static char *upper(const char *s)
     return u;
 }
 
-static char *concat(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    char *p = malloc(na + nb + 1);
-
-    if (!p) {
-        abort();
-    }
-    memcpy(p, a, na);
-    memcpy(p + na, b, nb + 1);
-    return p;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_strings fs;
@@ -73,11 +60,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         PROPERTY(got == !strcasecmp(pat, host));
     }
     if (got) {
-        p2 = concat("*", pat);
+        p2 = fuzz_concat("*", pat);
         PROPERTY(misdirect_wildcard_match(p2, host));
         free(p2);
-        p2 = concat(pat, ".example");
-        h2 = concat(host, ".EXAMPLE");
+        p2 = fuzz_concat(pat, ".example");
+        h2 = fuzz_concat(host, ".EXAMPLE");
         PROPERTY(misdirect_wildcard_match(p2, h2));
         free(p2);
         free(h2);
