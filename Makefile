@@ -138,3 +138,15 @@ check-all: deps-check
 	if [ -n "$$failed" ]; then echo "check-all: FAILED:$$failed"; \
 	    exit 1; fi; \
 	echo "check-all: every reliability check passed"
+
+# The benchmark (issue 5): the module's cost per request against the same
+# httpd without it; writes bench/results.md.  Not part of `make test`: it
+# measures and reports, it asserts nothing about time.  Pass options with
+# BENCH_ARGS, e.g. `make bench BENCH_ARGS=--quick` (see bench/bench.pl).
+BENCH_PKGS = $(BUILD_PKGS) curl nghttp2-client valgrind util-linux perl
+
+.PHONY: bench deps-bench
+deps-bench:
+	$(call need_pkgs,$(BENCH_PKGS))
+bench: deps-bench $(MODULE)
+	perl bench/bench.pl $(BENCH_ARGS)
