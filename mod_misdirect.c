@@ -701,8 +701,11 @@ static int misdirect_post_read_request(request_rec *r)
     level = q->decision.action == MISDIRECT_REJECT ? APLOG_ERR
             : q->decision.action == MISDIRECT_REPORT ? APLOG_WARNING
             : APLOG_DEBUG;
+    /* MisdirectLogLimit guards error_log against floods of the lines
+     * every server writes; debug lines are asked for, and must not use
+     * up the budget of the rejections. */
     if (APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, level)
-        && misdirect_log_permit(r)) {
+        && (level == APLOG_DEBUG || misdirect_log_permit(r))) {
         misdirect_log(q, r, c, level,
                       q->decision.action == MISDIRECT_REJECT
                           ? MISDIRECT_LOGNO(001)

@@ -50,6 +50,22 @@ sub flood ($s, $n) {
 }
 
 {
+    # debug lines (allowed findings) do not use up the rejections' budget.
+    my $s = MisdirectTest->new(name => 'log-limit-debug',
+        global => "MisdirectLogLimit 3\n$ONE_CHILD");
+    my $mark = $s->mark;
+    for (1 .. 6) {
+        $s->https(sni => undef, requests => [{ host => 'default.test' }]);
+    }
+    my @st = flood($s, 3);
+    is_deeply \@st, [421, 421, 421], 'three rejections after six findings';
+    my $log = $s->error_log_since($mark);
+    is scalar(() = $log =~ /MISDIRECT003/g), 6, 'six debug lines, all logged';
+    is scalar(() = $log =~ /MISDIRECT001/g), 3,
+        'and all three rejections logged within the limit of 3';
+}
+
+{
     my $s = MisdirectTest->new(name => 'log-limit-off',
         global => "MisdirectLogLimit 0\n$ONE_CHILD");
     my $mark = $s->mark;
