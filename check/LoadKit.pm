@@ -9,10 +9,9 @@ use v5.36;
 use Exporter 'import';
 use IO::Socket::INET;
 use IO::Socket::SSL qw(SSL_VERIFY_NONE);
-use IPC::Open3 qw(open3);
+use MisdirectCase ();
 use POSIX qw(WNOHANG _exit);
 use Socket qw(SOL_SOCKET SO_LINGER SO_RCVTIMEO SO_SNDTIMEO);
-use Symbol qw(gensym);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(h2load_start h2load_result fork_worker wait_workers
@@ -258,27 +257,12 @@ sub abort_client ($kind, $tls_port, $plain_port) {
 
 # openssl s_client once: (status, resumed?) for one request.
 sub _s_client ($port, $sni, $host, $tag, @sess) {
-    my @cmd = ($OPENSSL, 's_client', '-connect', "127.0.0.1:$port",
-        '-servername', $sni, '-tls1_3', '-ign_eof', '-alpn', 'http/1.1',
-        @sess);
-    my $err = gensym;
-    my $pid = open3(my $in, my $out, $err, @cmd);
-    print $in "GET /?k=$tag HTTP/1.1\r\nHost: $host\r\n"
-        . "Connection: close\r\n\r\n";
-    close $in;
-    my $text = '';
-    eval {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm 15;
-        local $/;
-        $text = <$out> // '';
-        alarm 0;
-    };
-    kill 'TERM', $pid if $@;
-    waitpid $pid, 0;
-    my ($status) = $text =~ m{^HTTP/1\.[01] (\d{3})}m;
+    my ($status, $text) = MisdirectCase::raw_tls(undef, port => $port,
+        sni => $sni, quiet => 0, timeout => 15, extra => ['-tls1_3', @sess],
+        request => "GET /?k=$tag HTTP/1.1\r\nHost: $host\r\n"
+            . "Connection: close\r\n\r\n");
     my $resumed = $text =~ /^Reused, TLSv1\.3/m ? 1 : 0;
-    return ($status // 'ERR:none', $resumed);
+    return ($status || 'ERR:none', $resumed);
 }
 
 # A TLS 1.3 session made under SNI shared1.test, resumed under

@@ -99,12 +99,16 @@ sub expect_case ($name, $r, %e) {
 # raw_tls($server, sni => BYTES|undef, request => TEXT): a TLS exchange
 # with openssl s_client, which sends any SNI bytes as given (IO::Socket::SSL
 # and Python refuse or rewrite some: IP literals, trailing dots, control
-# characters).  The request should ask for Connection: close.  Returns
-# ($status, $raw_response).
+# characters).  The request should ask for Connection: close.  Options:
+# port (instead of the server's TLS port), extra (more s_client
+# arguments), quiet => 0 (keep s_client's session report in the output,
+# e.g. "Reused, TLSv1.3"), timeout (seconds, 10).  Returns
+# ($status, $output).
 sub raw_tls ($s, %o) {
+    my $port = $o{port} // $s->tls_port;
     my @cmd = ('/usr/bin/openssl', 's_client', '-connect',
-        '127.0.0.1:' . $s->tls_port, '-quiet', '-ign_eof',
-        '-alpn', 'http/1.1',
+        "127.0.0.1:$port", '-ign_eof', '-alpn', 'http/1.1',
+        ($o{quiet} // 1) ? '-quiet' : (),
         defined $o{sni} ? ('-servername', $o{sni}) : '-noservername',
         @{ $o{extra} // [] });
     -x $cmd[0] or die "$cmd[0] not found: apt-get install openssl\n";
@@ -115,14 +119,14 @@ sub raw_tls ($s, %o) {
     my $raw = '';
     eval {
         local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm 10;
+        alarm($o{timeout} // 10);
         local $/;
         $raw = <$out> // '';
         alarm 0;
     };
     kill 'TERM', $pid if $@;
     waitpid $pid, 0;
-    my ($status) = $raw =~ m{^HTTP/1\.[01] (\d{3})};
+    my ($status) = $raw =~ m{^HTTP/1\.[01] (\d{3})}m;
     return ($status // 0, $raw);
 }
 
