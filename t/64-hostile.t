@@ -1,0 +1,70 @@
+# Hostile and malformed request hosts: each gets the right status from the
+# right party (httpd core refuses what it cannot parse, before any check;
+# what it accepts is judged), nothing crashes, and another request on the
+# server is not affected.
+use v5.36;
+use Test::More;
+use lib 't/lib';
+use MisdirectTest;
+use MisdirectCase;
+
+my $s = MisdirectTest->new(name => 'hostile', mpm => MisdirectTest::h2_mpm());
+
+sub exchange ($req) {
+    my $mark = $s->mark;
+    my ($st) = raw_tls($s, sni => 'alpha.test', request => $req);
+    return ($st, $s->error_log_since($mark));
+}
+
+sub request ($line, @headers) {
+    return join("\r\n", $line, @headers, 'Connection: close', '', '');
+}
+
+# What core refuses never reaches the module.
+for my $case (
+    [ 'port 0',           request('GET / HTTP/1.1', 'Host: alpha.test:0') ],
+    [ 'port 65536',       request('GET / HTTP/1.1', 'Host: alpha.test:65536') ],
+    [ 'an empty Host',    request('GET / HTTP/1.1', 'Host:') ],
+    [ 'two Host headers', request('GET / HTTP/1.1', 'Host: alpha.test',
+                                  'Host: beta.test') ],
+    [ 'a quote in Host',  request('GET / HTTP/1.1', 'Host: al"pha.test') ],
+) {
+    my ($what, $req) = @$case;
+    my ($st, $log) = exchange($req);
+    is $st, 400, "Host with $what: 400 from httpd core";
+    unlike $log, qr/MISDIRECT00[1236]/, "... and no misdirect line for it";
+}
+
+my ($st, $log) = exchange(request('GET / HTTP/1.1', 'Host: ALPHA.test.'));
+is $st, 200, 'Host in mixed case with a trailing dot is alpha.test: 200';
+
+($st, $log) = exchange(request('CONNECT beta.test:443 HTTP/1.1',
+    'Host: beta.test:443'));
+is $st, 421, 'CONNECT to another certificate\'s host (no mod_proxy): 421';
+like $log, qr/MISDIRECT001: .*reason="cert-mismatch".*host="beta\.test"/,
+    '... judged by the authority it names';
+
+($st, $log) = exchange(request('GET https://beta.test/ HTTP/1.1',
+    'Host: alpha.test'));
+is $st, 421, 'absolute-form URL for beta.test with Host alpha.test: 421';
+like $log, qr/MISDIRECT001: .*host="beta\.test" host_header="beta\.test"/,
+    '... the target wins, as core replaces the Host header';
+
+# HTTP/2: :authority and a host header that disagree.  mod_http2 takes
+# :authority (RFC 9113 8.3.1), and so does the check.
+my $res = $s->h2(sni => 'alpha.test', streams => [
+    { authority => 'alpha.test', headers => [host => 'beta.test'] },
+    { authority => 'beta.test', headers => [host => 'alpha.test'] },
+]);
+is_deeply [map { $_->{status} } $res->{streams}->@*], [200, 421],
+    'h2: :authority decides, whatever the host header says';
+ok $res->{connection_alive_after}, 'h2: the connection is kept';
+
+# After all this, the server serves as before, and no child died.
+my ($r) = $s->https(sni => 'beta.test', requests => [{ host => 'beta.test' }]);
+is $r->{status}, 200, 'a normal request afterwards: 200';
+is $r->{body}, "beta.test\n", '... from its vhost';
+unlike $s->error_log_since, qr/exit signal|Segmentation|AH00052/,
+    'no child crashed';
+
+done_testing;
