@@ -589,6 +589,42 @@ static void misdirect_optional_fn_retrieve(void)
     misdirect_h2_var = APR_RETRIEVE_OPTIONAL_FN(http2_var_lookup);
 }
 
+/* How each action is logged, indexed by misdirect_action_e. */
+typedef struct {
+    int level;
+    const char *logno;
+    const char *what;
+} misdirect_outcome;
+
+static const misdirect_outcome misdirect_outcomes[] = {
+    { APLOG_DEBUG, MISDIRECT_LOGNO(003), "Misdirect finding allowed" },
+    { APLOG_WARNING, MISDIRECT_LOGNO(002),
+      "Misdirected request reported and served" },
+    { APLOG_ERR, MISDIRECT_LOGNO(001),
+      "Misdirected request rejected with 421" }
+};
+
+/* A checked request with nothing to object to: count it, and trace it
+ * (with what the lists forgave, if anything). */
+static int misdirect_checked_clean(request_rec *r, server_rec *hs,
+                                   unsigned int forgiven)
+{
+    misdirect_status_count(r->server, NULL);
+    if (APLOGrtrace1(r)) {
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                      MISDIRECT_LOGNO(004) "checked: %s; "
+                      "handshake_vhost=\"%s\" request_vhost=\"%s\"",
+                      forgiven ? apr_pstrcat(r->pool,
+                                     misdirect_check_list(r->pool, forgiven),
+                                     " forgiven by MisdirectAllow or "
+                                     "MisdirectTrustedProxy", NULL)
+                               : "nothing fired",
+                      hs ? hs->server_hostname : "-",
+                      r->server->server_hostname);
+    }
+    return DECLINED;
+}
+
 static int misdirect_post_read_request(request_rec *r)
 {
     misdirect_srv_conf *conf;
@@ -599,8 +635,9 @@ static int misdirect_post_read_request(request_rec *r)
     server_rec *hs = NULL;
     const char *sni = NULL;
     SSL *ssl = NULL;
+    const misdirect_outcome *out;
     unsigned int found, fired;
-    int i, level;
+    int i;
 
     if (!ap_is_initial_req(r) || r->proxyreq != PROXYREQ_NONE) {
         return DECLINED;
@@ -647,15 +684,7 @@ static int misdirect_post_read_request(request_rec *r)
 
     found = misdirect_evaluate(&f);
     if (!found) {
-        misdirect_status_count(r->server, NULL);
-        if (APLOGrtrace1(r)) {
-            ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
-                          MISDIRECT_LOGNO(004) "checked: nothing fired; "
-                          "handshake_vhost=\"%s\" request_vhost=\"%s\"",
-                          hs ? hs->server_hostname : "-",
-                          r->server->server_hostname);
-        }
-        return DECLINED;
+        return misdirect_checked_clean(r, hs, 0);
     }
 
     /* Something was found: from here on, allocation is fine.  The record
@@ -678,14 +707,7 @@ static int misdirect_post_read_request(request_rec *r)
                                   && misdirect_peer_trusted(conf, c));
     }
     if (!fired) {
-        misdirect_status_count(r->server, NULL);
-        if (APLOGrtrace1(r)) {
-            ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
-                          MISDIRECT_LOGNO(004) "checked: %s forgiven by "
-                          "MisdirectAllow or MisdirectTrustedProxy",
-                          misdirect_check_list(r->pool, found));
-        }
-        return DECLINED;
+        return misdirect_checked_clean(r, hs, found);
     }
 
     for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
@@ -698,24 +720,13 @@ static int misdirect_post_read_request(request_rec *r)
     misdirect_set_vars(q, r);
     misdirect_status_count(r->server, &q->decision);
 
-    level = q->decision.action == MISDIRECT_REJECT ? APLOG_ERR
-            : q->decision.action == MISDIRECT_REPORT ? APLOG_WARNING
-            : APLOG_DEBUG;
+    out = &misdirect_outcomes[q->decision.action];
     /* MisdirectLogLimit guards error_log against floods of the lines
      * every server writes; debug lines are asked for, and must not use
      * up the budget of the rejections. */
-    if (APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, level)
-        && (level == APLOG_DEBUG || misdirect_log_permit(r))) {
-        misdirect_log(q, r, c, level,
-                      q->decision.action == MISDIRECT_REJECT
-                          ? MISDIRECT_LOGNO(001)
-                      : q->decision.action == MISDIRECT_REPORT
-                          ? MISDIRECT_LOGNO(002) : MISDIRECT_LOGNO(003),
-                      q->decision.action == MISDIRECT_REJECT
-                          ? "Misdirected request rejected with 421"
-                      : q->decision.action == MISDIRECT_REPORT
-                          ? "Misdirected request reported and served"
-                          : "Misdirect finding allowed",
+    if (APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, out->level)
+        && (out->level == APLOG_DEBUG || misdirect_log_permit(r))) {
+        misdirect_log(q, r, c, out->level, out->logno, out->what,
                       NULL, NULL);
     }
 

@@ -156,6 +156,21 @@ subtest 'a report is a warning with its own number' => sub {
         'hint for an unknown host';
 };
 
+subtest 'the decision trace at trace1' => sub {
+    my $mark = $s->mark;
+    $s->https(sni => 'beta.test', requests => [{ host => 'beta.test' }]);
+    like $s->wait_error_log(qr/MISDIRECT004/, $mark) // '',
+        qr/\[misdirect:trace1\].*MISDIRECT004: checked: nothing fired; handshake_vhost="beta\.test" request_vhost="beta\.test"/,
+        'a clean request is traced';
+    my $t = MisdirectTest->new(name => 'diagnosis-trace',
+        global => "SSLVHostSNIPolicy insecure\nMisdirectAllow alpha.test");
+    $mark = $t->mark;
+    $t->https(sni => 'beta.test', requests => [{ host => 'alpha.test' }]);
+    like $t->wait_error_log(qr/MISDIRECT004/, $mark) // '',
+        qr/MISDIRECT004: checked: cert-mismatch forgiven by MisdirectAllow or MisdirectTrustedProxy; handshake_vhost="beta\.test" request_vhost="alpha\.test"/,
+        'a request the lists forgave is traced with what was forgiven';
+};
+
 subtest 'port and scheme hints' => sub {
     my $mark = $s->mark;
     $s->http(requests => [{ host => 'alpha.test', target => 'https://alpha.test/' }]);
