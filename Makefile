@@ -84,7 +84,7 @@ CLANG        ?= clang
 FUZZ_SECONDS ?= 60
 LOAD_MPM     ?= event
 FUZZ_TARGETS  = host_normalize wildcard_match host_matches ip_literal \
-                path_under decide format_checks escape
+                path_under decide format_checks escape cover_memo
 FUZZ_DIR      = check/build/fuzz
 FUZZ_BINS     = $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
 ASAN_SO       = check/build/asan/mod_misdirect.so

@@ -56,7 +56,6 @@
 #include "mod_http2.h"
 
 #include "apr_atomic.h"
-#include "apr_hash.h"
 #include "apr_network_io.h"
 #include "apr_optional_hooks.h"
 #include "apr_strings.h"
@@ -83,11 +82,22 @@ APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
 APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, pre_handshake,
                           (conn_rec *c, SSL *ssl, int is_proxy))
 
-/* SSL_CTX -> server_rec of the vhost it serves; rebuilt on each
- * configuration pass because contexts are reused across passes. */
-static apr_hash_t *misdirect_ctx_servers;
+/* The SSL_CTX ex_data index under which init_server leaves each
+ * context's vhost: the context itself says which vhost it serves, so
+ * nothing outlives a configuration pass.  OpenSSL never frees an index,
+ * and httpd reloads the module on every restart, so the index is kept in
+ * the process pool and taken once per process. */
+#define MISDIRECT_CTX_INDEX_KEY "mod_misdirect:ctx-index"
+static int misdirect_ctx_index = -1;
 
 static APR_OPTIONAL_FN_TYPE(http2_var_lookup) *misdirect_h2_var;
+
+/* What OpenSSL said about a certificate and a configured name, kept for
+ * the configuration's lifetime (see misdirect_logic.h).  4,096 slots of
+ * 8 bytes: each pair of vhosts that clients reuse connections between
+ * costs one X509_check_host per child, then none. */
+#define MISDIRECT_MEMO_SLOTS 4096
+static misdirect_cover_memo misdirect_memo;
 
 /* Log limiter state of this child: the second being counted, the lines
  * logged in it and the lines suppressed since the last summary. */
@@ -129,49 +139,77 @@ static server_rec *misdirect_handshake_server(SSL *ssl, server_rec *rs,
     if (ctx == rconf->ssl_ctx) {
         return rs;
     }
-    if (!misdirect_ctx_servers) {
+    if (misdirect_ctx_index < 0) {
         return NULL;
     }
-    return apr_hash_get(misdirect_ctx_servers, &ctx, sizeof(ctx));
+    return SSL_CTX_get_ex_data(ctx, misdirect_ctx_index);
 }
 
-/* Is host one of s's names, as core's vhost matching sees them? */
+/* Is host one of s's names, as core's vhost matching sees them?  0 for
+ * no, else which name (see misdirect_host_matches). */
 static int misdirect_server_has_name(server_rec *s, const char *host,
                                      apr_port_t port)
 {
     server_addr_rec *sar;
+    int name;
 
-    if (misdirect_host_matches(host, s->server_hostname,
+    name = misdirect_host_matches(host, s->server_hostname,
                s->names ? (const char *const *)s->names->elts : NULL,
                s->names ? s->names->nelts : 0,
                s->wild_names ? (const char *const *)s->wild_names->elts
                              : NULL,
-               s->wild_names ? s->wild_names->nelts : 0)) {
-        return 1;
+               s->wild_names ? s->wild_names->nelts : 0);
+    if (name) {
+        return name;
     }
     /* Core also accepts the name the <VirtualHost> line itself used. */
     for (sar = s->addrs; sar; sar = sar->next) {
         if ((sar->host_port == 0 || sar->host_port == port)
             && sar->virthost && !strcasecmp(host, sar->virthost)) {
-            return 1;
+            return MISDIRECT_NAME_PATTERN;
         }
     }
     return 0;
 }
 
-static int misdirect_cert_covers(SSL *ssl, const char *host)
+/* Does the certificate the connection presented (H's) cover host, which
+ * is rs's name number name?  OpenSSL answers; the memo remembers its
+ * answer for names of the configuration, which differ from host at most
+ * in case, and OpenSSL compares names regardless of case. */
+static int misdirect_cert_covers(SSL *ssl, server_rec *hs, server_rec *rs,
+                                 int name, const char *host)
 {
     X509 *cert = SSL_get_certificate(ssl);
+    const misdirect_srv_conf *hconf = misdirect_conf(hs);
+    uint64_t key = 0;
+    int slot, covers;
 
     if (!cert || !host) {
         return 0;
     }
-    if (misdirect_ip_literal(host)) {
-        return X509_check_ip_asc(cert, host, 0) == 1;
+    for (slot = 0; slot < MISDIRECT_CERT_SLOTS; slot++) {
+        if (hconf->certs[slot] == cert) {
+            key = misdirect_cover_key(hconf->position, slot,
+                                      misdirect_conf(rs)->position, name);
+            break;
+        }
     }
-    /* RFC 6125: a wildcard stands for exactly one whole left-most label. */
-    return X509_check_host(cert, host, 0,
-                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+    covers = misdirect_cover_get(&misdirect_memo, key);
+    if (covers >= 0) {
+        return covers;
+    }
+    if (misdirect_ip_literal(host)) {
+        covers = X509_check_ip_asc(cert, host, 0) == 1;
+    }
+    else {
+        /* RFC 6125: a wildcard stands for exactly one whole left-most
+         * label. */
+        covers = X509_check_host(cert, host, 0,
+                                 X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                                 NULL) == 1;
+    }
+    misdirect_cover_put(&misdirect_memo, key, covers);
+    return covers;
 }
 
 static int misdirect_host_allowed(const misdirect_srv_conf *conf,
@@ -255,20 +293,33 @@ static const char *misdirect_esc(apr_pool_t *p, const char *s)
     return misdirect_escape(s, apr_palloc(p, 3 * strlen(s) + 1));
 }
 
-/* "check,check" for a mask of checks. */
-static const char *misdirect_check_list(apr_pool_t *p, unsigned int mask)
+/* "check,check" for every mask of checks, made once per configuration
+ * pass, so that a request only looks its list up. */
+static const char *misdirect_check_lists[1u << MISDIRECT_CHECK_COUNT];
+
+static void misdirect_check_lists_build(apr_pool_t *p)
 {
-    const char *out = NULL;
+    unsigned int mask;
     int i;
 
-    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
-        if (mask & MISDIRECT_BIT(i)) {
-            out = out ? apr_pstrcat(p, out, ",", misdirect_check_name(i),
-                                    NULL)
-                      : misdirect_check_name(i);
+    misdirect_check_lists[0] = "none";
+    for (mask = 1; mask < (1u << MISDIRECT_CHECK_COUNT); mask++) {
+        const char *out = NULL;
+
+        for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+            if (mask & MISDIRECT_BIT(i)) {
+                out = out ? apr_pstrcat(p, out, ",", misdirect_check_name(i),
+                                        NULL)
+                          : misdirect_check_name(i);
+            }
         }
+        misdirect_check_lists[mask] = out;
     }
-    return out ? out : "none";
+}
+
+static const char *misdirect_check_list(unsigned int mask)
+{
+    return misdirect_check_lists[mask & ((1u << MISDIRECT_CHECK_COUNT) - 1)];
 }
 
 static const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
@@ -485,7 +536,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
 
         SSL_get0_alpn_selected(q->ssl, &alpn, &alpn_len);
         tls = apr_psprintf(p, " sni=\"%s\" tls_resumed=\"%s\" alpn=\"%s\"",
-                           q->sni ? misdirect_esc(p, q->sni) : "(none)",
+                           q->sni ? q->sni : "(none)",
                            SSL_session_reused(q->ssl) ? "yes" : "no",
                            alpn_len
                            ? misdirect_esc(p, apr_pstrmemdup(p,
@@ -496,7 +547,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
 
     if (q->found & ~q->decision.fired) {
         forgiven = apr_pstrcat(p, " forgiven=\"",
-                               misdirect_check_list(p, q->found
+                               misdirect_check_list(q->found
                                                    & ~q->decision.fired),
                                "\"", NULL);
     }
@@ -533,21 +584,24 @@ static void misdirect_set_vars(const misdirect_req *q, request_rec *r)
 {
     apr_table_t *e = r->subprocess_env;
 
-    apr_table_setn(e, "MISDIRECT_REASON",
+    /* Added, not set: this hook runs first and once per request, so none
+     * of them is there yet, and apr_table_setn would compare each new
+     * name with every MISDIRECT_* name before it (they share the prefix
+     * that APR's table index is built from). */
+    apr_table_addn(e, "MISDIRECT_REASON",
                    misdirect_check_name(q->decision.reason));
-    apr_table_setn(e, "MISDIRECT_ACTION",
+    apr_table_addn(e, "MISDIRECT_ACTION",
                    misdirect_action_name(q->decision.action));
-    apr_table_setn(e, "MISDIRECT_CHECKS",
-                   misdirect_check_list(r->pool, q->decision.fired));
+    apr_table_addn(e, "MISDIRECT_CHECKS",
+                   misdirect_check_list(q->decision.fired));
     if (q->sni) {
-        apr_table_setn(e, "MISDIRECT_SNI", misdirect_esc(r->pool,
-                                                             q->sni));
+        apr_table_addn(e, "MISDIRECT_SNI", q->sni);
     }
     if (q->hs) {
-        apr_table_setn(e, "MISDIRECT_HANDSHAKE_VHOST",
+        apr_table_addn(e, "MISDIRECT_HANDSHAKE_VHOST",
                        q->hs->server_hostname);
     }
-    apr_table_setn(e, "MISDIRECT_REQUEST_VHOST", r->server->server_hostname);
+    apr_table_addn(e, "MISDIRECT_REQUEST_VHOST", r->server->server_hostname);
 }
 
 /* ------------------------------------------------------------------ */
@@ -558,21 +612,70 @@ static int misdirect_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     (void)plog;
     (void)ptemp;
-    /* A fresh map for every pass: mod_ssl fills it from init_server. */
-    misdirect_ctx_servers = apr_hash_make(pconf);
+    misdirect_memo.slot = NULL;
+    misdirect_check_lists_build(pconf);
     return OK;
+}
+
+/* Notes the certificates of a vhost's context (one per key type), so a
+ * connection's certificate can be told by its place among them. */
+static void misdirect_note_certs(misdirect_srv_conf *conf, SSL_CTX *ctx)
+{
+    X509 *current = SSL_CTX_get0_certificate(ctx);
+    int n = 0, more;
+
+    for (more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
+         more && n < MISDIRECT_CERT_SLOTS;
+         more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
+        conf->certs[n++] = SSL_CTX_get0_certificate(ctx);
+    }
+    /* Leave the context as mod_ssl left it. */
+    if (current) {
+        SSL_CTX_select_current_cert(ctx, current);
+    }
+}
+
+static int misdirect_ctx_index_get(apr_pool_t *process)
+{
+    void *data = NULL;
+
+    if (misdirect_ctx_index >= 0) {
+        return misdirect_ctx_index;
+    }
+    apr_pool_userdata_get(&data, MISDIRECT_CTX_INDEX_KEY, process);
+    if (data) {
+        misdirect_ctx_index = (int)((apr_uintptr_t)data - 1);
+    }
+    else {
+        misdirect_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+                                                       NULL);
+        if (misdirect_ctx_index >= 0) {
+            apr_pool_userdata_set((void *)(apr_uintptr_t)
+                                  (misdirect_ctx_index + 1),
+                                  MISDIRECT_CTX_INDEX_KEY,
+                                  apr_pool_cleanup_null, process);
+        }
+    }
+    return misdirect_ctx_index;
 }
 
 static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
                                  SSL_CTX *ctx)
 {
-    if (!is_proxy && ctx && misdirect_ctx_servers) {
-        SSL_CTX **key = apr_palloc(p, sizeof(*key));
-
-        *key = ctx;
-        apr_hash_set(misdirect_ctx_servers, key, sizeof(*key), s);
-        misdirect_conf(s)->ssl_ctx = ctx;
+    (void)p;
+    if (is_proxy || !ctx) {
+        return OK;
     }
+    if (misdirect_ctx_index_get(s->process->pool) < 0
+        || !SSL_CTX_set_ex_data(ctx, misdirect_ctx_index, s)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MISDIRECT_LOGNO(013)
+                     "OpenSSL gave no room to note the virtual host of a "
+                     "TLS context: requests whose host differs from their "
+                     "SNI will report the handshake vhost as unknown");
+        return OK;
+    }
+    misdirect_conf(s)->ssl_ctx = ctx;
+    misdirect_note_certs(misdirect_conf(s), ctx);
     return OK;
 }
 
@@ -615,7 +718,7 @@ static int misdirect_checked_clean(request_rec *r, server_rec *hs,
                       MISDIRECT_LOGNO(004) "checked: %s; "
                       "handshake_vhost=\"%s\" request_vhost=\"%s\"",
                       forgiven ? apr_pstrcat(r->pool,
-                                     misdirect_check_list(r->pool, forgiven),
+                                     misdirect_check_list(forgiven),
                                      " forgiven by MisdirectAllow or "
                                      "MisdirectTrustedProxy", NULL)
                                : "nothing fired",
@@ -631,13 +734,12 @@ static int misdirect_post_read_request(request_rec *r)
     conn_rec *c;
     misdirect_facts f;
     misdirect_req *q;
-    misdirect_action_e actions[MISDIRECT_CHECK_COUNT];
     server_rec *hs = NULL;
     const char *sni = NULL;
     SSL *ssl = NULL;
     const misdirect_outcome *out;
     unsigned int found, fired;
-    int i;
+    int name;
 
     if (!ap_is_initial_req(r) || r->proxyreq != PROXYREQ_NONE) {
         return DECLINED;
@@ -662,9 +764,6 @@ static int misdirect_post_read_request(request_rec *r)
         f.sni_sent = sni != NULL;
         f.handshake_known = hs != NULL;
         f.same_vhost = hs == r->server;
-        if (hs && hs != r->server) {
-            f.cert_covers = misdirect_cert_covers(ssl, r->hostname);
-        }
     }
     else {
         /* A TLS stack that did not show us its handshake (no mod_ssl
@@ -673,9 +772,14 @@ static int misdirect_post_read_request(request_rec *r)
     }
     f.name_based = c->vhost_lookup_data != NULL;
     f.host_sent = r->hostname != NULL;
-    f.host_known = r->hostname
-                   && misdirect_server_has_name(r->server, r->hostname,
-                                                c->local_addr->port);
+    name = r->hostname ? misdirect_server_has_name(r->server, r->hostname,
+                                                   c->local_addr->port)
+                       : 0;
+    f.host_known = name != 0;
+    if (hs && hs != r->server) {
+        f.cert_covers = misdirect_cert_covers(ssl, hs, r->server, name,
+                                              r->hostname);
+    }
     if (r->parsed_uri.scheme && r->parsed_uri.hostname) {
         f.scheme = r->parsed_uri.scheme;
     }
@@ -694,7 +798,9 @@ static int misdirect_post_read_request(request_rec *r)
     q->facts = f;
     q->found = found;
     q->hs = hs;
-    q->sni = sni;
+    /* Escaped once for every use, and a copy: a TLS 1.2 renegotiation
+     * later in the request frees the name OpenSSL holds. */
+    q->sni = sni ? misdirect_esc(r->pool, sni) : NULL;
     q->ssl = ssl;
     q->request_no = c->keepalives + 1;
     ap_set_module_config(r->request_config, &misdirect_module, q);
@@ -710,12 +816,7 @@ static int misdirect_post_read_request(request_rec *r)
         return misdirect_checked_clean(r, hs, found);
     }
 
-    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
-        actions[i] = conf->action[i] == MISDIRECT_UNSET
-                     ? misdirect_default_action(i)
-                     : (misdirect_action_e)conf->action[i];
-    }
-    misdirect_decide(fired, actions, misdirect_mode(conf),
+    misdirect_decide(fired, conf->policy, misdirect_mode(conf),
                      misdirect_path_exempt(conf, r), &q->decision);
     misdirect_set_vars(q, r);
     misdirect_status_count(r->server, &q->decision);
@@ -846,7 +947,23 @@ static int misdirect_log_transaction(request_rec *r)
 static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                  apr_pool_t *ptemp, server_rec *s)
 {
+    server_rec *v;
+    int position = 0, i;
+
     (void)plog;
+    for (v = s; v; v = v->next) {
+        misdirect_srv_conf *conf = misdirect_conf(v);
+
+        conf->position = position++;
+        for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+            conf->policy[i] = conf->action[i] == MISDIRECT_UNSET
+                              ? misdirect_default_action(i)
+                              : (misdirect_action_e)conf->action[i];
+        }
+    }
+    misdirect_memo.slot = apr_pcalloc(pconf, MISDIRECT_MEMO_SLOTS
+                                             * sizeof(*misdirect_memo.slot));
+    misdirect_memo.mask = MISDIRECT_MEMO_SLOTS - 1;
     misdirect_tls_profiles_build(pconf, ptemp, s);
     /* Startup reads the configuration twice: lint the real pass only. */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {

@@ -9,7 +9,9 @@
  * lists).
  * Properties: the result is exactly "equal to ServerName, or equal to an
  * exact name, or matched by a wildcard", all case-insensitive, computed
- * here independently; the host always matches a list that holds it.
+ * here independently, and names the first literal name that matched (the
+ * key of the coverage memo); the host always matches a list that holds
+ * it.
  *
  * Licensed under the Apache License, Version 2.0.
  */
@@ -23,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_strings fs;
     const char *host, *server_name, *names[12], *wild[12];
     unsigned int flags;
-    int nnames = 0, nwild = 0, i, want, got;
+    int nnames = 0, nwild = 0, i, want, wild_hit, got;
 
     if (size > 2000) {
         return 0;
@@ -41,22 +43,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((flags & 0x3000) == 0x3000 && (flags & 1)) {
         server_name = NULL;
     }
-    want = server_name && !strcasecmp(host, server_name);
+    /* The reference answer names the first literal name that matches,
+     * and only then a wildcard. */
+    want = server_name && !strcasecmp(host, server_name)
+           ? MISDIRECT_NAME_SERVER : 0;
+    wild_hit = 0;
     for (i = 0; i < (int)((flags >> 12) % 13); i++) {
         const char *v = (i * 7 + flags) % 11 == 0 ? NULL : fs.s[3 + i];
 
         if (flags & (1u << i)) {
             wild[nwild++] = v;
-            want |= v && fuzz_ref_glob(v, host);
+            wild_hit |= v && fuzz_ref_glob(v, host);
         }
         else {
+            if (!want && v && !strcasecmp(host, v)) {
+                want = MISDIRECT_NAME_ALIAS(nnames);
+            }
             names[nnames++] = v;
-            want |= v && !strcasecmp(host, v);
         }
+    }
+    if (!want && wild_hit) {
+        want = MISDIRECT_NAME_PATTERN;
     }
     got = misdirect_host_matches(host, server_name, nnames ? names : NULL,
                                  nnames, nwild ? wild : NULL, nwild);
-    PROPERTY(got == 0 || got == 1);
     PROPERTY(got == want);
 
     /* Empty lists and no ServerName: nothing matches. */

@@ -217,19 +217,72 @@ int misdirect_host_matches(const char *host, const char *server_name,
     int i;
 
     if (server_name && !strcasecmp(host, server_name)) {
-        return 1;
+        return MISDIRECT_NAME_SERVER;
     }
     for (i = 0; i < nnames; i++) {
         if (names[i] && !strcasecmp(host, names[i])) {
-            return 1;
+            return MISDIRECT_NAME_ALIAS(i);
         }
     }
     for (i = 0; i < nwild; i++) {
         if (wild[i] && misdirect_wildcard_match(wild[i], host)) {
-            return 1;
+            return MISDIRECT_NAME_PATTERN;
         }
     }
     return 0;
+}
+
+/* Key layout, from bit 0: request vhost 22 bits, name 15, certificate
+ * slot 3, handshake vhost 22; bit 62 holds the answer in a stored entry,
+ * bit 63 is set in every key so that an empty slot (0) matches none. */
+#define MISDIRECT_COVER_VHOSTS (1u << 22)
+#define MISDIRECT_COVER_NAMES (1 << 15)
+#define MISDIRECT_COVER_CERTS (1u << 3)
+#define MISDIRECT_COVER_YES ((uint64_t)1 << 62)
+#define MISDIRECT_COVER_KEYED ((uint64_t)1 << 63)
+
+uint64_t misdirect_cover_key(unsigned int hs_index, unsigned int cert_slot,
+                             unsigned int rs_index, int name)
+{
+    if (hs_index >= MISDIRECT_COVER_VHOSTS
+        || rs_index >= MISDIRECT_COVER_VHOSTS
+        || cert_slot >= MISDIRECT_COVER_CERTS
+        || name <= 0 || name >= MISDIRECT_COVER_NAMES) {
+        return 0;
+    }
+    return MISDIRECT_COVER_KEYED | (uint64_t)hs_index << 40
+           | (uint64_t)cert_slot << 37 | (uint64_t)name << 22 | rs_index;
+}
+
+static uint64_t *misdirect_cover_slot(const misdirect_cover_memo *m,
+                                      uint64_t key)
+{
+    /* Fibonacci hashing: the high bits of the product mix every field. */
+    return &m->slot[(key * UINT64_C(0x9e3779b97f4a7c15)) >> 32 & m->mask];
+}
+
+int misdirect_cover_get(const misdirect_cover_memo *m, uint64_t key)
+{
+    uint64_t entry;
+
+    if (!m || !m->slot || !key) {
+        return -1;
+    }
+    entry = __atomic_load_n(misdirect_cover_slot(m, key), __ATOMIC_RELAXED);
+    if ((entry & ~MISDIRECT_COVER_YES) != key) {
+        return -1;
+    }
+    return (entry & MISDIRECT_COVER_YES) ? 1 : 0;
+}
+
+void misdirect_cover_put(misdirect_cover_memo *m, uint64_t key, int covers)
+{
+    if (!m || !m->slot || !key) {
+        return;
+    }
+    __atomic_store_n(misdirect_cover_slot(m, key),
+                     key | (covers ? MISDIRECT_COVER_YES : 0),
+                     __ATOMIC_RELAXED);
 }
 
 int misdirect_ip_literal(const char *host)
@@ -315,7 +368,9 @@ char *misdirect_escape(const char *in, char *out)
     for (; *in; in++) {
         unsigned char ch = (unsigned char)*in;
 
-        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' || ch == '%') {
+        /* One test for the usual host-name bytes, all the rules after. */
+        if ((unsigned char)(ch - 0x20) >= 0x5f || ch == '"' || ch == '\\'
+            || ch == '%') {
             *d++ = '%';
             *d++ = hex[ch >> 4];
             *d++ = hex[ch & 0x0f];

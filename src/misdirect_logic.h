@@ -12,6 +12,7 @@
 #define MISDIRECT_LOGIC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Shared between the module's files, but never exported from the .so. */
 #define MISDIRECT_INTERNAL __attribute__((visibility("hidden")))
@@ -106,13 +107,46 @@ MISDIRECT_INTERNAL int misdirect_wildcard_match(const char *pattern,
                                                 const char *host);
 
 /* Does host match a name list the way core matches ServerName,
- * ServerAlias and wildcard ServerAlias?  Either list may be empty. */
+ * ServerAlias and wildcard ServerAlias?  Either list may be empty.
+ * Returns 0 for no, else which name matched: MISDIRECT_NAME_SERVER for
+ * server_name, MISDIRECT_NAME_ALIAS(i) for names[i], and
+ * MISDIRECT_NAME_PATTERN when only a wildcard did, which names no one
+ * host. */
+#define MISDIRECT_NAME_SERVER 1
+#define MISDIRECT_NAME_ALIAS(i) (2 + (i))
+#define MISDIRECT_NAME_PATTERN (-1)
 MISDIRECT_INTERNAL int misdirect_host_matches(const char *host,
                                               const char *server_name,
                                               const char *const *names,
                                               int nnames,
                                               const char *const *wild,
                                               int nwild);
+
+/* A memo of certificate coverage, so that OpenSSL's answer to "does
+ * this certificate cover this configured name?" is computed once per
+ * process and configuration, not once per request.  A key says which
+ * certificate (the handshake vhost's index and the certificate's place
+ * in its context) and which name (the request vhost's index and the
+ * name's number from misdirect_host_matches); 0 means the values do not
+ * fit and the answer must not be memoised.  The table has a fixed size
+ * and is read and written with relaxed atomic 64-bit loads and stores,
+ * so threads share it without a lock: a lost or overwritten entry only
+ * costs one more call into OpenSSL, and an entry is used only when its
+ * whole key matches. */
+typedef struct {
+    uint64_t *slot;
+    unsigned int mask;                       /* slots - 1, slots = 2^n */
+} misdirect_cover_memo;
+
+MISDIRECT_INTERNAL uint64_t misdirect_cover_key(unsigned int hs_index,
+                                                unsigned int cert_slot,
+                                                unsigned int rs_index,
+                                                int name);
+/* 1 covered, 0 not covered, -1 not known. */
+MISDIRECT_INTERNAL int misdirect_cover_get(const misdirect_cover_memo *m,
+                                           uint64_t key);
+MISDIRECT_INTERNAL void misdirect_cover_put(misdirect_cover_memo *m,
+                                            uint64_t key, int covers);
 
 /* 4 or 6 for an IPv4 or IPv6 literal (without brackets), else 0. */
 MISDIRECT_INTERNAL int misdirect_ip_literal(const char *host);

@@ -24,6 +24,10 @@
 
 extern module AP_MODULE_DECLARE_DATA misdirect_module;
 
+/* How many certificates of one vhost (RSA, ECDSA, ...) the coverage
+ * memo tells apart; OpenSSL has fewer key types than this. */
+#define MISDIRECT_CERT_SLOTS 8
+
 /* The TLS settings of one vhost that decide whether mod_ssl lets a
  * request cross from another vhost's handshake (see misdirect_lint.c). */
 typedef struct misdirect_tls_profile misdirect_tls_profile;
@@ -37,9 +41,12 @@ typedef struct {
     int lint;                                /* global only */
     int log_limit;                           /* global only */
     /* Set at startup, never by a directive. */
+    misdirect_action_e policy[MISDIRECT_CHECK_COUNT]; /* action, defaulted */
     int index;                               /* this vhost's counter slot */
     misdirect_tls_profile *tls;              /* NULL without SSLEngine */
     SSL_CTX *ssl_ctx;                        /* mod_ssl's, for this vhost */
+    X509 *certs[MISDIRECT_CERT_SLOTS];       /* ssl_ctx's certificates */
+    int position;                            /* in the server list */
 } misdirect_srv_conf;
 
 /* What one checked request found, kept until the request ends, so that a
@@ -49,7 +56,7 @@ typedef struct {
     unsigned int found;                      /* fired before the lists */
     misdirect_decision decision;             /* fired == 0: all forgiven */
     server_rec *hs;                          /* H, or NULL */
-    const char *sni;                         /* as sent, raw, or NULL */
+    const char *sni;                         /* as sent, escaped, or NULL */
     SSL *ssl;                                /* NULL on plain connections */
     int request_no;                          /* on its connection, from 1 */
 } misdirect_req;

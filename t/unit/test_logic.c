@@ -31,6 +31,14 @@ static void is_str(const char *got, const char *want, const char *what)
     }
 }
 
+static void is_int(long got, long want, const char *what)
+{
+    ok(got == want, what);
+    if (got != want) {
+        printf("#   got: %ld\n#   expected: %ld\n", got, want);
+    }
+}
+
 #define B(c) MISDIRECT_BIT(MISDIRECT_CHECK_##c)
 
 /* Facts of a TLS request whose SNI and host agree: nothing fires. */
@@ -228,6 +236,55 @@ static void test_host_matches(void)
                               1), "wildcard ServerAlias");
     ok(!misdirect_host_matches("x.a.wild.test", "b.wild.test", NULL, 0, wild,
                                1), "wildcard does not overreach");
+    is_int(misdirect_host_matches("alpha.test", "alpha.test", names, 2, NULL,
+                                  0), MISDIRECT_NAME_SERVER,
+           "which name: ServerName");
+    is_int(misdirect_host_matches("www.alpha.test", "alpha.test", names, 2,
+                                  wild, 1), MISDIRECT_NAME_ALIAS(0),
+           "which name: the first ServerAlias");
+    is_int(misdirect_host_matches("x.b.wild.test", "b.wild.test", NULL, 0,
+                                  wild, 1), MISDIRECT_NAME_PATTERN,
+           "which name: only a pattern, so no one name");
+}
+
+static void test_cover_memo(void)
+{
+    uint64_t slots[8] = { 0 };
+    misdirect_cover_memo m = { slots, 7 };
+    uint64_t a = misdirect_cover_key(3, 0, 5, MISDIRECT_NAME_SERVER);
+    uint64_t b = misdirect_cover_key(3, 1, 5, MISDIRECT_NAME_SERVER);
+    uint64_t c = misdirect_cover_key(5, 0, 3, MISDIRECT_NAME_ALIAS(0));
+    int i, lost = 0, wrong = 0;
+
+    ok(a && b && c && a != b && a != c && b != c,
+       "keys differ by certificate and by name");
+    ok(!misdirect_cover_key(0, 0, 0, 0), "no name: not memoised");
+    ok(!misdirect_cover_key(0, 0, 0, MISDIRECT_NAME_PATTERN),
+       "a wildcard match: not memoised");
+    ok(!misdirect_cover_key(0, 8, 0, 1), "too many certificates");
+    ok(!misdirect_cover_key(1u << 22, 0, 0, 1), "too many vhosts");
+    ok(!misdirect_cover_key(0, 0, 0, 1 << 15), "too many names");
+    is_int(misdirect_cover_get(&m, a), -1, "empty memo knows nothing");
+    misdirect_cover_put(&m, a, 1);
+    misdirect_cover_put(&m, b, 0);
+    is_int(misdirect_cover_get(&m, a) != 0, 1, "covered, or forgotten");
+    is_int(misdirect_cover_get(&m, b) != 1, 1, "not covered, or forgotten");
+    is_int(misdirect_cover_get(NULL, a), -1, "no memo knows nothing");
+    /* Far more keys than slots: every answer is its own key's or none. */
+    for (i = 0; i < 2000; i++) {
+        misdirect_cover_put(&m, misdirect_cover_key(i % 97, i % 3, i % 89,
+                                                    1 + i % 5), i % 2);
+    }
+    for (i = 0; i < 2000; i++) {
+        int got = misdirect_cover_get(&m, misdirect_cover_key(i % 97, i % 3,
+                                                              i % 89,
+                                                              1 + i % 5));
+
+        lost += got < 0;
+        wrong += got >= 0 && got != i % 2;
+    }
+    is_int(wrong, 0, "a crowded memo never answers for another key");
+    ok(lost > 0 && lost < 2000, "and keeps what its slots hold");
 }
 
 static void test_normalize(void)
@@ -310,6 +367,7 @@ int main(void)
     test_decide();
     test_wildcard();
     test_host_matches();
+    test_cover_memo();
     test_normalize();
     test_paths();
     test_escape();

@@ -1,0 +1,140 @@
+# Certificate coverage is OpenSSL's answer, remembered per child for the
+# configuration's lifetime.  The memory must never answer for another
+# certificate or another name: a vhost with an RSA and an ECDSA
+# certificate that cover different names gives each client the answer of
+# the certificate it was shown, however often and in whatever order the
+# names come; and a graceful restart with new certificates forgets what
+# the old ones covered.
+use v5.36;
+use Test::More;
+use lib 't/lib';
+use MisdirectTest;
+use MisdirectCase;
+
+my $OPENSSL = '/usr/bin/openssl';
+my $pki = MisdirectTest::pki();
+my $dir = "$pki/memo-$$";
+mkdir $dir or die "mkdir $dir: $!";
+END { system 'rm', '-rf', $dir if $dir }
+
+sub run_openssl (@args) {
+    my $out = qx{$OPENSSL @args 2>&1};
+    die "openssl @args failed:\n$out" if $?;
+}
+
+# A certificate of the test CA for the given names, with a key of the
+# given kind ('rsa' or 'ec').
+sub make_cert ($name, $kind, @dns) {
+    my $key = $kind eq 'rsa' ? '-newkey rsa:2048'
+        : '-newkey ec -pkeyopt ec_paramgen_curve:P-256';
+    run_openssl("req -new -nodes $key -keyout $dir/$name.key"
+        . " -out $dir/$name.csr -subj /CN=$dns[0]");
+    open my $fh, '>', "$dir/$name.ext" or die "$dir/$name.ext: $!";
+    print $fh "basicConstraints=CA:FALSE\n",
+        'subjectAltName=', join(',', map { "DNS:$_" } @dns), "\n",
+        "extendedKeyUsage=serverAuth\n";
+    close $fh;
+    run_openssl("x509 -req -in $dir/$name.csr -CA $pki/ca.crt"
+        . " -CAkey $pki/ca.key -CAcreateserial -days 2"
+        . " -extfile $dir/$name.ext -out $dir/$name.crt");
+}
+
+# dual.test shows an RSA certificate to RSA clients and an ECDSA one to
+# ECDSA clients; each also covers one other name.  The two other vhosts
+# have the same certificates and TLS settings, so mod_ssl lets requests
+# cross and only mod_misdirect decides.
+make_cert('dual-rsa', 'rsa', 'dual.test', 'rsaside.test');
+make_cert('dual-ec', 'ec', 'dual.test', 'ecside.test');
+my $certs = join "\n",
+    "    SSLCertificateFile $dir/dual-rsa.crt",
+    "    SSLCertificateKeyFile $dir/dual-rsa.key",
+    "    SSLCertificateFile $dir/dual-ec.crt",
+    "    SSLCertificateKeyFile $dir/dual-ec.key";
+my $extra = join '', map { <<~"EOF" } qw(dual.test rsaside.test ecside.test);
+    <VirtualHost 127.0.0.1:\@TLS_PORT\@>
+        ServerName $_
+        DocumentRoot htdocs/alpha.test
+        SSLEngine on
+    $certs
+    </VirtualHost>
+    EOF
+# One child process, so that its memory serves every request below.
+my $mpm = $ENV{MISDIRECT_MPM} // 'event';
+my $one_child = $mpm eq 'prefork'
+    ? "StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\n"
+      . "MaxRequestWorkers 1"
+    : "ServerLimit 1\nStartServers 1\nMaxRequestWorkers 10\n"
+      . "MinSpareThreads 1\nMaxSpareThreads 10";
+my $s = MisdirectTest->new(name => 'cover-memo',
+    global => "SSLVHostSNIPolicy insecure\n$one_child",
+    extra_vhosts => $extra);
+
+my %CLIENT = (
+    rsa => ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256'],
+    ec  => ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256'],
+);
+my %KEY_BITS = (rsa => 2048, ec => 256);
+my $seq = 0;
+
+# One request with SNI dual.test and the given Host, from a client that
+# accepts only the given kind of certificate.
+sub ask ($kind, $host, $label) {
+    my $id = "memo=$$-" . ++$seq;
+    my $mark = $s->mark;
+    my ($status, $out) = raw_tls($s, sni => 'dual.test', quiet => 0,
+        extra => $CLIENT{$kind},
+        request => "GET /?$id HTTP/1.1\r\nHost: $host\r\n"
+            . "Connection: close\r\n\r\n");
+    my ($bits) = $out =~ /Server public key is (\d+) bit/;
+    my $line = $s->wait_access_log(qr/\Q$id\E/, $mark) // '';
+    my @f = split / /, $line;
+    return { status => $status, bits => $bits // 0,
+        reason => $f[2] // '', action => $f[3] // '', label => $label };
+}
+
+sub expect ($r, $kind, $status, $reason, $action) {
+    subtest $r->{label} => sub {
+        is $r->{bits}, $KEY_BITS{$kind}, "the client was shown the $kind "
+            . 'certificate';
+        is $r->{status}, $status, "status $status";
+        is $r->{reason}, $reason, "MISDIRECT_REASON $reason";
+        is $r->{action}, $action, "MISDIRECT_ACTION $action";
+    };
+}
+
+# Every combination, four rounds, the order turned each round: a memory
+# that confused the two certificates or the two names answers wrongly
+# in some round, whichever combination it saw first.
+sub rounds ($covers, $label) {
+    my @combos = map { my $k = $_; map { [$k, $_] } qw(rsaside.test
+        ecside.test) } qw(rsa ec);
+    for my $round (1 .. 4) {
+        my @order = $round % 2 ? @combos : reverse @combos;
+        push @order, shift @order if $round > 2;
+        for my $c (@order) {
+            my ($kind, $host) = @$c;
+            my $r = ask($kind, $host, "$label, round $round: $kind "
+                . "certificate, Host $host");
+            if ($covers->{$kind}{$host}) {
+                expect($r, $kind, 200, 'sni-host-mismatch', 'allow');
+            }
+            else {
+                expect($r, $kind, 421, 'cert-mismatch', 'reject');
+            }
+        }
+    }
+}
+
+rounds({ rsa => { 'rsaside.test' => 1 }, ec => { 'ecside.test' => 1 } },
+    'first certificates');
+
+# New certificates under the same file names, each now covering the other
+# name: after a graceful restart the old answers must be gone.
+make_cert('dual-rsa', 'rsa', 'dual.test', 'ecside.test');
+make_cert('dual-ec', 'ec', 'dual.test', 'rsaside.test');
+$s->graceful;
+rounds({ rsa => { 'ecside.test' => 1 }, ec => { 'rsaside.test' => 1 } },
+    'after graceful with swapped names');
+
+unlike $s->error_log_since, qr/exit signal|Segmentation/, 'no child crashed';
+done_testing;
