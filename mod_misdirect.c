@@ -798,9 +798,13 @@ static int misdirect_post_read_request(request_rec *r)
     q->facts = f;
     q->found = found;
     q->hs = hs;
-    /* Escaped once for every use, and a copy: a TLS 1.2 renegotiation
-     * later in the request frees the name OpenSSL holds. */
-    q->sni = sni ? misdirect_esc(r->pool, sni) : NULL;
+    /* Escaped once for every use, and never OpenSSL's own string, which
+     * a TLS 1.2 renegotiation later in the request frees.  The usual SNI
+     * is H's ServerName, byte for byte: then that is the escaped form. */
+    q->sni = !sni ? NULL
+             : hs && misdirect_conf(hs)->name_plain
+               && !strcmp(sni, hs->server_hostname) ? hs->server_hostname
+             : misdirect_esc(r->pool, sni);
     q->ssl = ssl;
     q->request_no = c->keepalives + 1;
     ap_set_module_config(r->request_config, &misdirect_module, q);
@@ -955,6 +959,9 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         misdirect_srv_conf *conf = misdirect_conf(v);
 
         conf->position = position++;
+        conf->name_plain = v->server_hostname
+                           && !strcmp(misdirect_esc(ptemp, v->server_hostname),
+                                      v->server_hostname);
         for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
             conf->policy[i] = conf->action[i] == MISDIRECT_UNSET
                               ? misdirect_default_action(i)

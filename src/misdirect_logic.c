@@ -216,7 +216,10 @@ int misdirect_host_matches(const char *host, const char *server_name,
 {
     int i;
 
-    if (server_name && !strcasecmp(host, server_name)) {
+    /* Core leaves r->hostname in lower case, as ServerName usually is:
+     * the exact comparison first is the cheap way to the usual answer. */
+    if (server_name && (!strcmp(host, server_name)
+                        || !strcasecmp(host, server_name))) {
         return MISDIRECT_NAME_SERVER;
     }
     for (i = 0; i < nnames; i++) {

@@ -47,6 +47,7 @@ typedef struct {
     SSL_CTX *ssl_ctx;                        /* mod_ssl's, for this vhost */
     X509 *certs[MISDIRECT_CERT_SLOTS];       /* ssl_ctx's certificates */
     int position;                            /* in the server list */
+    int name_plain;                          /* ServerName needs no escape */
 } misdirect_srv_conf;
 
 /* What one checked request found, kept until the request ends, so that a
