@@ -122,33 +122,36 @@ void misdirect_decide(unsigned int fired, const misdirect_action_e *actions,
                       misdirect_mode_e mode, int exempt,
                       misdirect_decision *out)
 {
-    int i, first = -1, first_reject = -1;
+    unsigned int rest = fired & MISDIRECT_ALL_CHECKS;
+    int i, first_reject = -1;
 
     out->fired = fired;
     out->action = MISDIRECT_ALLOW;
     for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
-        misdirect_action_e a = MISDIRECT_ALLOW;
+        out->check_action[i] = MISDIRECT_ALLOW;
+    }
+    /* Only the checks that fired, lowest first: a request that trips a
+     * check usually trips one. */
+    for (; rest; rest &= rest - 1) {
+        misdirect_action_e a;
 
-        if (fired & MISDIRECT_BIT(i)) {
-            a = exempt ? MISDIRECT_ALLOW : actions[i];
-            if (a == MISDIRECT_REJECT && mode == MISDIRECT_MODE_REPORT_ONLY) {
-                a = MISDIRECT_REPORT;
-            }
-            if (first < 0) {
-                first = i;
-            }
-            if (a == MISDIRECT_REJECT && first_reject < 0) {
-                first_reject = i;
-            }
-            if (a > out->action) {
-                out->action = a;
-            }
+        i = __builtin_ctz(rest);
+        a = exempt ? MISDIRECT_ALLOW : actions[i];
+        if (a == MISDIRECT_REJECT && mode == MISDIRECT_MODE_REPORT_ONLY) {
+            a = MISDIRECT_REPORT;
+        }
+        if (a == MISDIRECT_REJECT && first_reject < 0) {
+            first_reject = i;
+        }
+        if (a > out->action) {
+            out->action = a;
         }
         out->check_action[i] = a;
     }
     /* SPEC: the rejecting check, else the first that fired. */
+    rest = fired & MISDIRECT_ALL_CHECKS;
     out->reason = (misdirect_check_e)(first_reject >= 0 ? first_reject
-                                      : first >= 0 ? first : 0);
+                                      : rest ? __builtin_ctz(rest) : 0);
 }
 
 char *misdirect_format_checks(const misdirect_decision *d, char *buf,

@@ -30,6 +30,7 @@ typedef enum {
 } misdirect_check_e;
 
 #define MISDIRECT_BIT(check) (1u << (check))
+#define MISDIRECT_ALL_CHECKS (MISDIRECT_BIT(MISDIRECT_CHECK_COUNT) - 1)
 
 /* Checks that say something about the TLS handshake, which a trusted
  * gateway is allowed to get wrong. */

@@ -418,7 +418,7 @@ static misdirect_outcome_e misdirect_outcome(misdirect_action_e a)
 void misdirect_status_count(server_rec *s, const misdirect_decision *d)
 {
     misdirect_slot *slot = misdirect_slot_of(s);
-    int i;
+    unsigned int rest;
 
     if (!slot) {
         return;
@@ -431,12 +431,12 @@ void misdirect_status_count(server_rec *s, const misdirect_decision *d)
     /* The request-level outcomes sit right after FIRED, in the same
      * order as the per-check ones. */
     misdirect_add(slot, MISDIRECT_STAT_FIRED + misdirect_outcome(d->action));
-    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
-        if (d->fired & MISDIRECT_BIT(i)) {
-            misdirect_add(slot, MISDIRECT_STAT_CHECK(i, MISDIRECT_OUT_FIRED));
-            misdirect_add(slot, MISDIRECT_STAT_CHECK(i,
-                              misdirect_outcome(d->check_action[i])));
-        }
+    for (rest = d->fired & MISDIRECT_ALL_CHECKS; rest; rest &= rest - 1) {
+        int i = __builtin_ctz(rest);
+
+        misdirect_add(slot, MISDIRECT_STAT_CHECK(i, MISDIRECT_OUT_FIRED));
+        misdirect_add(slot, MISDIRECT_STAT_CHECK(i,
+                          misdirect_outcome(d->check_action[i])));
     }
 }
 
