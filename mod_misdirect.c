@@ -84,9 +84,9 @@ APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, pre_handshake,
 
 /* The SSL_CTX ex_data index under which init_server leaves each
  * context's vhost: the context itself says which vhost it serves, so
- * nothing outlives a configuration pass.  OpenSSL never frees an index,
- * and httpd reloads the module on every restart, so the index is kept in
- * the process pool and taken once per process. */
+ * nothing outlives a configuration pass.  Indices belong to the whole
+ * process and httpd reloads the module on every restart, so the index is
+ * kept in the process pool and taken once, not once per restart. */
 #define MISDIRECT_CTX_INDEX_KEY "mod_misdirect:ctx-index"
 static int misdirect_ctx_index = -1;
 
@@ -172,27 +172,21 @@ static int misdirect_server_has_name(server_rec *s, const char *host,
     return 0;
 }
 
-/* Does the certificate the connection presented (H's) cover host, which
- * is rs's name number name?  OpenSSL answers; the memo remembers its
- * answer for names of the configuration, which differ from host at most
- * in case, and OpenSSL compares names regardless of case. */
-static int misdirect_cert_covers(SSL *ssl, server_rec *hs, server_rec *rs,
-                                 int name, const char *host)
+/* Does one of H's certificates (at place slot in its context, or -1)
+ * cover host, which is rs's name number name?  OpenSSL answers; the memo
+ * remembers its answer for names of the configuration, which differ from
+ * host at most in case, and OpenSSL compares names regardless of case. */
+static int misdirect_one_cert_covers(X509 *cert, int slot,
+                                     const misdirect_srv_conf *hconf,
+                                     const misdirect_srv_conf *rconf,
+                                     int name, const char *host)
 {
-    X509 *cert = SSL_get_certificate(ssl);
-    const misdirect_srv_conf *hconf = misdirect_conf(hs);
     uint64_t key = 0;
-    int slot, covers;
+    int covers;
 
-    if (!cert || !host) {
-        return 0;
-    }
-    for (slot = 0; slot < MISDIRECT_CERT_SLOTS; slot++) {
-        if (hconf->certs[slot] == cert) {
-            key = misdirect_cover_key(hconf->position, slot,
-                                      misdirect_conf(rs)->position, name);
-            break;
-        }
+    if (slot >= 0) {
+        key = misdirect_cover_key(hconf->position, slot, rconf->position,
+                                  name);
     }
     covers = misdirect_cover_get(&misdirect_memo, key);
     if (covers >= 0) {
@@ -210,6 +204,47 @@ static int misdirect_cert_covers(SSL *ssl, server_rec *hs, server_rec *rs,
     }
     misdirect_cover_put(&misdirect_memo, key, covers);
     return covers;
+}
+
+/* Does the certificate the client was shown for this connection (H's)
+ * cover host? */
+static int misdirect_cert_covers(SSL *ssl, server_rec *hs, server_rec *rs,
+                                 int name, const char *host)
+{
+    const misdirect_srv_conf *hconf = misdirect_conf(hs);
+    const misdirect_srv_conf *rconf = misdirect_conf(rs);
+    X509 *cert;
+    int slot;
+
+    if (!host) {
+        return 0;
+    }
+    /* A resumed session shows no certificate, and OpenSSL then names the
+     * context's current one, not the one the session began with.  With
+     * several (RSA and ECDSA, say), the client may hold any of them: the
+     * host is not covered only if none of them covers it. */
+    if (hconf->certs[1] && SSL_session_reused(ssl)) {
+        for (slot = 0; slot < MISDIRECT_CERT_SLOTS && hconf->certs[slot];
+             slot++) {
+            if (misdirect_one_cert_covers(hconf->certs[slot], slot, hconf,
+                                          rconf, name, host)) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    cert = SSL_get_certificate(ssl);
+    if (!cert) {
+        return 0;
+    }
+    for (slot = 0; slot < MISDIRECT_CERT_SLOTS; slot++) {
+        if (hconf->certs[slot] == cert) {
+            break;
+        }
+    }
+    return misdirect_one_cert_covers(cert,
+                                     slot < MISDIRECT_CERT_SLOTS ? slot : -1,
+                                     hconf, rconf, name, host);
 }
 
 static int misdirect_host_allowed(const misdirect_srv_conf *conf,
@@ -801,10 +836,13 @@ static int misdirect_post_read_request(request_rec *r)
     /* Escaped once for every use, and never OpenSSL's own string, which
      * a TLS 1.2 renegotiation later in the request frees.  The usual SNI
      * is H's ServerName, byte for byte: then that is the escaped form. */
-    q->sni = !sni ? NULL
-             : hs && misdirect_conf(hs)->name_plain
-               && !strcmp(sni, hs->server_hostname) ? hs->server_hostname
-             : misdirect_esc(r->pool, sni);
+    if (sni && hs && misdirect_conf(hs)->name_plain
+        && !strcmp(sni, hs->server_hostname)) {
+        q->sni = hs->server_hostname;
+    }
+    else if (sni) {
+        q->sni = misdirect_esc(r->pool, sni);
+    }
     q->ssl = ssl;
     q->request_no = c->keepalives + 1;
     ap_set_module_config(r->request_config, &misdirect_module, q);

@@ -25,7 +25,8 @@
 extern module AP_MODULE_DECLARE_DATA misdirect_module;
 
 /* How many certificates of one vhost (RSA, ECDSA, ...) the coverage
- * memo tells apart; OpenSSL has fewer key types than this. */
+ * memo tells apart.  Servers use two or three of OpenSSL's key types; a
+ * certificate past the eighth is checked, but its answers not kept. */
 #define MISDIRECT_CERT_SLOTS 8
 
 /* The TLS settings of one vhost that decide whether mod_ssl lets a
@@ -57,7 +58,10 @@ typedef struct {
     unsigned int found;                      /* fired before the lists */
     misdirect_decision decision;             /* fired == 0: all forgiven */
     server_rec *hs;                          /* H, or NULL */
-    const char *sni;                         /* as sent, escaped, or NULL */
+    /* As sent, escaped, or NULL.  Matching it against host names or IP
+     * literals gives what the raw SNI would: the bytes that are escaped
+     * occur in neither. */
+    const char *sni;
     SSL *ssl;                                /* NULL on plain connections */
     int request_no;                          /* on its connection, from 1 */
 } misdirect_req;

@@ -3,8 +3,9 @@
 # certificate or another name: a vhost with an RSA and an ECDSA
 # certificate that cover different names gives each client the answer of
 # the certificate it was shown, however often and in whatever order the
-# names come; and a graceful restart with new certificates forgets what
-# the old ones covered.
+# names come; a graceful restart with new certificates forgets what the
+# old ones covered; and a resumed session, which shows no certificate, is
+# judged by all of H's certificates.
 use v5.36;
 use Test::More;
 use lib 't/lib';
@@ -135,6 +136,49 @@ make_cert('dual-ec', 'ec', 'dual.test', 'rsaside.test');
 $s->graceful;
 rounds({ rsa => { 'ecside.test' => 1 }, ec => { 'rsaside.test' => 1 } },
     'after graceful with swapped names');
+
+# A resumed session shows no certificate, and OpenSSL then names the
+# context's current one, whichever the client was shown when the session
+# began: the host counts as covered when any of H's certificates covers
+# it, and as not covered only when none does.
+my $sess = "$dir/session.pem";
+for my $kind (qw(rsa ec)) {
+    for my $tls ('1.2', '1.3') {
+        my @cli = $tls eq '1.2' ? @{ $CLIENT{$kind} }
+            : ('-tls1_3', '-sigalgs', $kind eq 'rsa' ? 'rsa_pss_rsae_sha256'
+                : 'ecdsa_secp256r1_sha256');
+        # After the graceful restart above, RSA covers ecside.test and
+        # ECDSA rsaside.test.
+        my $own = $kind eq 'rsa' ? 'ecside.test' : 'rsaside.test';
+        unlink $sess;
+        my @r = map {
+            my ($host, @sess) = @$_;
+            my $id = "memo=$$-" . ++$seq;
+            my $mark = $s->mark;
+            my ($status, $out) = raw_tls($s, sni => 'dual.test', quiet => 0,
+                extra => [@cli, @sess],
+                request => "GET /?$id HTTP/1.1\r\nHost: $host\r\n"
+                    . "Connection: close\r\n\r\n");
+            my ($how) = $out =~ /^(New|Reused), TLSv/m;
+            my $line = $s->wait_access_log(qr/\Q$id\E/, $mark) // '';
+            my @f = split / /, $line;
+            { status => $status, how => $how // '?', reason => $f[2] // '' }
+        } [$own, '-sess_out', $sess], [$own, '-sess_in', $sess],
+          ['beta.test', '-sess_in', $sess];
+        subtest "TLS $tls, $kind certificate, then resumed" => sub {
+            is $r[0]{how}, 'New', 'first connection: a new session';
+            is $r[0]{status}, 200, "$own on it: 200";
+            is $r[0]{reason}, 'sni-host-mismatch', 'as sni-host-mismatch';
+            is $r[1]{how}, 'Reused', 'second connection resumes it';
+            is $r[1]{status}, 200, "$own on the resumed session: still 200";
+            is $r[1]{reason}, 'sni-host-mismatch', 'as sni-host-mismatch';
+            is $r[2]{how}, 'Reused', 'third connection resumes it too';
+            is $r[2]{status}, 421,
+                'beta.test, which no certificate of dual.test covers: 421';
+            is $r[2]{reason}, 'cert-mismatch', 'as cert-mismatch';
+        };
+    }
+}
 
 unlike $s->error_log_since, qr/exit signal|Segmentation/, 'no child crashed';
 done_testing;
