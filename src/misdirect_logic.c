@@ -374,9 +374,7 @@ char *misdirect_escape(const char *in, char *out)
     for (; *in; in++) {
         unsigned char ch = (unsigned char)*in;
 
-        /* One test for the usual host-name bytes, all the rules after. */
-        if ((unsigned char)(ch - 0x20) >= 0x5f || ch == '"' || ch == '\\'
-            || ch == '%') {
+        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' || ch == '%') {
             *d++ = '%';
             *d++ = hex[ch >> 4];
             *d++ = hex[ch & 0x0f];

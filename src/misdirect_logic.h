@@ -112,7 +112,8 @@ MISDIRECT_INTERNAL int misdirect_wildcard_match(const char *pattern,
  * Returns 0 for no, else which name matched: MISDIRECT_NAME_SERVER for
  * server_name, MISDIRECT_NAME_ALIAS(i) for names[i], and
  * MISDIRECT_NAME_PATTERN when only a wildcard did, which names no one
- * host. */
+ * host (the module also uses it for the <VirtualHost> address name,
+ * which has no number either). */
 #define MISDIRECT_NAME_SERVER 1
 #define MISDIRECT_NAME_ALIAS(i) (2 + (i))
 #define MISDIRECT_NAME_PATTERN (-1)
