@@ -18,7 +18,8 @@
 #                 simultaneous (both servers under load at once on one
 #                 CPU, which cancels the machine's other load); medians;
 #   startup       time to the first served request, parent CPU time and
-#                 parent RSS at 5,000 vhosts, with and without, alternated.
+#                 parent RSS at 5,000 vhosts, with and without, alternated;
+#                 medians and the fastest start of each.
 #
 # Traffic classes (SNI is always the target vhost's ServerName):
 #   accepted  Host = SNI

@@ -77,20 +77,26 @@ my %CLIENT = (
 my %KEY_BITS = (rsa => 2048, ec => 256);
 my $seq = 0;
 
-# One request with SNI dual.test and the given Host, from a client that
-# accepts only the given kind of certificate.
-sub ask ($kind, $host, $label) {
+# One request with SNI dual.test and the given Host, the s_client
+# arguments given; what the client saw and what the access log says.
+sub exchange ($host, @extra) {
     my $id = "memo=$$-" . ++$seq;
     my $mark = $s->mark;
     my ($status, $out) = raw_tls($s, sni => 'dual.test', quiet => 0,
-        extra => $CLIENT{$kind},
+        extra => \@extra,
         request => "GET /?$id HTTP/1.1\r\nHost: $host\r\n"
             . "Connection: close\r\n\r\n");
     my ($bits) = $out =~ /Server public key is (\d+) bit/;
+    my ($how) = $out =~ /^(New|Reused), TLSv/m;
     my $line = $s->wait_access_log(qr/\Q$id\E/, $mark) // '';
     my @f = split / /, $line;
-    return { status => $status, bits => $bits // 0,
-        reason => $f[2] // '', action => $f[3] // '', label => $label };
+    return { status => $status, bits => $bits // 0, how => $how // '?',
+        reason => $f[2] // '', action => $f[3] // '' };
+}
+
+# The same from a client that accepts only the given kind of certificate.
+sub ask ($kind, $host, $label) {
+    return { %{ exchange($host, @{ $CLIENT{$kind} }) }, label => $label };
 }
 
 sub expect ($r, $kind, $status, $reason, $action) {
@@ -151,20 +157,9 @@ for my $kind (qw(rsa ec)) {
         # ECDSA rsaside.test.
         my $own = $kind eq 'rsa' ? 'ecside.test' : 'rsaside.test';
         unlink $sess;
-        my @r = map {
-            my ($host, @sess) = @$_;
-            my $id = "memo=$$-" . ++$seq;
-            my $mark = $s->mark;
-            my ($status, $out) = raw_tls($s, sni => 'dual.test', quiet => 0,
-                extra => [@cli, @sess],
-                request => "GET /?$id HTTP/1.1\r\nHost: $host\r\n"
-                    . "Connection: close\r\n\r\n");
-            my ($how) = $out =~ /^(New|Reused), TLSv/m;
-            my $line = $s->wait_access_log(qr/\Q$id\E/, $mark) // '';
-            my @f = split / /, $line;
-            { status => $status, how => $how // '?', reason => $f[2] // '' }
-        } [$own, '-sess_out', $sess], [$own, '-sess_in', $sess],
-          ['beta.test', '-sess_in', $sess];
+        my @r = map { exchange($_->[0], @cli, @$_[1, 2]) }
+            [$own, '-sess_out', $sess], [$own, '-sess_in', $sess],
+            ['beta.test', '-sess_in', $sess];
         subtest "TLS $tls, $kind certificate, then resumed" => sub {
             is $r[0]{how}, 'New', 'first connection: a new session';
             is $r[0]{status}, 200, "$own on it: 200";
