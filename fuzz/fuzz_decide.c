@@ -6,15 +6,15 @@
  *
  * Input: 4 bytes of fact bits and the ports, 1 byte per check action,
  * mode, flags, then the absolute-form scheme (NUL-terminated, optional).
- * Properties (each straight from SPEC.md's table, computed here
+ * Properties (each straight from the README's checks table, computed here
  * independently): which checks fire; cert-mismatch and
  * sni-host-mismatch never together; no TLS check on a plain connection;
  * MisdirectAllow leaves only scheme-mismatch, MisdirectTrustedProxy
  * removes exactly the TLS checks; the action is the strongest of the
  * fired checks' actions, never reject under ReportOnly or on an exempt
- * path; the reason is the first rejecting check, else the first that
- * fired; the formatted list names every fired check with its action, in
- * table order, and nothing else.
+ * path; the reason is the first rejecting check, else the first
+ * reported, else the first that fired; the formatted list names every
+ * fired check with its action, in table order, and nothing else.
  *
  * Licensed under the Apache License, Version 2.0.
  */
@@ -94,7 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     misdirect_mode_e mode;
     misdirect_decision d;
     unsigned int fired, forgiven, want, strongest;
-    int host_allowed, peer_trusted, exempt, i, first, first_reject;
+    int host_allowed, peer_trusted, exempt, i, first, first_reject,
+        first_report;
     char *scheme = NULL, buf[160];
 
     if (size < 4 + MISDIRECT_CHECK_COUNT + 2) {
@@ -160,7 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     misdirect_decide(forgiven, actions, mode, exempt, &d);
     PROPERTY(d.fired == forgiven);
     strongest = MISDIRECT_ALLOW;
-    first = first_reject = -1;
+    first = first_reject = first_report = -1;
     for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
         misdirect_action_e a = MISDIRECT_ALLOW;
 
@@ -174,6 +175,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             if (a == MISDIRECT_REJECT && first_reject < 0) {
                 first_reject = i;
+            }
+            if (a == MISDIRECT_REPORT && first_report < 0) {
+                first_report = i;
             }
             if (a > strongest) {
                 strongest = a;
@@ -190,7 +194,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     else {
         PROPERTY(forgiven & MISDIRECT_BIT(d.reason));
-        PROPERTY((int)d.reason == (first_reject >= 0 ? first_reject : first));
+        PROPERTY((int)d.reason == (first_reject >= 0 ? first_reject
+                                   : first_report >= 0 ? first_report
+                                   : first));
         PROPERTY((d.action == MISDIRECT_REJECT)
                  == (d.check_action[d.reason] == MISDIRECT_REJECT));
     }

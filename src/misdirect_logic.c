@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -123,7 +124,7 @@ void misdirect_decide(unsigned int fired, const misdirect_action_e *actions,
                       misdirect_decision *out)
 {
     unsigned int rest = fired & MISDIRECT_ALL_CHECKS;
-    int i, first_reject = -1;
+    int i, first_reject = -1, first_report = -1;
 
     out->fired = fired;
     out->action = MISDIRECT_ALLOW;
@@ -143,14 +144,19 @@ void misdirect_decide(unsigned int fired, const misdirect_action_e *actions,
         if (a == MISDIRECT_REJECT && first_reject < 0) {
             first_reject = i;
         }
+        if (a == MISDIRECT_REPORT && first_report < 0) {
+            first_report = i;
+        }
         if (a > out->action) {
             out->action = a;
         }
         out->check_action[i] = a;
     }
-    /* SPEC: the rejecting check, else the first that fired. */
+    /* The reason is the check that decided the action: the first
+     * rejecting one, else the first reported, else the first found. */
     rest = fired & MISDIRECT_ALL_CHECKS;
     out->reason = (misdirect_check_e)(first_reject >= 0 ? first_reject
+                                      : first_report >= 0 ? first_report
                                       : rest ? __builtin_ctz(rest) : 0);
 }
 
@@ -385,4 +391,53 @@ char *misdirect_escape(const char *in, char *out)
     }
     *d = '\0';
     return out;
+}
+
+int misdirect_cidr_check(const char *ip, const char *mask)
+{
+    unsigned char addr[16];
+    int len, bits, i;
+
+    if (inet_pton(AF_INET, ip, addr) == 1) {
+        len = 4;
+    }
+    else if (inet_pton(AF_INET6, ip, addr) == 1) {
+        len = 16;
+    }
+    else {
+        return MISDIRECT_CIDR_NOT_ADDRESS;
+    }
+    if (!mask) {
+        return 0;
+    }
+    if (*mask && strspn(mask, "0123456789") == strlen(mask)
+        && strlen(mask) <= 3) {
+        bits = atoi(mask);
+    }
+    else {
+        unsigned char m[4];
+
+        /* A dotted netmask: its ones must be contiguous. */
+        if (len != 4 || inet_pton(AF_INET, mask, m) != 1) {
+            return MISDIRECT_CIDR_BAD_MASK;
+        }
+        for (bits = 0; bits < 32 && (m[bits / 8] & (0x80 >> (bits % 8)));
+             bits++) {
+        }
+        for (i = bits; i < 32; i++) {
+            if (m[i / 8] & (0x80 >> (i % 8))) {
+                return MISDIRECT_CIDR_BAD_MASK;
+            }
+        }
+    }
+    /* /0 would trust every peer: APR refuses it, and so does this. */
+    if (bits < 1 || bits > len * 8) {
+        return MISDIRECT_CIDR_BAD_MASK;
+    }
+    for (i = bits; i < len * 8; i++) {
+        if (addr[i / 8] & (0x80 >> (i % 8))) {
+            return MISDIRECT_CIDR_HOST_BITS;
+        }
+    }
+    return 0;
 }

@@ -17,7 +17,7 @@
 /* Shared between the module's files, but never exported from the .so. */
 #define MISDIRECT_INTERNAL __attribute__((visibility("hidden")))
 
-/* The checks, in the order of SPEC.md's table: that order picks the
+/* The checks, in the order of the README's table: that order picks the
  * reason when several fire. */
 typedef enum {
     MISDIRECT_CHECK_SCHEME = 0,     /* scheme-mismatch */
@@ -170,5 +170,16 @@ MISDIRECT_INTERNAL int misdirect_path_under(const char *path,
  * error_log escaping rewrites, so what is written is what is read.  out
  * must hold 3 * strlen(in) + 1 bytes; returns out. */
 MISDIRECT_INTERNAL char *misdirect_escape(const char *in, char *out);
+
+/* Checks an address and optional mask (a prefix length, or a dotted IPv4
+ * netmask) for MisdirectTrustedProxy: 0 when ip is a whole IPv4 or IPv6
+ * address whose bits past the mask are all zero, else why not.  APR
+ * would take "10" for 10.0.0.0/8 and "10.0.0.1/8" for 10.0.0.0/8; an
+ * administrator who wrote either most likely meant something else. */
+#define MISDIRECT_CIDR_NOT_ADDRESS (-1)
+#define MISDIRECT_CIDR_BAD_MASK    (-2)
+#define MISDIRECT_CIDR_HOST_BITS   (-3)
+MISDIRECT_INTERNAL int misdirect_cidr_check(const char *ip,
+                                            const char *mask);
 
 #endif /* MISDIRECT_LOGIC_H */

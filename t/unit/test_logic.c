@@ -169,7 +169,16 @@ static void test_decide(void)
 
     misdirect_decide(B(SNI_MISSING) | B(PORT), a, MISDIRECT_MODE_ON, 0, &d);
     ok(d.action == MISDIRECT_ALLOW && d.reason == MISDIRECT_CHECK_SNI_MISSING,
-       "without a reject the reason is the first that fired");
+       "without a reject or a report the reason is the first that fired");
+
+    a[MISDIRECT_CHECK_UNKNOWN_HOST] = MISDIRECT_REPORT;
+    misdirect_decide(B(SNI_MISSING) | B(UNKNOWN_HOST), a, MISDIRECT_MODE_ON,
+                     0, &d);
+    ok(d.action == MISDIRECT_REPORT
+       && d.reason == MISDIRECT_CHECK_UNKNOWN_HOST,
+       "without a reject the reason is the first reported check");
+    a[MISDIRECT_CHECK_UNKNOWN_HOST] = misdirect_default_action(
+                                          MISDIRECT_CHECK_UNKNOWN_HOST);
 
     misdirect_decide(B(CERT), a, MISDIRECT_MODE_REPORT_ONLY, 0, &d);
     ok(d.action == MISDIRECT_REPORT
@@ -197,6 +206,34 @@ static void test_decide(void)
            "sni-host-mismatch:reject,unknown-host:reject,"
            "port-mismatch:reject", "all six fit the buffer");
     ok(d.reason == MISDIRECT_CHECK_SCHEME, "table order picks the reason");
+}
+
+static void test_cidr(void)
+{
+    ok(misdirect_cidr_check("10.0.0.0", "8") == 0, "a network range");
+    ok(misdirect_cidr_check("192.0.2.7", NULL) == 0, "a single address");
+    ok(misdirect_cidr_check("2001:db8::", "32") == 0, "an IPv6 range");
+    ok(misdirect_cidr_check("172.16.0.0", "255.240.0.0") == 0,
+       "a dotted netmask");
+    ok(misdirect_cidr_check("10", "8") == MISDIRECT_CIDR_NOT_ADDRESS
+       && misdirect_cidr_check("10", NULL) == MISDIRECT_CIDR_NOT_ADDRESS,
+       "a partial address is refused");
+    ok(misdirect_cidr_check("10.0.0.1", "8") == MISDIRECT_CIDR_HOST_BITS,
+       "host bits past the mask are refused");
+    ok(misdirect_cidr_check("2001:db8::1", "64") == MISDIRECT_CIDR_HOST_BITS,
+       "likewise for IPv6");
+    ok(misdirect_cidr_check("10.0.0.0", "33") == MISDIRECT_CIDR_BAD_MASK
+       && misdirect_cidr_check("::", "129") == MISDIRECT_CIDR_BAD_MASK,
+       "a prefix longer than the address");
+    ok(misdirect_cidr_check("192.168.1.0", "255.0.255.0")
+       == MISDIRECT_CIDR_BAD_MASK, "a netmask with a hole");
+    ok(misdirect_cidr_check("10.0.0.0", "") == MISDIRECT_CIDR_BAD_MASK,
+       "an empty mask");
+    ok(misdirect_cidr_check("0.0.0.0", "0") == MISDIRECT_CIDR_BAD_MASK
+       && misdirect_cidr_check("::", "0") == MISDIRECT_CIDR_BAD_MASK,
+       "no mask that trusts every peer");
+    ok(misdirect_cidr_check("10.0.0.1", "32") == 0
+       && misdirect_cidr_check("::1", "128") == 0, "full-length masks");
 }
 
 static void test_wildcard(void)
@@ -365,6 +402,7 @@ int main(void)
     test_evaluate();
     test_forgive();
     test_decide();
+    test_cidr();
     test_wildcard();
     test_host_matches();
     test_cover_memo();
