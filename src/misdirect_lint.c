@@ -2,11 +2,12 @@
  * mod_misdirect: the TLS settings of each vhost, as the configuration
  * file states them, and the startup lint built on them.
  *
- * mod_ssl refuses a request whose vhost has other TLS settings than the
- * vhost of the handshake.  To tell an administrator *which* settings,
- * with the file and line of each, the module reads them from the parsed
- * configuration tree once per configuration pass; requests only compare
- * two small precomputed tables.
+ * mod_ssl refuses (421) a request whose vhost has TLS settings that its
+ * SSLVHostSNIPolicy finds incompatible with the handshake vhost's.  To
+ * predict that, and to tell an administrator *which* settings, with the
+ * file and line of each, the module reads them from the parsed
+ * configuration tree once per configuration pass, as mod_ssl reads and
+ * merges them; a request only compares two interned group ids.
  *
  * Licensed under the Apache License, Version 2.0.
  */
@@ -23,200 +24,639 @@
 
 APLOG_USE_MODULE(misdirect);
 
-/* The settings mod_ssl compares (ssl_server_compatible and its policy),
- * with the value each has when not configured. */
+/* How one setting is read, merged and compared.  Each rule is what the
+ * installed mod_ssl (2.4.71) was seen to do (README, "What mod_ssl
+ * compares"), not what its documentation suggests. */
+typedef enum {
+    MISDIRECT_TLS_FILES,     /* list of paths, merged slot by slot with
+                              * the global list, compared as multisets */
+    MISDIRECT_TLS_PROTOCOL,  /* version bitmask; each directive restarts */
+    MISDIRECT_TLS_CIPHER,    /* SSLCipherSuite [SSL] spec: exact string */
+    MISDIRECT_TLS_CIPHER13,  /* SSLCipherSuite TLSv1.3 spec */
+    MISDIRECT_TLS_WORDS,     /* keywords, any case */
+    MISDIRECT_TLS_NUMBER,    /* atoi() */
+    MISDIRECT_TLS_PATH,      /* one path, resolved against ServerRoot */
+    MISDIRECT_TLS_STRING,    /* exact string */
+    MISDIRECT_TLS_COMMANDS   /* ordered list, the vhost's after the global */
+} misdirect_tls_kind_e;
+
+/* SSLVHostSNIPolicy's two groups: secure compares both, authonly only
+ * the second. */
+typedef enum {
+    MISDIRECT_TLS_SERVER = 0,   /* certificates, protocols, ciphers */
+    MISDIRECT_TLS_AUTH,         /* client verification, conf commands */
+    MISDIRECT_TLS_GROUPS
+} misdirect_tls_group_e;
+
 static const struct {
-    const char *name;
-    const char *dflt;
+    const char *directive;
+    const char *label;           /* in explanations */
+    misdirect_tls_kind_e kind;
+    misdirect_tls_group_e group;
+    const char *dflt;            /* when not configured; NULL: unset */
 } misdirect_tls_settings[] = {
-    { "SSLCertificateFile", NULL },
-    { "SSLCertificateKeyFile", NULL },
-    { "SSLProtocol", NULL },
-    { "SSLCipherSuite", NULL },
-    { "SSLVerifyClient", "none" },
-    { "SSLVerifyDepth", "1" },
-    { "SSLCACertificateFile", NULL },
-    { "SSLCACertificatePath", NULL },
-    { "SSLCADNRequestFile", NULL },
-    { "SSLCADNRequestPath", NULL },
-    { "SSLOpenSSLConfCmd", NULL },
+    { "SSLCertificateFile", "SSLCertificateFile",
+      MISDIRECT_TLS_FILES, MISDIRECT_TLS_SERVER, NULL },
+    { "SSLCertificateKeyFile", "SSLCertificateKeyFile",
+      MISDIRECT_TLS_FILES, MISDIRECT_TLS_SERVER, NULL },
+    { "SSLProtocol", "SSLProtocol",
+      MISDIRECT_TLS_PROTOCOL, MISDIRECT_TLS_SERVER, "all" },
+    { "SSLCipherSuite", "SSLCipherSuite",
+      MISDIRECT_TLS_CIPHER, MISDIRECT_TLS_SERVER, NULL },
+    { "SSLCipherSuite", "SSLCipherSuite TLSv1.3",
+      MISDIRECT_TLS_CIPHER13, MISDIRECT_TLS_SERVER, NULL },
+    { "SSLVerifyClient", "SSLVerifyClient",
+      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "none" },
+    { "SSLVerifyDepth", "SSLVerifyDepth",
+      MISDIRECT_TLS_NUMBER, MISDIRECT_TLS_AUTH, "1" },
+    { "SSLCACertificateFile", "SSLCACertificateFile",
+      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
+    { "SSLCACertificatePath", "SSLCACertificatePath",
+      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
+    { "SSLCADNRequestFile", "SSLCADNRequestFile",
+      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
+    { "SSLCADNRequestPath", "SSLCADNRequestPath",
+      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
+    { "SSLCARevocationFile", "SSLCARevocationFile",
+      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
+    { "SSLCARevocationPath", "SSLCARevocationPath",
+      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
+    { "SSLCARevocationCheck", "SSLCARevocationCheck",
+      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "none" },
+    { "SSLOCSPEnable", "SSLOCSPEnable",
+      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "off" },
+    { "SSLOCSPDefaultResponder", "SSLOCSPDefaultResponder",
+      MISDIRECT_TLS_STRING, MISDIRECT_TLS_AUTH, NULL },
+    { "SSLOCSPOverrideResponder", "SSLOCSPOverrideResponder",
+      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "off" },
+    { "SSLSRPVerifierFile", "SSLSRPVerifierFile",
+      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
+    { "SSLOpenSSLConfCmd", "SSLOpenSSLConfCmd",
+      MISDIRECT_TLS_COMMANDS, MISDIRECT_TLS_AUTH, NULL },
 };
 #define MISDIRECT_TLS_NSETTINGS \
     (sizeof(misdirect_tls_settings) / sizeof(misdirect_tls_settings[0]))
+#define MISDIRECT_TLS_CERTS 0           /* index of SSLCertificateFile */
+
+/* One occurrence of a directive, or one value once merged. */
+typedef struct {
+    const char *canon;      /* what is compared; NULL: not set */
+    const char *shown;      /* as configured, quotes stripped */
+    const char *where;      /* "file:line", "inherited from file:line" or
+                             * NULL for the default */
+} misdirect_tls_value;
+
+/* The directives of one scope (the global server or one <VirtualHost>),
+ * every occurrence in file order. */
+typedef struct {
+    int engine;                                   /* MISDIRECT_UNSET, 0, 1 */
+    apr_array_header_t *seen[MISDIRECT_TLS_NSETTINGS];
+} misdirect_tls_scope;
 
 struct misdirect_tls_profile {
-    int enabled;                              /* SSLEngine on|optional */
-    const char *value[MISDIRECT_TLS_NSETTINGS]; /* NULL: not configured */
-    const char *where[MISDIRECT_TLS_NSETTINGS]; /* "file:line" */
-    /* Whether value[i] came from this <VirtualHost> (a repeated directive
-     * such as SSLCertificateFile replaces the inherited list once). */
-    unsigned char own[MISDIRECT_TLS_NSETTINGS];
+    int enabled;                                  /* SSLEngine on */
+    /* Equal ids: equal settings in that group.  Interned per pass, so
+     * that a request compares two integers. */
+    unsigned int id[MISDIRECT_TLS_GROUPS];
+    misdirect_tls_value value[MISDIRECT_TLS_NSETTINGS];
 };
 
-static int misdirect_tls_setting(const char *directive)
+static misdirect_ssl_policy_e misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
+
+static const char *const misdirect_policy_names[] = {
+    "strict", "secure", "authonly", "insecure"
+};
+
+misdirect_ssl_policy_e misdirect_ssl_policy(void)
+{
+    return misdirect_policy;
+}
+
+const char *misdirect_ssl_policy_name(misdirect_ssl_policy_e policy)
+{
+    return (unsigned)policy < sizeof(misdirect_policy_names)
+                              / sizeof(misdirect_policy_names[0])
+           ? misdirect_policy_names[policy] : "unknown";
+}
+
+/* Protocol versions as bits; SSLv3 is not in Debian's OpenSSL, so mod_ssl
+ * accepts only its removal, which changes nothing. */
+#define MISDIRECT_PROTO_TLS1   0x1
+#define MISDIRECT_PROTO_TLS11  0x2
+#define MISDIRECT_PROTO_TLS12  0x4
+#define MISDIRECT_PROTO_TLS13  0x8
+#define MISDIRECT_PROTO_ALL    0xf
+
+static int misdirect_proto_bit(const char *w)
+{
+    if (!strcasecmp(w, "all")) {
+        return MISDIRECT_PROTO_ALL;
+    }
+    if (!strcasecmp(w, "TLSv1")) {
+        return MISDIRECT_PROTO_TLS1;
+    }
+    if (!strcasecmp(w, "TLSv1.1")) {
+        return MISDIRECT_PROTO_TLS11;
+    }
+    if (!strcasecmp(w, "TLSv1.2")) {
+        return MISDIRECT_PROTO_TLS12;
+    }
+    if (!strcasecmp(w, "TLSv1.3")) {
+        return MISDIRECT_PROTO_TLS13;
+    }
+    return 0;
+}
+
+/* A bare version replaces what came before it on the line, +/- add and
+ * remove; the line starts from no version, whatever the global says. */
+static const char *misdirect_proto_canon(apr_pool_t *p,
+                                         apr_array_header_t *words)
+{
+    int mask = 0, i;
+
+    for (i = 0; i < words->nelts; i++) {
+        const char *w = APR_ARRAY_IDX(words, i, const char *);
+        int bit = misdirect_proto_bit(w[0] == '+' || w[0] == '-' ? w + 1
+                                                                  : w);
+
+        if (w[0] == '+') {
+            mask |= bit;
+        }
+        else if (w[0] == '-') {
+            mask &= ~bit;
+        }
+        else {
+            mask = bit;
+        }
+    }
+    return apr_itoa(p, mask);
+}
+
+static const char *misdirect_proto_versions(apr_pool_t *p, const char *canon)
+{
+    static const char *const names[] = {
+        "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"
+    };
+    int mask = atoi(canon), i;
+    const char *out = NULL;
+
+    for (i = 0; i < 4; i++) {
+        if (mask & (1 << i)) {
+            out = out ? apr_pstrcat(p, out, " ", names[i], NULL) : names[i];
+        }
+    }
+    return out ? out : "no version";
+}
+
+/* The value one directive line gives, as mod_ssl reads it. */
+static misdirect_tls_value *misdirect_tls_read(apr_pool_t *p, size_t i,
+                                               apr_array_header_t *words,
+                                               const char *where)
+{
+    misdirect_tls_value *v = apr_pcalloc(p, sizeof(*v));
+    const char *w0 = words->nelts > 0
+                     ? APR_ARRAY_IDX(words, 0, const char *) : "";
+    int k;
+
+    v->where = where;
+    v->shown = apr_array_pstrcat(p, words, ' ');
+    switch (misdirect_tls_settings[i].kind) {
+    case MISDIRECT_TLS_FILES:
+    case MISDIRECT_TLS_PATH:
+        /* mod_ssl compares the paths it resolved, so quoting, "." and
+         * ".." make no difference, while a symlink or a trailing slash
+         * does. */
+        v->canon = ap_server_root_relative(p, w0);
+        if (!v->canon) {
+            v->canon = apr_pstrdup(p, w0);
+        }
+        v->shown = v->canon;
+        break;
+    case MISDIRECT_TLS_PROTOCOL:
+        v->canon = misdirect_proto_canon(p, words);
+        break;
+    case MISDIRECT_TLS_CIPHER:
+    case MISDIRECT_TLS_CIPHER13:
+        v->canon = words->nelts > 1
+                   ? APR_ARRAY_IDX(words, 1, const char *) : w0;
+        v->shown = v->canon;
+        break;
+    case MISDIRECT_TLS_WORDS:
+        v->canon = apr_pstrdup(p, v->shown);
+        ap_str_tolower((char *)v->canon);
+        break;
+    case MISDIRECT_TLS_NUMBER:
+        v->canon = apr_itoa(p, atoi(w0));
+        break;
+    case MISDIRECT_TLS_STRING:
+        v->canon = v->shown;
+        break;
+    case MISDIRECT_TLS_COMMANDS:
+        /* Command names are case-sensitive to mod_ssl; the length keeps
+         * "a b" + "c" apart from "a" + "b c". */
+        k = (int)strlen(w0);
+        v->canon = apr_psprintf(p, "%d:%s%s", k, w0,
+                                words->nelts > 1
+                                ? APR_ARRAY_IDX(words, 1, const char *)
+                                : "");
+        break;
+    }
+    return v;
+}
+
+/* Which setting a directive line is, or -1: SSLCipherSuite counts as
+ * two, by its optional protocol word ("SSL" or "TLSv1.3", exactly). */
+static int misdirect_tls_setting(const char *directive,
+                                 apr_array_header_t *words)
 {
     size_t i;
 
+    if (!strcasecmp(directive, "SSLCipherSuite")) {
+        return words->nelts > 1
+               && !strcmp(APR_ARRAY_IDX(words, 0, const char *), "TLSv1.3")
+               ? 4 : 3;
+    }
     for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-        if (!strcasecmp(directive, misdirect_tls_settings[i].name)) {
+        if (!strcasecmp(directive, misdirect_tls_settings[i].directive)) {
             return (int)i;
         }
     }
     return -1;
 }
 
-/* Takes one directive of the tree into a profile. */
-static void misdirect_profile_take(apr_pool_t *p, misdirect_tls_profile *tp,
-                                   const ap_directive_t *d, int in_vhost)
+static apr_array_header_t *misdirect_words(apr_pool_t *p, const char *args)
 {
-    int i;
-    const char *where;
+    apr_array_header_t *words = apr_array_make(p, 4, sizeof(const char *));
+    const char *w;
 
-    if (!strcasecmp(d->directive, "SSLEngine")) {
-        tp->enabled = !strcasecmp(d->args, "on")
-                      || !strcasecmp(d->args, "optional");
-        return;
+    while (*(w = ap_getword_conf(p, &args))) {
+        APR_ARRAY_PUSH(words, const char *) = w;
     }
-    if ((i = misdirect_tls_setting(d->directive)) < 0) {
-        return;
-    }
-    where = apr_psprintf(p, "%s:%d", d->filename, d->line_num);
-    if (tp->value[i] && (tp->own[i] || !in_vhost)) {
-        /* Repeated in the same scope: a list (certificates, conf
-         * commands, cipher suites per protocol). */
-        tp->value[i] = apr_pstrcat(p, tp->value[i], "; ", d->args, NULL);
-        tp->where[i] = apr_pstrcat(p, tp->where[i], ",", where, NULL);
-    }
-    else {
-        tp->value[i] = d->args;
-        tp->where[i] = where;
-    }
-    tp->own[i] = (unsigned char)in_vhost;
+    return words;
 }
 
-static server_rec *misdirect_server_of(server_rec *main_s,
-                                       const ap_directive_t *vh)
+/* Takes one directive of the tree (not a section) into a scope. */
+static void misdirect_scope_take(apr_pool_t *p, apr_pool_t *ptemp,
+                                 misdirect_tls_scope *sc,
+                                 const ap_directive_t *d)
 {
-    server_rec *s;
+    apr_array_header_t *words;
+    int i;
 
-    for (s = main_s->next; s; s = s->next) {
-        if (s->defn_line_number == (unsigned)vh->line_num && s->defn_name
-            && !strcmp(s->defn_name, vh->filename)) {
-            return s;
+    if (d->directive[0] == '<' || strncasecmp(d->directive, "SSL", 3)) {
+        return;
+    }
+    words = misdirect_words(ptemp, d->args);
+    if (!strcasecmp(d->directive, "SSLEngine")) {
+        /* "optional" is no longer supported: mod_ssl leaves TLS off. */
+        sc->engine = words->nelts > 0
+                     && !strcasecmp(APR_ARRAY_IDX(words, 0, const char *),
+                                    "on");
+        return;
+    }
+    if (!strcasecmp(d->directive, "SSLVHostSNIPolicy")) {
+        const char *w = words->nelts ? APR_ARRAY_IDX(words, 0, char *) : "";
+        size_t k;
+
+        for (k = 0; k < sizeof(misdirect_policy_names)
+                        / sizeof(misdirect_policy_names[0]); k++) {
+            if (!strcasecmp(w, misdirect_policy_names[k])) {
+                misdirect_policy = (misdirect_ssl_policy_e)k;
+            }
+        }
+        return;
+    }
+    if ((i = misdirect_tls_setting(d->directive, words)) < 0) {
+        return;
+    }
+    if (!sc->seen[i]) {
+        sc->seen[i] = apr_array_make(ptemp, 2, sizeof(misdirect_tls_value *));
+    }
+    APR_ARRAY_PUSH(sc->seen[i], misdirect_tls_value *) =
+        misdirect_tls_read(p, (size_t)i, words,
+                           apr_psprintf(p, "%s:%d", d->filename,
+                                        d->line_num));
+}
+
+static const misdirect_tls_value *misdirect_inherited(apr_pool_t *p,
+                                        const misdirect_tls_value *g)
+{
+    misdirect_tls_value *v = apr_pmemdup(p, g, sizeof(*g));
+
+    v->where = apr_pstrcat(p, "inherited from ", g->where, NULL);
+    return v;
+}
+
+static int misdirect_canon_cmp(const void *a, const void *b)
+{
+    const misdirect_tls_value *const *x = a, *const *y = b;
+
+    return strcmp((*x)->canon, (*y)->canon);
+}
+
+/* One list value out of its items: shown and where in configured order,
+ * compared as given (commands) or sorted (files, a multiset). */
+static void misdirect_tls_list(apr_pool_t *p, apr_pool_t *ptemp,
+                               misdirect_tls_value *out,
+                               apr_array_header_t *items, int sorted)
+{
+    apr_array_header_t *order;
+    int i;
+
+    if (items->nelts == 0) {
+        return;
+    }
+    order = apr_array_copy(ptemp, items);
+    if (sorted) {
+        qsort(order->elts, order->nelts, sizeof(misdirect_tls_value *),
+              misdirect_canon_cmp);
+    }
+    out->canon = out->shown = out->where = NULL;
+    for (i = 0; i < items->nelts; i++) {
+        const misdirect_tls_value *a = APR_ARRAY_IDX(items, i,
+                                                     misdirect_tls_value *);
+        const misdirect_tls_value *o = APR_ARRAY_IDX(order, i,
+                                                     misdirect_tls_value *);
+        out->canon = apr_psprintf(p, "%s%" APR_SIZE_T_FMT ":%s",
+                                  out->canon ? out->canon : "",
+                                  strlen(o->canon), o->canon);
+        out->shown = out->shown ? apr_pstrcat(p, out->shown, ", ", a->shown,
+                                              NULL) : a->shown;
+        out->where = out->where ? apr_pstrcat(p, out->where, ", ", a->where,
+                                              NULL) : a->where;
+    }
+}
+
+/* A vhost's values as mod_ssl merges its server config over the global
+ * one. */
+static void misdirect_tls_merge(apr_pool_t *p, apr_pool_t *ptemp,
+                                misdirect_tls_profile *tp,
+                                const misdirect_tls_scope *g,
+                                const misdirect_tls_scope *v)
+{
+    size_t i;
+
+    tp->enabled = v->engine != MISDIRECT_UNSET ? v->engine
+                  : g->engine != MISDIRECT_UNSET ? g->engine : 0;
+    for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
+        apr_array_header_t *gs = g->seen[i], *vs = v->seen[i];
+        misdirect_tls_value *out = &tp->value[i];
+        apr_array_header_t *items;
+        int k, ng = gs ? gs->nelts : 0, nv = vs ? vs->nelts : 0;
+
+        out->canon = NULL;
+        out->shown = misdirect_tls_settings[i].dflt;
+        out->where = NULL;
+        if (misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL) {
+            out->canon = apr_itoa(p, MISDIRECT_PROTO_ALL);
+        }
+        else if (out->shown) {
+            out->canon = out->shown;
+        }
+        switch (misdirect_tls_settings[i].kind) {
+        case MISDIRECT_TLS_FILES:
+            /* The vhost's n-th file replaces the global n-th; global
+             * files past the vhost's count stay. */
+            items = apr_array_make(ptemp, 2, sizeof(misdirect_tls_value *));
+            for (k = 0; k < nv || k < ng; k++) {
+                APR_ARRAY_PUSH(items, const misdirect_tls_value *) =
+                    k < nv ? APR_ARRAY_IDX(vs, k, misdirect_tls_value *)
+                           : misdirect_inherited(p, APR_ARRAY_IDX(gs, k,
+                                                 misdirect_tls_value *));
+            }
+            misdirect_tls_list(p, ptemp, out, items, 1);
+            break;
+        case MISDIRECT_TLS_COMMANDS:
+            items = apr_array_make(ptemp, 2, sizeof(misdirect_tls_value *));
+            for (k = 0; k < ng; k++) {
+                APR_ARRAY_PUSH(items, const misdirect_tls_value *) =
+                    misdirect_inherited(p, APR_ARRAY_IDX(gs, k,
+                                                 misdirect_tls_value *));
+            }
+            for (k = 0; k < nv; k++) {
+                APR_ARRAY_PUSH(items, const misdirect_tls_value *) =
+                    APR_ARRAY_IDX(vs, k, misdirect_tls_value *);
+            }
+            misdirect_tls_list(p, ptemp, out, items, 0);
+            break;
+        default:
+            /* The last line wins, the vhost's over the global. */
+            if (nv) {
+                *out = *APR_ARRAY_IDX(vs, nv - 1, misdirect_tls_value *);
+            }
+            else if (ng) {
+                *out = *misdirect_inherited(p, APR_ARRAY_IDX(gs, ng - 1,
+                                                 misdirect_tls_value *));
+            }
+            break;
         }
     }
-    return NULL;
+}
+
+/* Same settings in a group, same id: a request then compares integers. */
+static void misdirect_tls_intern(apr_pool_t *ptemp, apr_hash_t *ids,
+                                 misdirect_tls_profile *tp)
+{
+    int grp;
+    size_t i;
+
+    for (grp = 0; grp < MISDIRECT_TLS_GROUPS; grp++) {
+        const char *key = tp->enabled ? "on" : "off";
+        unsigned int *id;
+
+        for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
+            const char *c = tp->value[i].canon;
+
+            if ((int)misdirect_tls_settings[i].group != grp) {
+                continue;
+            }
+            key = c ? apr_psprintf(ptemp, "%s|%" APR_SIZE_T_FMT ":%s", key,
+                                   strlen(c), c)
+                    : apr_pstrcat(ptemp, key, "|-", NULL);
+        }
+        if (!(id = apr_hash_get(ids, key, APR_HASH_KEY_STRING))) {
+            id = apr_palloc(ptemp, sizeof(*id));
+            *id = apr_hash_count(ids) + 1;
+            apr_hash_set(ids, key, APR_HASH_KEY_STRING, id);
+        }
+        tp->id[grp] = *id;
+    }
 }
 
 void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
                                   server_rec *main_s)
 {
-    misdirect_tls_profile global;
+    misdirect_tls_scope global, *scopes;
     const ap_directive_t *d, *v;
     apr_hash_t *by_defn = apr_hash_make(ptemp);
+    apr_hash_t *ids = apr_hash_make(ptemp);
     server_rec *s;
+    int n = 0;
 
+    misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
     /* Settings outside any <VirtualHost> are every vhost's defaults;
-     * conditional sections were already spliced in when read. */
+     * conditional sections were already spliced in when read, and those
+     * in <Directory> or <Location> are per-directory, which mod_ssl's
+     * verdict does not look at. */
     memset(&global, 0, sizeof(global));
+    global.engine = MISDIRECT_UNSET;
     for (d = ap_conftree; d; d = d->next) {
-        if (d->directive[0] != '<') {
-            misdirect_profile_take(p, &global, d, 0);
-        }
+        misdirect_scope_take(p, ptemp, &global, d);
     }
     for (s = main_s; s; s = s->next) {
-        misdirect_tls_profile *tp = apr_pmemdup(p, &global, sizeof(global));
-
-        memset(tp->own, 0, sizeof(tp->own));
-        misdirect_conf(s)->tls = tp;
+        n++;
+    }
+    scopes = apr_pcalloc(ptemp, n * sizeof(*scopes));
+    n = 0;
+    for (s = main_s; s; s = s->next) {
+        scopes[n].engine = MISDIRECT_UNSET;
         if (s != main_s && s->defn_name) {
             apr_hash_set(by_defn, apr_psprintf(ptemp, "%s:%u", s->defn_name,
                                                s->defn_line_number),
-                         APR_HASH_KEY_STRING, s);
+                         APR_HASH_KEY_STRING, &scopes[n]);
         }
+        n++;
     }
     for (d = ap_conftree; d; d = d->next) {
-        misdirect_tls_profile *tp;
+        misdirect_tls_scope *sc;
 
         if (strcasecmp(d->directive, "<VirtualHost")) {
             continue;
         }
-        s = apr_hash_get(by_defn, apr_psprintf(ptemp, "%s:%d", d->filename,
-                                               d->line_num),
-                         APR_HASH_KEY_STRING);
-        if (!s) {
-            s = misdirect_server_of(main_s, d);
-        }
-        if (!s) {
+        sc = apr_hash_get(by_defn, apr_psprintf(ptemp, "%s:%d", d->filename,
+                                                d->line_num),
+                          APR_HASH_KEY_STRING);
+        if (!sc) {
             continue;
         }
-        tp = misdirect_conf(s)->tls;
         for (v = d->first_child; v; v = v->next) {
-            misdirect_profile_take(p, tp, v, 1);
+            misdirect_scope_take(p, ptemp, sc, v);
         }
     }
-}
+    n = 0;
+    for (s = main_s; s; s = s->next) {
+        misdirect_tls_profile *tp = apr_pcalloc(p, sizeof(*tp));
 
-static const char *misdirect_effective(const misdirect_tls_profile *tp,
-                                       size_t i)
-{
-    return tp->value[i] ? tp->value[i] : misdirect_tls_settings[i].dflt;
-}
-
-static int misdirect_setting_differs(const misdirect_tls_profile *a,
-                                     const misdirect_tls_profile *b,
-                                     size_t i)
-{
-    const char *va = misdirect_effective(a, i);
-    const char *vb = misdirect_effective(b, i);
-
-    if (!va || !vb) {
-        return va != vb;
+        misdirect_tls_merge(p, ptemp, tp, &global,
+                            s == main_s ? &global : &scopes[n]);
+        misdirect_tls_intern(ptemp, ids, tp);
+        misdirect_conf(s)->tls = tp;
+        n++;
     }
-    return strcasecmp(va, vb) != 0;
 }
 
-static const char *misdirect_setting_desc(apr_pool_t *p,
-                                          const misdirect_tls_profile *tp,
-                                          size_t i)
+int misdirect_ssl_refuses(server_rec *hs, server_rec *rs)
 {
-    if (!tp->value[i]) {
-        return misdirect_tls_settings[i].dflt
-               ? apr_pstrcat(p, misdirect_tls_settings[i].dflt,
-                             " (default)", NULL)
-               : "(not set)";
+    const misdirect_tls_profile *th, *tr;
+
+    if (hs == rs || !hs || !rs) {
+        return 0;
     }
-    return apr_psprintf(p, "%s (%s)", tp->value[i], tp->where[i]);
+    th = misdirect_conf(hs)->tls;
+    tr = misdirect_conf(rs)->tls;
+    switch (misdirect_policy) {
+    case MISDIRECT_SSL_POLICY_STRICT:
+        return 1;
+    case MISDIRECT_SSL_POLICY_INSECURE:
+        return 0;
+    case MISDIRECT_SSL_POLICY_SECURE:
+        if (th && tr && th->id[MISDIRECT_TLS_SERVER]
+                        != tr->id[MISDIRECT_TLS_SERVER]) {
+            return 1;
+        }
+        /* fall through */
+    default:
+        return !th || !tr
+               || th->id[MISDIRECT_TLS_AUTH] != tr->id[MISDIRECT_TLS_AUTH];
+    }
 }
 
-const char *misdirect_tls_differences(apr_pool_t *p, server_rec *a,
-                                      server_rec *b)
+/* Whether setting i counts under the policy. */
+static int misdirect_tls_counts(size_t i)
 {
-    const misdirect_tls_profile *ta = a ? misdirect_conf(a)->tls : NULL;
-    const misdirect_tls_profile *tb = b ? misdirect_conf(b)->tls : NULL;
+    switch (misdirect_policy) {
+    case MISDIRECT_SSL_POLICY_INSECURE:
+        return 0;
+    case MISDIRECT_SSL_POLICY_AUTHONLY:
+        return misdirect_tls_settings[i].group == MISDIRECT_TLS_AUTH;
+    default:
+        return 1;
+    }
+}
+
+static int misdirect_tls_differs(const misdirect_tls_profile *a,
+                                 const misdirect_tls_profile *b, size_t i)
+{
+    const char *ca = a->value[i].canon, *cb = b->value[i].canon;
+
+    return ca && cb ? strcmp(ca, cb) != 0 : ca != cb;
+}
+
+static const char *misdirect_tls_desc(apr_pool_t *p,
+                                      const misdirect_tls_value *v,
+                                      size_t i)
+{
+    const char *shown = v->shown;
+
+    if (!shown) {
+        return "(not set)";
+    }
+    if (misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL) {
+        shown = apr_psprintf(p, "%s [%s]", shown,
+                             misdirect_proto_versions(p, v->canon));
+    }
+    return apr_psprintf(p, "%s (%s)", shown, v->where ? v->where
+                                                      : "default");
+}
+
+const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
+                                      server_rec *rs)
+{
+    const misdirect_tls_profile *th = hs ? misdirect_conf(hs)->tls : NULL;
+    const misdirect_tls_profile *tr = rs ? misdirect_conf(rs)->tls : NULL;
     const char *out = NULL;
     size_t i;
 
-    if (!ta || !tb) {
-        return "(unknown: no TLS settings recorded)";
+    if (!th || !tr) {
+        return NULL;
+    }
+    if (th->enabled != tr->enabled
+        && misdirect_policy != MISDIRECT_SSL_POLICY_INSECURE) {
+        out = apr_psprintf(p, "SSLEngine: %s vs %s",
+                           th->enabled ? "on" : "off",
+                           tr->enabled ? "on" : "off");
     }
     for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-        if (!misdirect_setting_differs(ta, tb, i)) {
+        if (!misdirect_tls_counts(i) || !misdirect_tls_differs(th, tr, i)) {
             continue;
         }
         out = apr_psprintf(p, "%s%s%s: %s vs %s", out ? out : "",
-                           out ? "; " : "", misdirect_tls_settings[i].name,
-                           misdirect_setting_desc(p, ta, i),
-                           misdirect_setting_desc(p, tb, i));
+                           out ? "; " : "", misdirect_tls_settings[i].label,
+                           misdirect_tls_desc(p, &th->value[i], i),
+                           misdirect_tls_desc(p, &tr->value[i], i));
     }
     /* Values come from the configuration, yet may hold quotes. */
     return out ? misdirect_escape(out, apr_palloc(p, 3 * strlen(out) + 1))
-               : "none of the compared settings (the difference is in a "
-                 "setting mod_misdirect does not read)";
+               : NULL;
 }
 
 /* ------------------------------------------------------------------ */
 /* Lint                                                               */
+
+/* Is label one of the ", "-separated items of list? */
+static int misdirect_in_list(const char *list, const char *label)
+{
+    size_t n = strlen(label);
+    const char *at = list;
+
+    while ((at = ap_strstr_c(at, label))) {
+        if ((at == list || at[-1] == ' ') && (!at[n] || at[n] == ',')) {
+            return 1;
+        }
+        at += n;
+    }
+    return 0;
+}
 
 static const char *misdirect_desc(apr_pool_t *p, server_rec *s)
 {
@@ -225,44 +665,41 @@ static const char *misdirect_desc(apr_pool_t *p, server_rec *s)
                         s->defn_line_number);
 }
 
-/* The first certificate of a vhost, read as mod_ssl will read it; the
- * cache spares re-reading one file shared by many vhosts. */
-static X509 *misdirect_lint_cert(apr_pool_t *ptemp, apr_hash_t *cache,
+/* Every certificate of a vhost (RSA, ECDSA, ...), read as mod_ssl reads
+ * them, into certs; the cache spares re-reading one file shared by many
+ * vhosts. */
+static void misdirect_lint_certs(apr_pool_t *ptemp, apr_hash_t *cache,
                                  const misdirect_tls_profile *tp,
-                                 const char **file)
+                                 apr_array_header_t *certs)
 {
-    const char *v = tp->value[0];
-    char *first, *last;
-    X509 *cert;
-    FILE *fp;
+    const char *list = tp->value[MISDIRECT_TLS_CERTS].shown;
+    char *file, *last;
 
-    if (!v) {
-        return NULL;
+    if (!list || !tp->value[MISDIRECT_TLS_CERTS].canon) {
+        return;
     }
-    first = apr_strtok(apr_pstrdup(ptemp, v), "; \t", &last);
-    if (!first) {
-        return NULL;
+    /* shown holds the resolved paths, ", " between them. */
+    for (file = apr_strtok(apr_pstrdup(ptemp, list), ",", &last); file;
+         file = apr_strtok(NULL, ",", &last)) {
+        X509 *cert;
+        FILE *fp;
+
+        while (*file == ' ') {
+            file++;
+        }
+        if (!(cert = apr_hash_get(cache, file, APR_HASH_KEY_STRING))) {
+            if (!(fp = fopen(file, "r"))) {
+                continue;
+            }
+            cert = PEM_read_X509(fp, NULL, NULL, NULL);
+            fclose(fp);
+            if (!cert) {
+                continue;
+            }
+            apr_hash_set(cache, file, APR_HASH_KEY_STRING, cert);
+        }
+        APR_ARRAY_PUSH(certs, X509 *) = cert;
     }
-    if (first[0] == '"') {
-        first++;
-        first[strcspn(first, "\"")] = '\0';
-    }
-    *file = ap_server_root_relative(ptemp, first);
-    if (!*file) {
-        return NULL;
-    }
-    if ((cert = apr_hash_get(cache, *file, APR_HASH_KEY_STRING))) {
-        return cert;
-    }
-    if (!(fp = fopen(*file, "r"))) {
-        return NULL;
-    }
-    cert = PEM_read_X509(fp, NULL, NULL, NULL);
-    fclose(fp);
-    if (cert) {
-        apr_hash_set(cache, *file, APR_HASH_KEY_STRING, cert);
-    }
-    return cert;
 }
 
 static int misdirect_lint_covers(X509 *cert, const char *name)
@@ -275,8 +712,7 @@ static int misdirect_lint_covers(X509 *cert, const char *name)
         char probe[300];
 
         apr_snprintf(probe, sizeof(probe), "misdirect-probe%s", name + 1);
-        name = probe;
-        return X509_check_host(cert, name, 0,
+        return X509_check_host(cert, probe, 0,
                                X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
                                NULL) == 1;
     }
@@ -287,21 +723,40 @@ static int misdirect_lint_covers(X509 *cert, const char *name)
                            X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
 }
 
+/* mod_ssl picks the certificate by the client's key types, so a name is
+ * served correctly if any of the vhost's certificates covers it. */
+static int misdirect_lint_any_covers(const apr_array_header_t *certs,
+                                     const char *name)
+{
+    int i;
+
+    for (i = 0; i < certs->nelts; i++) {
+        if (misdirect_lint_covers(APR_ARRAY_IDX(certs, i, X509 *), name)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
-                                 server_rec *s, X509 *cert,
-                                 const char *file)
+                                 server_rec *s,
+                                 const apr_array_header_t *certs,
+                                 const char *files)
 {
     apr_array_header_t *lists[2];
+    const char *own = certs->nelts > 1 ? "any of its own certificates"
+                                       : "its own certificate";
     int i, j;
 
-    if (s->server_hostname && !misdirect_lint_covers(cert,
-                                                     s->server_hostname)) {
+    if (s->server_hostname
+        && !misdirect_lint_any_covers(certs, s->server_hostname)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
                      MISDIRECT_LOGNO(010) "Lint: virtual host %s: its "
-                     "ServerName %s is not covered by its own certificate "
-                     "%s: clients will refuse the connection, and requests "
-                     "for it on other connections are cert-mismatch",
-                     misdirect_desc(ptemp, s), s->server_hostname, file);
+                     "ServerName %s is not covered by %s %s: clients will "
+                     "refuse the connection, and requests for it on other "
+                     "connections are cert-mismatch",
+                     misdirect_desc(ptemp, s), s->server_hostname, own,
+                     files);
     }
     lists[0] = s->names;
     lists[1] = s->wild_names;
@@ -309,21 +764,22 @@ static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
         for (i = 0; lists[j] && i < lists[j]->nelts; i++) {
             const char *n = APR_ARRAY_IDX(lists[j], i, const char *);
 
-            if (n && !misdirect_lint_covers(cert, n)) {
+            if (n && !misdirect_lint_any_covers(certs, n)) {
                 ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
                              MISDIRECT_LOGNO(010) "Lint: virtual host %s: "
-                             "its ServerAlias %s is not covered by its own "
-                             "certificate %s: clients will refuse the "
-                             "connection, and requests for it on other "
-                             "connections are cert-mismatch",
-                             misdirect_desc(ptemp, s), n, file);
+                             "its ServerAlias %s is not covered by %s %s: "
+                             "clients will refuse the connection, and "
+                             "requests for it on other connections are "
+                             "cert-mismatch",
+                             misdirect_desc(ptemp, s), n, own, files);
             }
         }
     }
 }
 
 typedef struct {
-    const char *key;                 /* "ip:port" */
+    const char *key;                 /* "ip:port", what httpd matches */
+    const char *name;                /* as in <VirtualHost>: "*:443" */
     apr_array_header_t *vhosts;      /* server_rec *, in file order */
 } misdirect_lint_addr;
 
@@ -336,8 +792,22 @@ static const char *misdirect_addr_key(apr_pool_t *p, server_addr_rec *sar)
                         (unsigned int)sar->host_port);
 }
 
-/* Warns about a default vhost whose TLS settings differ from siblings:
- * clients without SNI (most reverse proxies) get 421 for those. */
+/* The address as the administrator wrote it: "*" stands for both the
+ * IPv4 and the IPv6 wildcard httpd listens on. */
+static const char *misdirect_addr_name(apr_pool_t *p, server_addr_rec *sar)
+{
+    const char *host = sar->virthost;
+
+    if (!host) {
+        return misdirect_addr_key(p, sar);
+    }
+    return apr_psprintf(p, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+                        (unsigned int)sar->host_port);
+}
+
+/* Warns about a default vhost whose TLS settings mod_ssl finds
+ * incompatible with siblings' under SSLVHostSNIPolicy: clients without
+ * SNI (most reverse proxies) get 421 for those. */
 static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                                    const misdirect_lint_addr *a)
 {
@@ -353,24 +823,22 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
     for (i = 1; i < a->vhosts->nelts; i++) {
         server_rec *s = APR_ARRAY_IDX(a->vhosts, i, server_rec *);
         const misdirect_tls_profile *ts = misdirect_conf(s)->tls;
-        int differs = 0;
 
-        if (!ts || !ts->enabled) {
+        /* A plain vhost on a TLS address is the administrator's choice
+         * and not this warning's subject. */
+        if (!ts || !ts->enabled || !misdirect_ssl_refuses(dflt, s)) {
             continue;
         }
         for (k = 0; k < MISDIRECT_TLS_NSETTINGS; k++) {
-            if (misdirect_setting_differs(td, ts, k)) {
-                differs = 1;
-                if (!settings || !ap_strstr_c(settings,
-                                     misdirect_tls_settings[k].name)) {
-                    settings = apr_pstrcat(ptemp, settings ? settings : "",
-                                           settings ? ", " : "",
-                                           misdirect_tls_settings[k].name,
-                                           NULL);
-                }
+            const char *label = misdirect_tls_settings[k].label;
+
+            if (misdirect_tls_counts(k) && misdirect_tls_differs(td, ts, k)
+                && (!settings || !misdirect_in_list(settings, label))) {
+                settings = apr_pstrcat(ptemp, settings ? settings : "",
+                                       settings ? ", " : "", label, NULL);
             }
         }
-        if (differs && differing++ < 3) {
+        if (differing++ < 3) {
             examples = apr_pstrcat(ptemp, examples ? examples : "",
                                    examples ? ", " : "",
                                    s->server_hostname, NULL);
@@ -385,7 +853,9 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "reverse proxies among them, will get 421 for those "
                      "unless they send SNI or are listed in "
                      "MisdirectTrustedProxy",
-                     a->key, misdirect_desc(ptemp, dflt), settings,
+                     a->name, misdirect_desc(ptemp, dflt),
+                     settings ? settings
+                              : "any: SSLVHostSNIPolicy strict",
                      differing, a->vhosts->nelts - 1, examples,
                      differing > shown ? ", ..." : "");
     }
@@ -423,27 +893,57 @@ static void misdirect_lint_duplicates(apr_pool_t *ptemp, server_rec *main_s,
         server_rec *s = APR_ARRAY_IDX(a->vhosts, i, server_rec *);
 
         if (s->server_hostname) {
-            misdirect_lint_claim(ptemp, main_s, claims, a->key,
+            misdirect_lint_claim(ptemp, main_s, claims, a->name,
                                  s->server_hostname, s);
         }
         for (j = 0; s->names && j < s->names->nelts; j++) {
             const char *n = APR_ARRAY_IDX(s->names, j, const char *);
 
             if (n) {
-                misdirect_lint_claim(ptemp, main_s, claims, a->key, n, s);
+                misdirect_lint_claim(ptemp, main_s, claims, a->name, n, s);
             }
         }
     }
 }
 
+/* Did an earlier address group have the same name and vhosts?  "*:443"
+ * gives one for 0.0.0.0 and one for [::]: name it once. */
+static int misdirect_lint_seen(const apr_array_header_t *order, int upto)
+{
+    const misdirect_lint_addr *a = APR_ARRAY_IDX(order, upto,
+                                                 misdirect_lint_addr *);
+    int i, j;
+
+    for (i = 0; i < upto; i++) {
+        const misdirect_lint_addr *b = APR_ARRAY_IDX(order, i,
+                                                     misdirect_lint_addr *);
+
+        if (strcmp(a->name, b->name)
+            || a->vhosts->nelts != b->vhosts->nelts) {
+            continue;
+        }
+        for (j = 0; j < a->vhosts->nelts; j++) {
+            if (APR_ARRAY_IDX(a->vhosts, j, server_rec *)
+                != APR_ARRAY_IDX(b->vhosts, j, server_rec *)) {
+                break;
+            }
+        }
+        if (j == a->vhosts->nelts) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
 {
     const misdirect_srv_conf *g = misdirect_conf(main_s);
-    apr_hash_t *certs = apr_hash_make(ptemp);
+    apr_hash_t *cache = apr_hash_make(ptemp);
     apr_hash_t *addrs = apr_hash_make(ptemp);
     apr_array_header_t *order = apr_array_make(ptemp, 8, sizeof(void *));
     apr_array_header_t *vhosts = apr_array_make(ptemp, 64,
                                                 sizeof(server_rec *));
+    apr_array_header_t *certs = apr_array_make(ptemp, 4, sizeof(X509 *));
     apr_hash_index_t *hi;
     server_rec *s;
     int i;
@@ -459,14 +959,16 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
     for (i = vhosts->nelts - 1; i >= 0; i--) {
         const misdirect_tls_profile *tp;
         server_addr_rec *sar;
-        const char *file = NULL;
-        X509 *cert;
 
         s = APR_ARRAY_IDX(vhosts, i, server_rec *);
         tp = misdirect_conf(s)->tls;
-        if (tp && tp->enabled
-            && (cert = misdirect_lint_cert(ptemp, certs, tp, &file))) {
-            misdirect_lint_names(ptemp, main_s, s, cert, file);
+        if (tp && tp->enabled) {
+            apr_array_clear(certs);
+            misdirect_lint_certs(ptemp, cache, tp, certs);
+            if (certs->nelts) {
+                misdirect_lint_names(ptemp, main_s, s, certs,
+                                     tp->value[MISDIRECT_TLS_CERTS].shown);
+            }
         }
         for (sar = s->addrs; sar; sar = sar->next) {
             const char *key = misdirect_addr_key(ptemp, sar);
@@ -476,21 +978,29 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
             if (!a) {
                 a = apr_pcalloc(ptemp, sizeof(*a));
                 a->key = key;
+                a->name = misdirect_addr_name(ptemp, sar);
                 a->vhosts = apr_array_make(ptemp, 4, sizeof(server_rec *));
                 apr_hash_set(addrs, key, APR_HASH_KEY_STRING, a);
                 APR_ARRAY_PUSH(order, misdirect_lint_addr *) = a;
             }
-            APR_ARRAY_PUSH(a->vhosts, server_rec *) = s;
+            if (!a->vhosts->nelts
+                || APR_ARRAY_IDX(a->vhosts, a->vhosts->nelts - 1,
+                                 server_rec *) != s) {
+                APR_ARRAY_PUSH(a->vhosts, server_rec *) = s;
+            }
         }
     }
     for (i = 0; i < order->nelts; i++) {
         const misdirect_lint_addr *a = APR_ARRAY_IDX(order, i,
                                                      misdirect_lint_addr *);
 
+        if (misdirect_lint_seen(order, i)) {
+            continue;
+        }
         misdirect_lint_default(ptemp, main_s, a);
         misdirect_lint_duplicates(ptemp, main_s, a);
     }
-    for (hi = apr_hash_first(ptemp, certs); hi; hi = apr_hash_next(hi)) {
+    for (hi = apr_hash_first(ptemp, cache); hi; hi = apr_hash_next(hi)) {
         void *cert;
 
         apr_hash_this(hi, NULL, NULL, &cert);

@@ -81,6 +81,7 @@ typedef enum {
     MISDIRECT_STAT_SSL_421,        /* mod_ssl refused, the module explained */
     MISDIRECT_STAT_SSL_400,
     MISDIRECT_STAT_SSL_403,
+    MISDIRECT_STAT_OTHER_421,      /* a handler or a backend answered 421 */
     MISDIRECT_STAT_CHECKS,         /* then MISDIRECT_OUTCOMES per check */
     MISDIRECT_STAT_COUNT = MISDIRECT_STAT_CHECKS
                            + MISDIRECT_OUTCOMES * MISDIRECT_CHECK_COUNT
@@ -92,11 +93,11 @@ typedef enum {
 /* Stable names: JSON keys and ?auto keys are an interface (README). */
 static const char *const misdirect_stat_json[MISDIRECT_STAT_CHECKS] = {
     "checked", "fired", "rejected", "reported", "allowed",
-    "mod_ssl_421", "mod_ssl_400", "mod_ssl_403"
+    "mod_ssl_421", "mod_ssl_400", "mod_ssl_403", "other_421"
 };
 static const char *const misdirect_stat_auto[MISDIRECT_STAT_CHECKS] = {
     "Checked", "Fired", "Rejected", "Reported", "Allowed",
-    "ModSSL421", "ModSSL400", "ModSSL403"
+    "ModSSL421", "ModSSL400", "ModSSL403", "Other421"
 };
 static const char *const misdirect_out_json[MISDIRECT_OUTCOMES] = {
     "fired", "rejected", "reported", "allowed"
@@ -462,6 +463,15 @@ void misdirect_status_count_ssl(server_rec *s, int status)
     }
 }
 
+void misdirect_status_count_other(server_rec *s)
+{
+    misdirect_slot *slot = misdirect_slot_of(s);
+
+    if (slot) {
+        misdirect_add(slot, MISDIRECT_STAT_OTHER_421);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Reading                                                            */
 
@@ -510,7 +520,8 @@ static void misdirect_read_totals(misdirect_counts *out)
 static int misdirect_has_findings(const misdirect_counts *c)
 {
     return c->n[MISDIRECT_STAT_FIRED] || c->n[MISDIRECT_STAT_SSL_421]
-           || c->n[MISDIRECT_STAT_SSL_400] || c->n[MISDIRECT_STAT_SSL_403];
+           || c->n[MISDIRECT_STAT_SSL_400] || c->n[MISDIRECT_STAT_SSL_403]
+           || c->n[MISDIRECT_STAT_OTHER_421];
 }
 
 /* ------------------------------------------------------------------ */

@@ -68,14 +68,37 @@ typedef struct {
 
 MISDIRECT_INTERNAL misdirect_srv_conf *misdirect_conf(server_rec *s);
 
-/* misdirect_lint.c: TLS profiles read from the configuration tree, the
- * differences mod_ssl cares about, and the startup lint. */
+/* mod_ssl's SSLVHostSNIPolicy (server config only; "secure" when not
+ * set, which is also what an httpd without the directive does). */
+typedef enum {
+    MISDIRECT_SSL_POLICY_STRICT = 0,
+    MISDIRECT_SSL_POLICY_SECURE,
+    MISDIRECT_SSL_POLICY_AUTHONLY,
+    MISDIRECT_SSL_POLICY_INSECURE
+} misdirect_ssl_policy_e;
+
+/* misdirect_lint.c: the model of mod_ssl's verdict.  Each vhost's TLS
+ * settings, read from the configuration tree once per pass as mod_ssl
+ * parses them (quotes stripped, paths resolved, lists as sets, protocols
+ * as versions), the policy, the settings that differ, and the startup
+ * lint.  The request path, the explanation of mod_ssl's refusals and the
+ * lint all ask the same functions. */
 MISDIRECT_INTERNAL void misdirect_tls_profiles_build(apr_pool_t *p,
                                                      apr_pool_t *ptemp,
                                                      server_rec *main_s);
+MISDIRECT_INTERNAL misdirect_ssl_policy_e misdirect_ssl_policy(void);
+MISDIRECT_INTERNAL const char *
+misdirect_ssl_policy_name(misdirect_ssl_policy_e policy);
+/* Would mod_ssl answer 421 to a request that selects rs on a connection
+ * whose handshake selected hs (hs != rs, both TLS vhosts)?  Cheap: it
+ * compares values computed at startup. */
+MISDIRECT_INTERNAL int misdirect_ssl_refuses(server_rec *hs, server_rec *rs);
+/* The settings mod_ssl compares under the policy that differ between hs
+ * and rs, each with both values and where they are set, escaped for a
+ * log field; NULL when none differs. */
 MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
-                                                         server_rec *a,
-                                                         server_rec *b);
+                                                         server_rec *hs,
+                                                         server_rec *rs);
 MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
                                        server_rec *main_s);
 
@@ -91,6 +114,9 @@ MISDIRECT_INTERNAL void misdirect_status_count(server_rec *s,
  * explained. */
 MISDIRECT_INTERNAL void misdirect_status_count_ssl(server_rec *s,
                                                    int status);
+/* A 421 that neither this module nor mod_ssl answered: a handler, the
+ * application or a proxied backend. */
+MISDIRECT_INTERNAL void misdirect_status_count_other(server_rec *s);
 MISDIRECT_INTERNAL void misdirect_status_register_hooks(apr_pool_t *p);
 
 #endif /* MOD_MISDIRECT_H */
