@@ -7,8 +7,20 @@ use lib 't/lib';
 use MisdirectTest;
 use MisdirectCase;
 
+# default.test, alpha.test and beta.test with one certificate, for
+# *.wild.test, that covers none of them: mod_ssl's default
+# SSLVHostSNIPolicy secure serves every cross request among them (same
+# certificate files and settings), and each is the module's own
+# cert-mismatch, under its default action.
+my $pki = MisdirectTest::pki();
+my @ONE_CERT = map { { name => $_, conf => "SSLCertificateFile $pki/wild.crt\n"
+    . "SSLCertificateKeyFile $pki/wild.key" } } qw(default.test alpha.test
+    beta.test);
+
 {
     # Global: cert-mismatch allowed; beta.test tightens it back to reject.
+    # SSLVHostSNIPolicy insecure: mod_ssl serves these vhosts with other
+    # certificates, so that the module's policy decides.
     my $s = MisdirectTest->new(name => 'policy-tighten',
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy cert-mismatch allow",
@@ -25,8 +37,7 @@ use MisdirectCase;
 {
     # Global default (reject); alpha.test relaxes it, and beta.test
     # relaxes only to report.
-    my $s = MisdirectTest->new(name => 'policy-relax',
-        global => 'SSLVHostSNIPolicy insecure',
+    my $s = MisdirectTest->new(name => 'policy-relax', tls_vhosts => \@ONE_CERT,
         vhost => { 'tls:alpha.test' => 'MisdirectPolicy cert-mismatch allow',
                    'tls:beta.test' => 'MisdirectPolicy cert-mismatch report',
         });
@@ -45,8 +56,8 @@ use MisdirectCase;
 {
     # A vhost switches the module off, another to ReportOnly, and one turns
     # it back on under a global ReportOnly.
-    my $s = MisdirectTest->new(name => 'policy-mode',
-        global => "SSLVHostSNIPolicy insecure\nMisdirect ReportOnly",
+    my $s = MisdirectTest->new(name => 'policy-mode', tls_vhosts => \@ONE_CERT,
+        global => 'Misdirect ReportOnly',
         vhost => { 'tls:alpha.test' => 'Misdirect Off',
                    'tls:beta.test' => 'Misdirect On',
         });
@@ -66,9 +77,8 @@ use MisdirectCase;
 {
     # Several checks fire: the reason is the first rejecting one in the
     # table's order, and every fired check is listed.
-    my $s = MisdirectTest->new(name => 'policy-order',
-        global => "SSLVHostSNIPolicy insecure\n"
-            . "MisdirectPolicy port-mismatch reject\n"
+    my $s = MisdirectTest->new(name => 'policy-order', tls_vhosts => \@ONE_CERT,
+        global => "MisdirectPolicy port-mismatch reject\n"
             . "MisdirectPolicy sni-missing report",
         vhost => { 'tls:default.test' => 'MisdirectPolicy cert-mismatch allow' });
     my $r = probe($s, sni => undef, host => 'alpha.test:8');
@@ -85,6 +95,31 @@ use MisdirectCase;
     expect_case('only a reported check: report', $r, status => 200,
         reason => 'sni-missing', action => 'report', logno => '002',
         vhost => 'default.test');
+}
+
+{
+    # Nothing rejects: the reason is the first reported check in the
+    # table's order, though an allowed one fired before it; only when
+    # nothing is reported is it the first that fired.
+    my $s = MisdirectTest->new(name => 'policy-reason',
+        global => 'MisdirectPolicy port-mismatch report');
+    my $r = probe($s, sni => undef, host => 'default.test:8');
+    expect_case('no SNI (allow), port (report): the reported one', $r,
+        status => 200, reason => 'port-mismatch', action => 'report',
+        checks => 'sni-missing,port-mismatch', vhost => 'default.test',
+        logno => '002');
+    like $r->{error_log}, qr/MISDIRECT002: Misdirected request reported and served: host names port 8 but [^\n]* checks="sni-missing:allow,port-mismatch:report"/,
+        'the sentence describes the reported check; both are listed';
+    expect_case('plain: unknown host (allow), port (report): the reported '
+        . 'one', probe($s, via => 'plain', host => 'nosuch.test:8'),
+        status => 200, reason => 'port-mismatch', action => 'report',
+        checks => 'unknown-host,port-mismatch', vhost => 'default.test',
+        logno => '002');
+    expect_case('no SNI, unknown host, both allowed: the first that fired',
+        probe($s, sni => undef, host => 'nosuch.test'), status => 200,
+        reason => 'sni-missing', action => 'allow',
+        checks => 'sni-missing,unknown-host', vhost => 'default.test',
+        logno => undef);
 }
 
 done_testing;

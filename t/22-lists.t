@@ -6,9 +6,14 @@ use lib 't/lib';
 use MisdirectTest;
 use MisdirectCase;
 
+# SSLVHostSNIPolicy insecure: mod_ssl serves requests across vhosts with
+# other certificates, so that they reach the module's lists.  It also makes
+# cert-mismatch default to report; these servers reject it explicitly, as
+# the lists are what is tested here.
 {
     my $s = MisdirectTest->new(name => 'lists-allow',
         global => "SSLVHostSNIPolicy insecure\n"
+            . "MisdirectPolicy cert-mismatch reject\n"
             . "MisdirectPolicy unknown-host reject\n"
             . "MisdirectAllow beta.test [0:0::1]",
         # beta.test's own list adds to the global one.
@@ -43,6 +48,7 @@ use MisdirectCase;
 {
     my $s = MisdirectTest->new(name => 'lists-allow-wild',
         global => "SSLVHostSNIPolicy insecure\n"
+            . "MisdirectPolicy cert-mismatch reject\n"
             . "MisdirectAllow *.wild.test 127.0.0.1");
     expect_case('wildcard allows a name under it', probe($s,
         sni => 'alpha.test', host => 'x.b.wild.test'), status => 200,
@@ -58,6 +64,7 @@ use MisdirectCase;
 {
     my $s = MisdirectTest->new(name => 'lists-exempt',
         global => "SSLVHostSNIPolicy insecure\n"
+            . "MisdirectPolicy cert-mismatch reject\n"
             . "MisdirectExempt /.well-known/acme-challenge/",
         vhost => { 'tls:beta.test' => 'MisdirectExempt /status' });
     my $dir = $s->docroot('beta.test') . '/.well-known/acme-challenge';
@@ -131,6 +138,31 @@ use MisdirectCase;
         probe($s, sni => 'shared1.test', host => 'shared2.test'),
         status => 200, reason => undef, vhost => 'shared2.test',
         logno => undef);
+}
+
+{
+    # MisdirectTrustedProxy judges the TCP peer (127.0.0.1), never the
+    # client address that mod_remoteip takes from X-Forwarded-For.
+    my $s = MisdirectTest->new(name => 'lists-trusted-remoteip',
+        modules => ['remoteip'],
+        global => "SSLVHostSNIPolicy insecure\n"
+            . "MisdirectPolicy sni-missing reject\n"
+            . "RemoteIPHeader X-Forwarded-For\n"
+            . "RemoteIPInternalProxy 127.0.0.1",
+        vhost => { 'tls:alpha.test' => 'MisdirectTrustedProxy 127.0.0.1',
+                   'tls:beta.test' => 'MisdirectTrustedProxy 192.0.2.0/24' });
+    my @xff = (headers => ['X-Forwarded-For' => '192.0.2.1']);
+    expect_case('TCP peer trusted, X-Forwarded-For not: served', probe($s,
+        sni => undef, host => 'alpha.test', @xff), status => 200,
+        reason => undef, vhost => 'alpha.test', logno => undef);
+    my $r = probe($s, sni => undef, host => 'beta.test', @xff);
+    expect_case('X-Forwarded-For trusted, TCP peer not: rejected', $r,
+        status => 421, reason => 'sni-missing', action => 'reject',
+        checks => 'sni-missing,cert-mismatch', logno => '001');
+    like $r->{error_log}, qr/\[client 192\.0\.2\.1:\d+\] MISDIRECT001: /,
+        'mod_remoteip did change the client address';
+    like $r->{error_log}, qr/MISDIRECT001: [^\n]*="127\.0\.0\.1:\d+"/,
+        'the line also names the TCP peer';
 }
 
 done_testing;

@@ -21,6 +21,9 @@ sub handshake_vhosts ($s, $label) {
     is $r->{access}{hvhost}, 'default.test', "$label: no SNI -> default.test";
 }
 
+# SSLVHostSNIPolicy insecure: mod_ssl serves these requests across vhosts
+# with other certificates, so that they reach the module's check and
+# record H; cert-mismatch allowed: they are served.
 my $s = MisdirectTest->new(name => 'restart',
     global => "SSLVHostSNIPolicy insecure\nMisdirectPolicy cert-mismatch allow");
 handshake_vhosts($s, 'start');

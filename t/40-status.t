@@ -20,39 +20,61 @@ my $MODDIR = '/usr/lib/apache2/modules';
 my @CHECKS = qw(scheme-mismatch sni-missing cert-mismatch sni-host-mismatch
     unknown-host port-mismatch);
 my @STATS = qw(checked fired rejected reported allowed mod_ssl_421
-    mod_ssl_400 mod_ssl_403);
+    mod_ssl_400 mod_ssl_403 other_421);
 my @OUTCOMES = qw(fired rejected reported allowed);
 my %OUTCOME = (reject => 'rejected', report => 'reported',
     allow => 'allowed');
 my %SEVERITY = (allow => 0, report => 1, reject => 2);
 my %AUTO = (checked => 'Checked', fired => 'Fired', rejected => 'Rejected',
     reported => 'Reported', allowed => 'Allowed', mod_ssl_421 => 'ModSSL421',
-    mod_ssl_400 => 'ModSSL400', mod_ssl_403 => 'ModSSL403');
+    mod_ssl_400 => 'ModSSL400', mod_ssl_403 => 'ModSSL403',
+    other_421 => 'Other421');
 
 # What each kind of request is, and what it must add to the counters of
-# its request vhost ("tls:NAME" or "plain:NAME").
+# its request vhost ("tls:NAME" or "plain:NAME").  mod_ssl => STATUS: mod_ssl
+# refuses the request before the module's check (SSLVHostSNIPolicy secure,
+# between vhosts with other certificate files or client verification), so
+# it is not checked, only counted as mod_ssl's.  other => 1: the check
+# finds nothing, then a handler answers 421 (Redirect 421, below).
 my %KIND = (
     accepted => { sni => 'alpha.test', host => 'alpha.test', status => 200,
         vhost => 'tls:alpha.test', fired => {} },
     port     => { sni => 'alpha.test', host => 'alpha.test:1', status => 200,
         vhost => 'tls:alpha.test', fired => { 'port-mismatch' => 'allow' } },
-    cert     => { sni => 'alpha.test', host => 'beta.test', status => 421,
-        vhost => 'tls:beta.test', fired => { 'cert-mismatch' => 'reject' } },
+    other421 => { sni => 'alpha.test', host => 'alpha.test',
+        path => '/gone421', status => 421, vhost => 'tls:alpha.test',
+        fired => {}, other => 1 },
+    ssl_cert => { sni => 'alpha.test', host => 'beta.test', status => 421,
+        vhost => 'tls:beta.test', fired => {}, mod_ssl => 421 },
+    nosni_ssl => { sni => undef, host => 'alpha.test', status => 421,
+        vhost => 'tls:alpha.test', fired => {}, mod_ssl => 421 },
     shared   => { sni => 'shared1.test', host => 'shared1.test',
         status => 200, vhost => 'tls:shared1.test', fired => {} },
     reuse    => { sni => 'shared1.test', host => 'shared2.test',
         status => 200, vhost => 'tls:shared2.test',
         fired => { 'sni-host-mismatch' => 'allow' } },
     cert1    => { sni => 'shared1.test', host => 'beta.test', status => 421,
-        vhost => 'tls:beta.test', fired => { 'cert-mismatch' => 'reject' } },
+        vhost => 'tls:beta.test', fired => {}, mod_ssl => 421 },
     # shared3 requires a client certificate: mod_ssl refuses the request
-    # with 421 after the module allowed it, and the module explains it.
+    # with 421, and the module explains it.
     ssl421   => { sni => 'shared1.test', host => 'shared3.test',
-        status => 421, vhost => 'tls:shared3.test',
-        fired => { 'sni-host-mismatch' => 'allow' }, mod_ssl => 421 },
+        status => 421, vhost => 'tls:shared3.test', fired => {},
+        mod_ssl => 421 },
+    wild     => { sni => 'a.wild.test', host => 'a.wild.test', status => 200,
+        vhost => 'tls:a.wild.test', fired => {} },
     reported => { sni => 'a.wild.test', host => 'b.wild.test', status => 200,
         vhost => 'tls:b.wild.test',
         fired => { 'sni-host-mismatch' => 'report' } },
+    # b.wild.test reports sni-host-mismatch, but rejects (the default) a
+    # host that the connection's certificate does not cover; mod_ssl serves
+    # it (same certificate files), so the 421 is the module's.
+    cert     => { sni => 'a.wild.test', host => 'x.b.wild.test',
+        status => 421, vhost => 'tls:b.wild.test',
+        fired => { 'cert-mismatch' => 'reject' } },
+    # Other certificate files: mod_ssl's 421 on an h2 stream.
+    wild_h2  => { sni => 'shared1.test', host => 'b.wild.test',
+        status => 421, vhost => 'tls:b.wild.test', fired => {},
+        mod_ssl => 421 },
     nosni    => { sni => undef, host => 'default.test', status => 200,
         vhost => 'tls:default.test', fired => { 'sni-missing' => 'allow' } },
     unknown  => { plain => 1, host => 'nosuch.test', status => 200,
@@ -62,23 +84,27 @@ my %KIND = (
         target => 'https://alpha.test/', status => 421,
         vhost => 'plain:alpha.test',
         fired => { 'scheme-mismatch' => 'reject' } },
+    other421_plain => { plain => 1, host => 'alpha.test', path => '/gone421',
+        status => 421, vhost => 'plain:alpha.test', fired => {}, other => 1 },
 );
+# The same 421 of a handler, on an h2 stream of the a.wild.test connection.
+$KIND{other421_h2} = { %{ $KIND{other421} }, sni => 'a.wild.test',
+    host => 'a.wild.test', vhost => 'tls:a.wild.test' };
 
 # One connection each: [client, kinds...].  A 421 ends an HTTP/1.x
 # connection, so it comes last.
 my @CONNS = (
-    [https => qw(accepted port accepted)],
-    [https => qw(accepted cert)],
+    [https => qw(accepted port accepted other421)],
+    [https => qw(accepted ssl_cert)],
+    [https => qw(nosni nosni_ssl)],
     [https => qw(reuse shared reuse ssl421)],
-    [https => qw(reported reported)],
+    [https => qw(reported reported cert)],
     [https => qw(nosni nosni)],
     [http  => qw(unknown unknown scheme)],
+    [http  => qw(unknown other421_plain)],
     [h2    => qw(shared reuse cert1 ssl421 wild_h2)],
+    [h2    => qw(wild reported cert other421_h2 wild)],
 );
-# b.wild.test reports sni-host-mismatch, but rejects (the default) a host
-# that the connection's certificate does not cover.
-$KIND{wild_h2} = { %{ $KIND{reported} }, sni => 'shared1.test',
-    status => 421, fired => { 'cert-mismatch' => 'reject' } };
 my $ROUNDS  = 6;
 my $CLIENTS = 4;
 
@@ -96,7 +122,12 @@ sub zero_counts () {
 sub expect_kind ($exp, $kind) {
     my $k = $KIND{$kind} or die "no kind $kind";
     my $c = $exp->{ $k->{vhost} } //= zero_counts();
+    if (my $status = $k->{mod_ssl}) {
+        $c->{"mod_ssl_$status"}++;
+        return;
+    }
     $c->{checked}++;
+    $c->{other_421}++ if $k->{other};
     if (my %fired = $k->{fired}->%*) {
         $c->{fired}++;
         my ($worst) = sort { $SEVERITY{$b} <=> $SEVERITY{$a} }
@@ -107,7 +138,6 @@ sub expect_kind ($exp, $kind) {
             $c->{checks}{$check}{ $OUTCOME{ $fired{$check} } }++;
         }
     }
-    $c->{mod_ssl_421}++ if ($k->{mod_ssl} // 0) == 421;
 }
 
 sub sum_counts (@counts) {
@@ -145,12 +175,14 @@ sub run_once ($s, $client, @kinds) {
     my $sni = $KIND{ $kinds[0] }{sni};
     if ($client eq 'h2') {
         my $res = $s->h2(sni => $sni,
-            streams => [map { { authority => $KIND{$_}{host} } } @kinds]);
+            streams => [map { { authority => $KIND{$_}{host},
+                path => $KIND{$_}{path} // '/' } } @kinds]);
         return map { $_->{status} // 0 } $res->{streams}->@*;
     }
     my @req = map {
         my $k = $KIND{$_};
-        { host => $k->{host}, ($k->{target} ? (target => $k->{target}) : ()) }
+        { host => $k->{host}, ($k->{target} ? (target => $k->{target}) : ()),
+          ($k->{path} ? (path => $k->{path}) : ()) }
     } @kinds;
     my @res = $client eq 'http' ? $s->http(requests => \@req)
         : $s->https(sni => $sni, requests => \@req);
@@ -307,6 +339,8 @@ sub server ($mpm, $retire = 1) {
         name => basename($0, '.t') . "-$mpm", mpm => $mpm,
         global => "LoadModule status_module $MODDIR/mod_status.so\n"
             . "CustomLog logs/pid_log \"%P %U\"\n"
+            # A handler's 421, neither the module's nor mod_ssl's.
+            . "Redirect 421 /gone421\n"
             . ($retire ? "MaxConnectionsPerChild 5\n" : ''),
         vhost => {
             'plain:beta.test' => <<~'EOF',
@@ -348,12 +382,16 @@ for my $mpm (qw(prefork worker event)) {
             or diag 'pids: ' . pids_served($s);
         my $j1 = status_json($s);
         check_counts($s, $j1, $exp, 'after the mix');
-        # Independent of expect_kind: module 421s for cert, scheme (and
-        # cert1, wild_h2 on h2); mod_ssl 421 for ssl421 (twice with h2).
-        is $j1->{totals}{rejected}, $ROUNDS * (has_h2($mpm) ? 4 : 2),
+        # Independent of expect_kind: module 421s for cert and scheme (and
+        # cert on h2); mod_ssl 421s for ssl_cert, nosni_ssl, ssl421 (and
+        # cert1, ssl421, wild_h2 on h2); handlers' 421s for other421 and
+        # other421_plain (and other421_h2).
+        is $j1->{totals}{rejected}, $ROUNDS * (has_h2($mpm) ? 3 : 2),
             'totals: rejected';
-        is $j1->{totals}{mod_ssl_421}, $ROUNDS * (has_h2($mpm) ? 2 : 1),
+        is $j1->{totals}{mod_ssl_421}, $ROUNDS * (has_h2($mpm) ? 6 : 3),
             'totals: mod_ssl 421s';
+        is $j1->{totals}{other_421}, $ROUNDS * (has_h2($mpm) ? 3 : 2),
+            'totals: other 421s';
         check_auto($s, $j1->{totals}, $j1->{started_epoch}, 'after the mix');
 
         my ($total) = status_get($s, '/misdirect-status?text')->{body}

@@ -20,9 +20,23 @@ my @BAD = (
     [ 'MisdirectExempt .well-known/',
       qr{MisdirectExempt: \.well-known/: expected a URL-path starting with /} ],
     [ 'MisdirectTrustedProxy 10.0.0.0/33',
-      qr{MisdirectTrustedProxy: 10\.0\.0\.0/33: not an IP address or CIDR range} ],
+      qr{MisdirectTrustedProxy: 10\.0\.0\.0/33: the mask must be a prefix length \(1-32 for IPv4, 1-128 for IPv6\)} ],
+    [ 'MisdirectTrustedProxy 2001:db8::/129',
+      qr{MisdirectTrustedProxy: 2001:db8::/129: the mask must be a prefix length} ],
+    [ 'MisdirectTrustedProxy 10.0.0.0/255.0.255.0',
+      qr{MisdirectTrustedProxy: 10\.0\.0\.0/255\.0\.255\.0: the mask must be a prefix length .*contiguous IPv4 netmask} ],
     [ 'MisdirectTrustedProxy proxy.example.com',
-      qr/MisdirectTrustedProxy: proxy\.example\.com: not an IP address or CIDR range/ ],
+      qr/MisdirectTrustedProxy: proxy\.example\.com: not a whole IPv4 or IPv6 address/ ],
+    # APR would read these as a partial address ("10" is 10.0.0.0/8) or
+    # drop the host bits: refused, so that no range is wider than written.
+    [ 'MisdirectTrustedProxy 10',
+      qr{MisdirectTrustedProxy: 10: not a whole IPv4 or IPv6 address \(write a range as 10\.0\.0\.0/8\)} ],
+    [ 'MisdirectTrustedProxy 192.168',
+      qr{MisdirectTrustedProxy: 192\.168: not a whole IPv4 or IPv6 address} ],
+    [ 'MisdirectTrustedProxy 10.0.0.1/8',
+      qr{MisdirectTrustedProxy: 10\.0\.0\.1/8: the address has bits set past the mask} ],
+    [ 'MisdirectTrustedProxy 2001:db8::1/32',
+      qr{MisdirectTrustedProxy: 2001:db8::1/32: the address has bits set past the mask} ],
     [ 'MisdirectLint Sometimes', qr/MisdirectLint must be On or Off/ ],
     [ 'MisdirectLogLimit -1',
       qr/MisdirectLogLimit: -1: expected a number of lines per second from 0 \(no limit\) to 1000000/ ],
@@ -54,7 +68,7 @@ MisdirectPolicy scheme-mismatch report
 MisdirectPolicy SNI-Missing Allow
 MisdirectAllow example.com *.example.net 192.0.2.1 [2001:db8::1] 2001:db8::2
 MisdirectExempt /.well-known/acme-challenge/ /healthz
-MisdirectTrustedProxy 10.0.0.0/8 192.0.2.7 2001:db8::/32
+MisdirectTrustedProxy 10.0.0.0/8 192.0.2.7 2001:db8::/32 172.16.0.0/255.240.0.0 ::1
 MisdirectLint Off
 MisdirectLogLimit 0
 EOF_CONF

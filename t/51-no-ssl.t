@@ -31,9 +31,19 @@ use MisdirectCase;
 {
     my $s = MisdirectTest->new(name => 'no-h2', h2 => 0);
     unlike $s->error_log_since, qr/\[http2:/, 'mod_http2 is not loaded';
+    # b.wild.test has a.wild.test's certificate files (mod_ssl serves it),
+    # and *.wild.test does not cover x.b.wild.test.
     expect_case('TLS checks work without mod_http2', probe($s,
-        sni => 'alpha.test', host => 'beta.test'), status => 421,
+        sni => 'a.wild.test', host => 'x.b.wild.test'), status => 421,
         reason => 'cert-mismatch', logno => '001');
+    my $mark = $s->mark;
+    my $r = probe($s, sni => 'alpha.test', host => 'beta.test');
+    is $r->{status}, 421, 'other certificates: mod_ssl\'s 421';
+    ok defined $r->{access_line}, '... in access_log';
+    is $r->{access}{reason}, undef, '... not judged by the module';
+    like $s->wait_error_log(qr/MISDIRECT006/, $mark) // '',
+        qr/MISDIRECT006: mod_ssl answered 421: .* by="mod_ssl"/,
+        '... and explained without mod_http2 too';
     expect_case('and accepted requests are served', probe($s,
         sni => 'beta.test', host => 'beta.test'), status => 200,
         reason => undef, vhost => 'beta.test', logno => undef);

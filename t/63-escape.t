@@ -7,7 +7,15 @@ use lib 't/lib';
 use MisdirectTest;
 use MisdirectCase;
 
-my $s = MisdirectTest->new(name => 'escape');
+# The module judges these requests where mod_ssl serves them: $j relaxes
+# SSLVHostSNIPolicy to insecure (and rejects cert-mismatch explicitly, as
+# insecure makes it default to report).  Under the default policy ($s)
+# mod_ssl refuses them itself, and the module's explanation carries the
+# same SNI.
+my $j = MisdirectTest->new(name => 'escape',
+    global => "SSLVHostSNIPolicy insecure\n"
+        . 'MisdirectPolicy cert-mismatch reject');
+my $s = MisdirectTest->new(name => 'escape-secure');
 my $request = "GET / HTTP/1.1\r\nHost: alpha.test\r\nConnection: close\r\n\r\n";
 
 # Client bytes that could end a field, start a line or drive a terminal
@@ -27,13 +35,19 @@ my @SNI = (
       'a 255-byte name with DEL and control bytes' ],
 );
 
+# The error_log lines since $mark, once the line numbered $logno is there.
+sub lines_since ($srv, $mark, $logno) {
+    $srv->wait_error_log(qr/MISDIRECT$logno/, $mark);
+    my $log = $srv->error_log_since($mark);
+    return ($log, split /\n/, $log);
+}
+
 for my $case (@SNI) {
     my ($sni, $escaped, $what) = @$case;
-    my $mark = $s->mark;
-    my ($st) = raw_tls($s, sni => $sni, request => $request);
+    my $mark = $j->mark;
+    my ($st) = raw_tls($j, sni => $sni, request => $request);
     is $st, 421, "SNI with $what: 421 (it names no vhost)";
-    my $log = $s->error_log_since($mark);
-    my @lines = split /\n/, $log;
+    my ($log, @lines) = lines_since($j, $mark, '001');
     my @diag = grep { /MISDIRECT001/ } @lines;
     is scalar(@diag), 1, "$what: one diagnosis line";
     ok !(grep { !/^\[/ } @lines), "$what: every error_log line is a real one";
@@ -44,9 +58,26 @@ for my $case (@SNI) {
     my @fields = ($diag[0] // '') =~ / (\w+)="[^"]*"/g;
     is_deeply [grep { $_ eq 'reason' || $_ eq 'sni' } @fields],
         ['reason', 'sni'], "$what: no field was forged";
-    my $acc = $s->access_log_since($mark);
+    my $acc = $j->access_log_since($mark);
     like $acc, qr/ \Q$escaped\E default\.test alpha\.test "GET /,
         "$what: MISDIRECT_SNI reaches access_log escaped the same way";
+
+    # mod_ssl's 421, explained.
+    $mark = $s->mark;
+    ($st) = raw_tls($s, sni => $sni, request => $request);
+    is $st, 421, "secure, SNI with $what: mod_ssl's 421";
+    ($log, @lines) = lines_since($s, $mark, '006');
+    @diag = grep { /\[misdirect:/ } @lines;
+    is scalar(@diag), 1, "secure, $what: one explanation line";
+    like $diag[0] // '', qr/MISDIRECT006: mod_ssl answered 421: .* sni="\Q$escaped\E" /,
+        "secure, $what: it holds the escaped SNI";
+    ok !(grep { !/^\[/ } @lines),
+        "secure, $what: every error_log line is a real one";
+    ok $log !~ /[\x00-\x08\x0b-\x1f\x7f-\xff]/,
+        "secure, $what: no raw control or non-ASCII byte in error_log";
+    @fields = ($diag[0] // '') =~ / (\w+)="[^"]*"/g;
+    is_deeply [grep { $_ eq 'reason' || $_ eq 'sni' || $_ eq 'by' } @fields],
+        ['reason', 'sni', 'by'], "secure, $what: no field was forged";
 }
 
 done_testing;

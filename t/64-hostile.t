@@ -10,9 +10,13 @@ use MisdirectCase;
 
 my $s = MisdirectTest->new(name => 'hostile', mpm => MisdirectTest::h2_mpm());
 
-sub exchange ($req) {
+# The status, and the error_log lines it produced ($wait: until a line
+# matching it is there, as mod_ssl's refusals are explained after the
+# response).
+sub exchange ($req, $sni = 'alpha.test', $wait = undef) {
     my $mark = $s->mark;
-    my ($st) = raw_tls($s, sni => 'alpha.test', request => $req);
+    my ($st) = raw_tls($s, sni => $sni, request => $req);
+    $s->wait_error_log($wait, $mark) if $wait;
     return ($st, $s->error_log_since($mark));
 }
 
@@ -32,32 +36,56 @@ for my $case (
     my ($what, $req) = @$case;
     my ($st, $log) = exchange($req);
     is $st, 400, "Host with $what: 400 from httpd core";
-    unlike $log, qr/MISDIRECT00[1236]/, "... and no misdirect line for it";
+    unlike $log, qr/MISDIRECT00\d/, "... and no misdirect line for it";
 }
 
 my ($st, $log) = exchange(request('GET / HTTP/1.1', 'Host: ALPHA.test.'));
 is $st, 200, 'Host in mixed case with a trailing dot is alpha.test: 200';
 
-($st, $log) = exchange(request('CONNECT beta.test:443 HTTP/1.1',
-    'Host: beta.test:443'));
-is $st, 421, 'CONNECT to another certificate\'s host (no mod_proxy): 421';
-like $log, qr/MISDIRECT001: .*reason="cert-mismatch".*host="beta\.test"/,
+# b.wild.test has a.wild.test's certificate files, so mod_ssl serves it on
+# a.wild.test's handshake; *.wild.test does not cover x.b.wild.test: the
+# module's own cert-mismatch.  beta.test has other certificate files:
+# mod_ssl's own 421 on alpha.test's handshake, which the module explains.
+($st, $log) = exchange(request('CONNECT x.b.wild.test:443 HTTP/1.1',
+    'Host: x.b.wild.test:443'), 'a.wild.test');
+is $st, 421, 'CONNECT to a host the certificate does not cover (no mod_proxy): 421';
+like $log, qr/MISDIRECT001: .*reason="cert-mismatch".*host="x\.b\.wild\.test"/,
     '... judged by the authority it names';
+($st, $log) = exchange(request('CONNECT beta.test:443 HTTP/1.1',
+    'Host: beta.test:443'), 'alpha.test', qr/MISDIRECT006/);
+is $st, 421, 'CONNECT to another certificate\'s host: mod_ssl\'s 421';
+like $log, qr/AH02032: .*hostname beta\.test provided via HTTP/,
+    '... mod_ssl read the authority it names';
+like $log, qr/MISDIRECT006: mod_ssl answered 421: .*host="beta\.test".* by="mod_ssl"/,
+    '... and the explanation names it too';
 
-($st, $log) = exchange(request('GET https://beta.test/ HTTP/1.1',
-    'Host: alpha.test'));
-is $st, 421, 'absolute-form URL for beta.test with Host alpha.test: 421';
-like $log, qr/MISDIRECT001: .*host="beta\.test" host_header="beta\.test"/,
+($st, $log) = exchange(request('GET https://x.b.wild.test/ HTTP/1.1',
+    'Host: a.wild.test'), 'a.wild.test');
+is $st, 421, 'absolute-form URL for x.b.wild.test with Host a.wild.test: 421';
+like $log, qr/MISDIRECT001: .*host="x\.b\.wild\.test" host_header="x\.b\.wild\.test"/,
     '... the target wins, as core replaces the Host header';
+($st, $log) = exchange(request('GET https://beta.test/ HTTP/1.1',
+    'Host: alpha.test'), 'alpha.test', qr/MISDIRECT006/);
+is $st, 421, 'absolute-form URL for beta.test with Host alpha.test: '
+    . 'mod_ssl\'s 421';
+like $log, qr/MISDIRECT006: .*host="beta\.test" host_header="beta\.test"/,
+    '... the target wins for mod_ssl too';
 
 # HTTP/2: :authority and a host header that disagree.  mod_http2 takes
 # :authority (RFC 9113 8.3.1), and so does the check.
-my $res = $s->h2(sni => 'alpha.test', streams => [
+my $res = $s->h2(sni => 'a.wild.test', streams => [
+    { authority => 'a.wild.test', headers => [host => 'x.b.wild.test'] },
+    { authority => 'x.b.wild.test', headers => [host => 'a.wild.test'] },
+]);
+is_deeply [map { $_->{status} } $res->{streams}->@*], [200, 421],
+    'h2: :authority decides, whatever the host header says';
+ok $res->{connection_alive_after}, 'h2: the connection is kept';
+$res = $s->h2(sni => 'alpha.test', streams => [
     { authority => 'alpha.test', headers => [host => 'beta.test'] },
     { authority => 'beta.test', headers => [host => 'alpha.test'] },
 ]);
 is_deeply [map { $_->{status} } $res->{streams}->@*], [200, 421],
-    'h2: :authority decides, whatever the host header says';
+    'h2: :authority decides for mod_ssl too (its 421 for beta.test)';
 ok $res->{connection_alive_after}, 'h2: the connection is kept';
 
 # After all this, the server serves as before, and no child died.

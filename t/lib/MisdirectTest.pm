@@ -74,7 +74,8 @@ my $ACCESS_FORMAT = '%v %>s %{MISDIRECT_REASON}e %{MISDIRECT_ACTION}e'
     . ' %{MISDIRECT_REQUEST_VHOST}e \"%r\"';
 
 my %NEW_OPTS = map { $_ => 1 }
-    qw(name mpm misdirect ssl h2 global vhost extra_vhosts loglevel);
+    qw(name mpm misdirect ssl h2 global vhost extra_vhosts loglevel modules
+       tls_vhosts);
 
 my %LIVE;    # refaddr => weakened server, stopped by END
 my %ROOTS;   # server roots handed out by this process
@@ -178,12 +179,19 @@ sub _prepare ($class, %opt) {
         global    => $opt{global} // '',
         vhost     => $opt{vhost} // {},
         extra_vhosts => $opt{extra_vhosts} // '',
+        modules   => $opt{modules} // [],
+        tls_vhosts => $opt{tls_vhosts},
         owner     => $$,
     }, $class;
     croak "MisdirectTest: bad name '$self->{name}'"
         unless $self->{name} =~ /^[\w.-]+$/;
     croak "MisdirectTest: mpm must be event, worker or prefork"
         unless $self->{mpm} =~ /^(?:event|worker|prefork)$/;
+    croak 'MisdirectTest: modules => [NAME, ...] names modules (rewrite, '
+        . 'proxy_http: the part between mod_ and .so)'
+        if ref $self->{modules} ne 'ARRAY'
+        || grep { !defined || !/^\w+$/ } $self->{modules}->@*;
+    $self->_check_tls_vhosts if defined $self->{tls_vhosts};
     $self->{loglevel} = $opt{loglevel} // join ' ', 'warn',
         ($self->{misdirect} ? 'misdirect:trace1' : ()),
         ($self->{ssl} ? 'ssl:info' : ());
@@ -223,7 +231,29 @@ sub _check_vhost_keys ($self) {
     }
 }
 
-sub _tls_vhosts ($self) { $self->{ssl} ? @TLS_VHOSTS : () }
+# tls_vhosts => [{ name, alias, conf }, ...] replaces the standard TLS
+# vhosts; conf, the TLS lines after SSLEngine on, replaces their
+# certificate lines.
+sub _check_tls_vhosts ($self) {
+    my $list = $self->{tls_vhosts};
+    croak 'MisdirectTest: tls_vhosts wants ssl => 1' unless $self->{ssl};
+    croak 'MisdirectTest: tls_vhosts => [{ name, alias, conf }, ...]'
+        unless ref $list eq 'ARRAY' && @$list;
+    my %seen;
+    for my $v (@$list) {
+        croak 'MisdirectTest: each of tls_vhosts is { name, alias, conf }'
+            unless ref $v eq 'HASH' && defined $v->{name}
+                && defined $v->{conf};
+        _check_opts($v, { name => 1, alias => 1, conf => 1 });
+        croak "MisdirectTest: bad or repeated tls_vhosts name '$v->{name}'"
+            if $v->{name} !~ /^[\w.-]+$/ || $seen{ lc $v->{name} }++;
+    }
+}
+
+sub _tls_vhosts ($self) {
+    return () unless $self->{ssl};
+    return $self->{tls_vhosts} ? $self->{tls_vhosts}->@* : @TLS_VHOSTS;
+}
 
 sub _vhost_names ($self) {
     my %seen;
@@ -232,9 +262,11 @@ sub _vhost_names ($self) {
 }
 
 sub _modules ($self) {
-    return ("mpm_$self->{mpm}", qw(authz_core mime dir setenvif headers env
-        alias), ($self->{ssl} ? qw(socache_shmcb ssl) : ()),
-        ($self->{h2} ? 'http2' : ()));
+    my %seen;
+    return grep { !$seen{$_}++ } "mpm_$self->{mpm}",
+        qw(authz_core mime dir setenvif headers env alias),
+        ($self->{ssl} ? qw(socache_shmcb ssl) : ()),
+        ($self->{h2} ? 'http2' : ()), $self->{modules}->@*;
 }
 
 sub _write_config ($self) {
@@ -280,10 +312,11 @@ sub _write_config ($self) {
     my $pki = $self->{pki};
     for my $v ($self->_tls_vhosts) {
         push @c, $self->_vhost('tls', $self->{tls_port}, $v, 'SSLEngine on',
+            defined $v->{conf} ? $v->{conf} : (
             "SSLCertificateFile $pki/$v->{cert}.crt",
             "SSLCertificateKeyFile $pki/$v->{cert}.key",
             $v->{verify_client} ? ('SSLVerifyClient require',
-                "SSLCACertificateFile $pki/ca.crt") : ());
+                "SSLCACertificateFile $pki/ca.crt") : ()));
     }
     push @c, $self->_vhost('plain', $self->{plain_port}, $_)
         for @PLAIN_VHOSTS;
@@ -876,7 +909,12 @@ C<.libs/mod_misdirect.so>), C<ssl>, C<h2>, C<global>, C<vhost>
 (C<{ 'NAME' | 'tls:NAME' | 'plain:NAME' =E<gt> text }>), C<extra_vhosts>
 (in these three, C<@TLS_PORT@> and C<@PLAIN_PORT@> stand for the ports),
 C<loglevel> (default C<warn misdirect:trace1 ssl:info>, leaving out the
-modules that are not loaded). C<$ENV{MISDIRECT_MPM}> sets the default
+modules that are not loaded), C<modules> (C<[qw(rewrite proxy proxy_http)]>:
+more modules to load from the Debian module directory, after the
+standard ones), C<tls_vhosts> (C<[{ name =E<gt> NAME, alias =E<gt> NAME,
+conf =E<gt> text }, ...]>: these TLS vhosts, the first the address's
+default, instead of the standard ones; C<conf> follows C<SSLEngine on> in
+place of the certificate lines). C<$ENV{MISDIRECT_MPM}> sets the default
 C<mpm>; C<$ENV{MISDIRECT_HTTPD_ENV}> (C<NAME=value ...>) is added to
 apache2's environment alone (check/ preloads the ASan runtime so). With
 C<ssl =E<gt> 0> there is no TLS port and C<tls_port> is undef.
