@@ -78,11 +78,14 @@ clean:
 #   make check-valgrind  httpd -X under memcheck, representative requests
 #   make check-mpm       t/ suite under event, worker and prefork
 #   make check-load      100,000+ requests with faults, then restarts
+#   make check-model     t/24-ssl-model.t on MODEL_ROUNDS random
+#                        configurations (96 cross requests each)
 #   make check-all       all of the above; says at the end which failed
 
 CLANG        ?= clang
 FUZZ_SECONDS ?= 60
 LOAD_MPM     ?= event
+MODEL_ROUNDS ?= 12
 FUZZ_TARGETS  = host_normalize wildcard_match host_matches ip_literal \
                 path_under decide format_checks escape cover_memo
 FUZZ_DIR      = check/build/fuzz
@@ -92,7 +95,7 @@ CHECK_PKGS    = $(TEST_PKGS) clang libclang-rt-14-dev valgrind
 SAN_FLAGS     = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
 
 .PHONY: fuzz check-all check-asan check-valgrind check-mpm check-load \
-        deps-check
+        check-model deps-check
 
 deps-check:
 	$(call need_pkgs,$(CHECK_PKGS))
@@ -128,9 +131,14 @@ check-load: deps-check $(MODULE)
 	LOAD_MPM=$(LOAD_MPM) perl check/load.pl
 	LOAD_MPM=$(LOAD_MPM) perl check/restart.pl
 
+# The model of mod_ssl's verdict against mod_ssl, on more configurations
+# than `make test` samples; MISDIRECT_MODEL_SEED=N replays a failed round.
+check-model: deps-test $(MODULE)
+	MISDIRECT_MODEL_ROUNDS=$(MODEL_ROUNDS) $(PROVE) -I t/lib t/24-ssl-model.t
+
 check-all: deps-check
 	@failed=""; for t in fuzz check-asan check-valgrind check-mpm \
-	        check-load; do \
+	        check-load check-model; do \
 	    start=$$(date +%s); \
 	    $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
 	    echo "=== $$t: $$(( $$(date +%s) - start ))s"; \
