@@ -716,9 +716,45 @@ static int misdirect_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+static int misdirect_strcmp_sort(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "subject sha256:digest, ..." for a set of certificates, in a stable
+ * order: what the model compares for a vhost whose certificates another
+ * module (mod_md) gave mod_ssl, and which the configuration files do not
+ * name. */
+static const char *misdirect_certs_name(apr_pool_t *p, X509 *const *certs,
+                                        int n)
+{
+    const char *one[MISDIRECT_CERT_SLOTS], *out = NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    char subject[256];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        X509_NAME_oneline(X509_get_subject_name(certs[i]), subject,
+                          sizeof(subject));
+        if (!X509_digest(certs[i], EVP_sha256(), md, &len) || len < 8) {
+            memset(md, 0, 8);
+        }
+        one[i] = apr_psprintf(p, "%s sha256:%02x%02x%02x%02x%02x%02x%02x"
+                              "%02x", subject, md[0], md[1], md[2], md[3],
+                              md[4], md[5], md[6], md[7]);
+    }
+    qsort(one, n, sizeof(one[0]), misdirect_strcmp_sort);
+    for (i = 0; i < n; i++) {
+        out = out ? apr_pstrcat(p, out, ", ", one[i], NULL) : one[i];
+    }
+    return out;
+}
+
 /* Notes the certificates of a vhost's context (one per key type), so a
  * connection's certificate can be told by its place among them. */
-static void misdirect_note_certs(misdirect_srv_conf *conf, SSL_CTX *ctx)
+static void misdirect_note_certs(apr_pool_t *p, misdirect_srv_conf *conf,
+                                 SSL_CTX *ctx)
 {
     X509 *current = SSL_CTX_get0_certificate(ctx);
     int n = 0, more;
@@ -732,6 +768,7 @@ static void misdirect_note_certs(misdirect_srv_conf *conf, SSL_CTX *ctx)
     if (current) {
         SSL_CTX_select_current_cert(ctx, current);
     }
+    conf->ctx_certs = misdirect_certs_name(p, conf->certs, n);
 }
 
 static int misdirect_ctx_index_get(apr_pool_t *process)
@@ -761,7 +798,6 @@ static int misdirect_ctx_index_get(apr_pool_t *process)
 static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
                                  SSL_CTX *ctx)
 {
-    (void)p;
     if (is_proxy || !ctx) {
         return OK;
     }
@@ -774,7 +810,7 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
         return OK;
     }
     misdirect_conf(s)->ssl_ctx = ctx;
-    misdirect_note_certs(misdirect_conf(s), ctx);
+    misdirect_note_certs(p, misdirect_conf(s), ctx);
     return OK;
 }
 
@@ -1337,6 +1373,7 @@ static void *misdirect_create_srv_conf(apr_pool_t *p, server_rec *s)
     conf->index = MISDIRECT_UNSET;
     conf->tls = NULL;
     conf->ssl_ctx = NULL;
+    conf->ctx_certs = NULL;
     return conf;
 }
 
@@ -1374,6 +1411,7 @@ static void *misdirect_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     conf->index = MISDIRECT_UNSET;
     conf->tls = NULL;
     conf->ssl_ctx = NULL;
+    conf->ctx_certs = NULL;
     return conf;
 }
 

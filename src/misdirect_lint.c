@@ -115,6 +115,11 @@ typedef struct {
 
 struct misdirect_tls_profile {
     int enabled;                                  /* SSLEngine on */
+    /* No SSLCertificateFile anywhere: another module (mod_md) gives
+     * mod_ssl the certificates, so the files it compares are not in the
+     * configuration.  Their certificates stand in for them, as
+     * init_server noted them (ctx_certs). */
+    int certs_elsewhere;
     /* Equal ids: equal settings in that group.  Interned per pass, so
      * that a request compares two integers. */
     unsigned int id[MISDIRECT_TLS_GROUPS];
@@ -539,10 +544,28 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
 
         misdirect_tls_merge(p, ptemp, tp, &global,
                             s == main_s ? &global : &scopes[n]);
+        tp->certs_elsewhere = tp->enabled
+                              && !tp->value[MISDIRECT_TLS_CERTS].canon;
         misdirect_tls_intern(ptemp, ids, tp);
         misdirect_conf(s)->tls = tp;
         n++;
     }
+}
+
+/* Do two vhosts whose certificates came from another module hold
+ * different ones?  Both sides' files are then missing from the model's
+ * server group, which compares equal. */
+static int misdirect_certs_differ(server_rec *hs, server_rec *rs,
+                                  const misdirect_tls_profile *th,
+                                  const misdirect_tls_profile *tr)
+{
+    const char *a = misdirect_conf(hs)->ctx_certs;
+    const char *b = misdirect_conf(rs)->ctx_certs;
+
+    if (!th->certs_elsewhere || !tr->certs_elsewhere) {
+        return 0;
+    }
+    return a && b ? strcmp(a, b) != 0 : a != b;
 }
 
 int misdirect_ssl_refuses(server_rec *hs, server_rec *rs)
@@ -560,8 +583,9 @@ int misdirect_ssl_refuses(server_rec *hs, server_rec *rs)
     case MISDIRECT_SSL_POLICY_INSECURE:
         return 0;
     case MISDIRECT_SSL_POLICY_SECURE:
-        if (th && tr && th->id[MISDIRECT_TLS_SERVER]
-                        != tr->id[MISDIRECT_TLS_SERVER]) {
+        if (th && tr && (th->id[MISDIRECT_TLS_SERVER]
+                         != tr->id[MISDIRECT_TLS_SERVER]
+                         || misdirect_certs_differ(hs, rs, th, tr))) {
             return 1;
         }
         /* fall through */
@@ -625,6 +649,16 @@ const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
         out = apr_psprintf(p, "SSLEngine: %s vs %s",
                            th->enabled ? "on" : "off",
                            tr->enabled ? "on" : "off");
+    }
+    if (misdirect_tls_counts(MISDIRECT_TLS_CERTS)
+        && misdirect_certs_differ(hs, rs, th, tr)) {
+        out = apr_psprintf(p, "%s%scertificates from another module "
+                           "(mod_md?): %s vs %s", out ? out : "",
+                           out ? "; " : "",
+                           misdirect_conf(hs)->ctx_certs
+                           ? misdirect_conf(hs)->ctx_certs : "(none)",
+                           misdirect_conf(rs)->ctx_certs
+                           ? misdirect_conf(rs)->ctx_certs : "(none)");
     }
     for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
         if (!misdirect_tls_counts(i) || !misdirect_tls_differs(th, tr, i)) {

@@ -47,6 +47,7 @@ typedef struct {
     misdirect_tls_profile *tls;              /* NULL without SSLEngine */
     SSL_CTX *ssl_ctx;                        /* mod_ssl's, for this vhost */
     X509 *certs[MISDIRECT_CERT_SLOTS];       /* ssl_ctx's certificates */
+    const char *ctx_certs;                   /* and their names, sorted */
     int position;                            /* in the server list */
     int name_plain;                          /* ServerName needs no escape */
 } misdirect_srv_conf;
