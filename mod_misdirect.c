@@ -458,11 +458,17 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
                                 misdirect_ssl_policy_name(
                                     misdirect_ssl_policy()));
         }
-        return "a client (typically a browser on HTTP/2) reused a "
-               "connection for another name its certificate covers, and "
-               "mod_ssl accepts the two virtual hosts' TLS settings "
-               "together: this reuse is legitimate; 'MisdirectPolicy "
-               "sni-host-mismatch allow' stops these lines";
+        return q->decision.action == MISDIRECT_REJECT
+               ? "a client (typically a browser on HTTP/2) reused a "
+                 "connection for another name its certificate covers, and "
+                 "mod_ssl accepts the two virtual hosts' TLS settings "
+                 "together: this reuse is legitimate; 'MisdirectPolicy "
+                 "sni-host-mismatch allow' serves it"
+               : "a client (typically a browser on HTTP/2) reused a "
+                 "connection for another name its certificate covers, and "
+                 "mod_ssl accepts the two virtual hosts' TLS settings "
+                 "together: this reuse is legitimate; 'MisdirectPolicy "
+                 "sni-host-mismatch allow' stops these lines";
     case MISDIRECT_CHECK_CERT:
         return "the certificate of this connection does not cover the "
                "requested host, so no correct client sends it here: check "
@@ -943,6 +949,27 @@ static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
     return q;
 }
 
+/* What the lists forgive of the checks q found, and the action the
+ * configuration gives the rest (q->decision).  Returns what is left. */
+static unsigned int misdirect_judge(request_rec *r, conn_rec *c,
+                                    const misdirect_srv_conf *conf,
+                                    misdirect_req *q)
+{
+    unsigned int fired = q->found;
+
+    if (fired & ~MISDIRECT_BIT(MISDIRECT_CHECK_SCHEME)) {
+        fired = misdirect_forgive(fired,
+                                  misdirect_host_allowed(conf, r->hostname),
+                                  (fired & MISDIRECT_TLS_CHECKS)
+                                  && misdirect_peer_trusted(conf, c));
+    }
+    if (fired) {
+        misdirect_decide(fired, conf->policy, misdirect_mode(conf),
+                         misdirect_path_exempt(conf, r), &q->decision);
+    }
+    return fired;
+}
+
 /* Marks a request the check judged and found clean, so that a 421 it
  * ends with is known to come from a later phase, without allocating. */
 static misdirect_req misdirect_judged_clean;
@@ -991,7 +1018,7 @@ static int misdirect_post_read_request(request_rec *r)
     const char *sni;
     SSL *ssl;
     const misdirect_outcome *out;
-    unsigned int found, fired;
+    unsigned int found;
 
     if (!ap_is_initial_req(r) || r->proxyreq != PROXYREQ_NONE) {
         return DECLINED;
@@ -1007,8 +1034,7 @@ static int misdirect_post_read_request(request_rec *r)
     if (r->connection->master && misdirect_h2c_replay(r, c)) {
         return DECLINED;
     }
-    if (!r->connection->master && r->proto_num == HTTP_VERSION(1, 1)
-        && !r->connection->keepalives) {
+    if (!r->connection->master && r->proto_num == HTTP_VERSION(1, 1)) {
         misdirect_h2c_note(r, c);
     }
 
@@ -1022,19 +1048,9 @@ static int misdirect_post_read_request(request_rec *r)
 
     /* Something was found: from here on, allocation is fine. */
     q = misdirect_req_make(r, c, &f, found, hs, ssl, sni);
-    fired = found;
-    if (fired & ~MISDIRECT_BIT(MISDIRECT_CHECK_SCHEME)) {
-        fired = misdirect_forgive(fired,
-                                  misdirect_host_allowed(conf, r->hostname),
-                                  (fired & MISDIRECT_TLS_CHECKS)
-                                  && misdirect_peer_trusted(conf, c));
-    }
-    if (!fired) {
+    if (!misdirect_judge(r, c, conf, q)) {
         return misdirect_checked_clean(r, hs, found);
     }
-
-    misdirect_decide(fired, conf->policy, misdirect_mode(conf),
-                     misdirect_path_exempt(conf, r), &q->decision);
     misdirect_set_vars(q, r);
     misdirect_status_count(r->server, &q->decision);
 
@@ -1068,14 +1084,29 @@ static int misdirect_post_read_request(request_rec *r)
  * written. */
 static void misdirect_insert_error_filter(request_rec *r)
 {
-    if (r->status == HTTP_MISDIRECTED_REQUEST && !r->connection->master) {
+    if (r->status == HTTP_MISDIRECTED_REQUEST && !r->connection->master
+        && misdirect_mode(misdirect_conf(r->server)) != MISDIRECT_MODE_OFF) {
         r->connection->keepalive = AP_CONN_CLOSE;
     }
 }
 
-/* Marks every request that reached post_read_request: a refusal of a
- * request so marked, but not judged by the module, came from a hook that
- * ran in between, which is where mod_ssl refuses. */
+/* The same for a 421 answered with a local ErrorDocument page: httpd
+ * serves the page as an internal redirect, on which the error filter
+ * hook does not run. */
+static int misdirect_error_page(request_rec *r)
+{
+    if (r->prev && r->prev->status == HTTP_MISDIRECTED_REQUEST
+        && !r->connection->master
+        && misdirect_mode(misdirect_conf(r->prev->server))
+           != MISDIRECT_MODE_OFF) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
+    return DECLINED;
+}
+
+/* Marks every request that reached mod_ssl's post_read_request: a
+ * refusal of a request so marked, but not judged by the module, came from
+ * a hook that ran in between, which is where mod_ssl refuses. */
 static misdirect_req misdirect_reached;
 
 static int misdirect_mark_reached(request_rec *r)
@@ -1096,19 +1127,30 @@ static const char *misdirect_ssl_refusal(request_rec *r,
     if (!q->facts.tls) {
         return NULL;
     }
+    notes = apr_table_get(r->notes, "error-notes");
     switch (r->status) {
     case HTTP_MISDIRECTED_REQUEST:
-        return q->hs && !q->facts.same_vhost
+        /* Only mod_ssl answers 421 on R != H before the check; where the
+         * model says it would serve, say so rather than pretend. */
+        if (q->facts.same_vhost) {
+            return NULL;
+        }
+        return !q->hs || misdirect_ssl_refuses(q->hs, r->server)
                ? "mod_ssl answered 421: its SSLVHostSNIPolicy refuses the "
                  "request's virtual host on this handshake"
-               : NULL;
+               : "mod_ssl (or a module that runs before mod_misdirect) "
+                 "answered 421, though the model of mod_ssl's policy "
+                 "expected it to serve this pair";
     case HTTP_BAD_REQUEST:
+        if (notes && strstr(notes, "speaking plain HTTP")) {
+            return "mod_ssl answered 400: the client spoke plain HTTP to "
+                   "this TLS port";
+        }
         return q->facts.sni_sent && !q->facts.host_sent
                ? "mod_ssl answered 400: SNI was sent but the request named "
                  "no host"
                : NULL;
     case HTTP_FORBIDDEN:
-        notes = apr_table_get(r->notes, "error-notes");
         return !q->facts.sni_sent && notes
                && strstr(notes, "Server Name Indication")
                ? "mod_ssl answered 403: SSLStrictSNIVHostCheck requires "
@@ -1124,6 +1166,10 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
 {
     const char *fallback = misdirect_fallback_hint(q, c);
 
+    if (r->status == HTTP_BAD_REQUEST && !q->facts.sni_sent) {
+        return "a client or proxy sends http:// to a port that expects "
+               "https://: point it at https://, or at the plain HTTP port";
+    }
     if (r->status == HTTP_BAD_REQUEST) {
         return "the client named a host in SNI but none in the request "
                "(HTTP/1.0 without Host): make it send Host";
@@ -1164,6 +1210,12 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
            "clients open a new connection";
 }
 
+/* Did mod_proxy handle the request (ProxyPass and its kin)? */
+static int misdirect_proxied(request_rec *r)
+{
+    return r->filename && !strncmp(r->filename, "proxy:", 6);
+}
+
 /* " handler=... backend=... preserve_host=..." for a 421 that the
  * request's handler or a proxied backend answered. */
 static const char *misdirect_handler_fields(request_rec *r)
@@ -1175,7 +1227,7 @@ static const char *misdirect_handler_fields(request_rec *r)
                                   "\"", NULL);
     module *proxy;
 
-    if (r->filename && !strncmp(r->filename, "proxy:", 6)) {
+    if (misdirect_proxied(r)) {
         const proxy_dir_conf *dc = NULL;
 
         /* Found by name: the module must load without mod_proxy. */
@@ -1197,74 +1249,77 @@ static const char *misdirect_handler_fields(request_rec *r)
 __attribute__((noinline))
 static void misdirect_explain(request_rec *r)
 {
-    misdirect_req *q;
-    misdirect_srv_conf *conf;
-    const char *what, *extra, *hint = NULL, *logno;
+    misdirect_req *q = ap_get_module_config(r->request_config,
+                                            &misdirect_module);
+    misdirect_srv_conf *conf = misdirect_conf(r->server);
+    const char *what = NULL, *extra, *hint, *logno, *sni;
     misdirect_facts f;
     server_rec *hs;
-    const char *sni;
     SSL *ssl;
     conn_rec *c;
-    unsigned int fired;
-    int by_ssl;
 
-    q = ap_get_module_config(r->request_config, &misdirect_module);
-    conf = misdirect_conf(r->server);
-    /* Never reached post_read_request (core refused what it read), or
-     * this module's own 421, already explained. */
-    if (!q || (q->decision.fired && q->decision.action == MISDIRECT_REJECT)
-        || misdirect_mode(conf) == MISDIRECT_MODE_OFF) {
+    /* Not reached post_read_request (core refused what it read), a
+     * forward-proxy request, or the module's own 421, already
+     * explained. */
+    if (!q || r->proxyreq == PROXYREQ_PROXY
+        || misdirect_mode(conf) == MISDIRECT_MODE_OFF
+        || (q->decision.fired && q->decision.action == MISDIRECT_REJECT)) {
         return;
     }
-    by_ssl = q == &misdirect_reached;
-    if (!by_ssl && r->status != HTTP_MISDIRECTED_REQUEST) {
+    /* Refused between the mark and the check: by mod_ssl, when its rules
+     * explain it.  Answered after the check: only a 421 concerns us. */
+    if (q != &misdirect_reached && r->status != HTTP_MISDIRECTED_REQUEST) {
         return;
     }
     c = r->connection->master ? r->connection->master : r->connection;
     if (q == &misdirect_reached || q == &misdirect_judged_clean) {
+        int refused = q == &misdirect_reached;
+
         misdirect_gather(r, c, conf, &f, &hs, &ssl, &sni);
         q = misdirect_req_make(r, c, &f, misdirect_evaluate(&f), hs, ssl,
                                sni);
-        fired = q->found;
-        if (fired & ~MISDIRECT_BIT(MISDIRECT_CHECK_SCHEME)) {
-            fired = misdirect_forgive(fired,
-                                      misdirect_host_allowed(conf,
-                                                             r->hostname),
-                                      (fired & MISDIRECT_TLS_CHECKS)
-                                      && misdirect_peer_trusted(conf, c));
+        misdirect_judge(r, c, conf, q);
+        what = refused ? misdirect_ssl_refusal(r, q) : NULL;
+        if (what && r->status != HTTP_MISDIRECTED_REQUEST) {
+            /* Plain HTTP on a TLS port, no Host, no SNI: mod_ssl's cause
+             * is not one of the module's checks, and a line that named
+             * them would mislead. */
+            q->found = 0;
+            memset(&q->decision, 0, sizeof(q->decision));
         }
-        misdirect_decide(fired, conf->policy, misdirect_mode(conf), 0,
-                         &q->decision);
-    }
-    if (by_ssl) {
-        if (!(what = misdirect_ssl_refusal(r, q))) {
-            /* Another module before this one: a 421 of its own. */
-            if (r->status != HTTP_MISDIRECTED_REQUEST) {
-                return;
-            }
-            by_ssl = 0;
+        /* ap_set_keepalive has counted this request already, if the
+         * connection goes on. */
+        if (r->connection->keepalive == AP_CONN_KEEPALIVE) {
+            q->request_no--;
         }
     }
-    if (by_ssl) {
+    if (what) {
         misdirect_status_count_ssl(r->server, r->status);
         logno = MISDIRECT_LOGNO(006);
         extra = " by=\"mod_ssl\"";
         hint = misdirect_ssl_hint(r, c, q);
     }
-    else {
+    else if (r->status == HTTP_MISDIRECTED_REQUEST) {
         misdirect_status_count_other(r->server);
         logno = MISDIRECT_LOGNO(007);
-        what = r->filename && !strncmp(r->filename, "proxy:", 6)
+        what = misdirect_proxied(r)
                ? "a proxied backend answered 421, not mod_ssl or "
                  "mod_misdirect"
                : "the request's handler answered 421, not mod_ssl or "
                  "mod_misdirect";
         extra = apr_pstrcat(r->pool, " by=\"handler\"",
                             misdirect_handler_fields(r), NULL);
-        hint = "the application or the backend decided this 421 itself: "
-               "see its own logs (a backend behind ProxyPass often wants "
-               "the client's Host: ProxyPreserveHost On, or SNI that "
-               "matches it)";
+        hint = misdirect_proxied(r)
+               ? "the backend decided this 421 itself: see its own logs; "
+                 "a backend behind ProxyPass often wants the client's "
+                 "Host (ProxyPreserveHost On), or SNI that matches it"
+               : "the configuration or the application decided this 421 "
+                 "itself (a RewriteRule [R=421], a Redirect 421, a "
+                 "script's Status: 421): see the rules and the "
+                 "application's logs for this URL";
+    }
+    else {
+        return;                 /* an ordinary 400 or 403 */
     }
     if (!APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, APLOG_ERR)
         || !misdirect_log_permit(r)) {
@@ -1321,7 +1376,8 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                               ? misdirect_default_for(i, ssl)
                               : (misdirect_action_e)conf->action[i];
         }
-        relaxed += conf->action[MISDIRECT_CHECK_CERT] == MISDIRECT_UNSET
+        relaxed += misdirect_tls_enabled(v)
+                   && conf->action[MISDIRECT_CHECK_CERT] == MISDIRECT_UNSET
                    && conf->policy[MISDIRECT_CHECK_CERT]
                       != misdirect_default_action(MISDIRECT_CHECK_CERT);
     }
@@ -1540,7 +1596,8 @@ static const char *misdirect_add_trusted(cmd_parms *cmd, void *dummy,
     return NULL;
 }
 
-static const char *misdirect_set_lint(cmd_parms *cmd, void *dummy, int on)
+static const char *misdirect_set_lint(cmd_parms *cmd, void *dummy,
+                                      const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
@@ -1548,7 +1605,11 @@ static const char *misdirect_set_lint(cmd_parms *cmd, void *dummy, int on)
     if (err) {
         return err;
     }
-    misdirect_conf(cmd->server)->lint = on;
+    if (strcasecmp(arg, "On") && strcasecmp(arg, "Off")) {
+        return apr_psprintf(cmd->pool, "%s: %s: expected On or Off",
+                            cmd->cmd->name, arg);
+    }
+    misdirect_conf(cmd->server)->lint = !strcasecmp(arg, "On");
     return NULL;
 }
 
@@ -1579,20 +1640,24 @@ static void misdirect_register_hooks(apr_pool_t *p)
      * refuses (log_transaction explains it), and after mod_proxy, which
      * marks forward-proxy requests that must not be judged. */
     static const char *const pre[] = { "mod_proxy.c", "mod_ssl.c", NULL };
+    static const char *const ssl[] = { "mod_ssl.c", NULL };
 
     ap_hook_pre_config(misdirect_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_optional_fn_retrieve(misdirect_optional_fn_retrieve, NULL, NULL,
                                  APR_HOOK_MIDDLE);
     ap_hook_post_config(misdirect_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(misdirect_test_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_post_read_request(misdirect_mark_reached, NULL, NULL,
-                              APR_HOOK_REALLY_FIRST);
+    /* Just before mod_ssl: what refuses between the mark and the check
+     * is mod_ssl, or what httpd sorts beside it. */
+    ap_hook_post_read_request(misdirect_mark_reached, NULL, ssl,
+                              APR_HOOK_MIDDLE);
     ap_hook_post_read_request(misdirect_post_read_request, pre, NULL,
                               APR_HOOK_MIDDLE);
     ap_hook_log_transaction(misdirect_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(misdirect_insert_error_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
+    ap_hook_fixups(misdirect_error_page, NULL, NULL, APR_HOOK_MIDDLE);
     misdirect_status_register_hooks(p);
     APR_OPTIONAL_HOOK(ssl, init_server, misdirect_init_server, NULL, NULL,
                       APR_HOOK_MIDDLE);
@@ -1615,9 +1680,9 @@ static const command_rec misdirect_cmds[] = {
     AP_INIT_ITERATE("MisdirectTrustedProxy", misdirect_add_trusted, NULL,
                     RSRC_CONF, "IP addresses or CIDR ranges of gateways "
                     "whose TLS handshakes are not judged"),
-    AP_INIT_FLAG("MisdirectLint", misdirect_set_lint, NULL, RSRC_CONF,
-                 "On or Off: warn at startup about configurations that "
-                 "will misdirect"),
+    AP_INIT_TAKE1("MisdirectLint", misdirect_set_lint, NULL, RSRC_CONF,
+                  "On or Off: warn at startup about configurations that "
+                  "will misdirect"),
     AP_INIT_TAKE1("MisdirectLogLimit", misdirect_set_log_limit, NULL,
                   RSRC_CONF, "diagnosis lines per second per process, "
                   "0 for no limit"),

@@ -96,7 +96,10 @@ static const struct {
 };
 #define MISDIRECT_TLS_NSETTINGS \
     (sizeof(misdirect_tls_settings) / sizeof(misdirect_tls_settings[0]))
-#define MISDIRECT_TLS_CERTS 0           /* index of SSLCertificateFile */
+/* Places in the table that the code names. */
+#define MISDIRECT_TLS_CERTS 0           /* SSLCertificateFile */
+#define MISDIRECT_TLS_CIPHERS 3         /* SSLCipherSuite [SSL] */
+#define MISDIRECT_TLS_CIPHERS13 4       /* SSLCipherSuite TLSv1.3 */
 
 /* One occurrence of a directive, or one value once merged. */
 typedef struct {
@@ -279,7 +282,7 @@ static int misdirect_tls_setting(const char *directive,
     if (!strcasecmp(directive, "SSLCipherSuite")) {
         return words->nelts > 1
                && !strcmp(APR_ARRAY_IDX(words, 0, const char *), "TLSv1.3")
-               ? 4 : 3;
+               ? MISDIRECT_TLS_CIPHERS13 : MISDIRECT_TLS_CIPHERS;
     }
     for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
         if (!strcasecmp(directive, misdirect_tls_settings[i].directive)) {
@@ -550,6 +553,13 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
         misdirect_conf(s)->tls = tp;
         n++;
     }
+}
+
+int misdirect_tls_enabled(server_rec *s)
+{
+    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
+
+    return tp && tp->enabled;
 }
 
 /* Do two vhosts whose certificates came from another module hold
@@ -879,17 +889,30 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
             shown++;
         }
     }
-    if (differing) {
+    if (differing && misdirect_policy == MISDIRECT_SSL_POLICY_STRICT) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
+                     MISDIRECT_LOGNO(011) "Lint: on %s SSLVHostSNIPolicy "
+                     "strict refuses every request for another virtual "
+                     "host than the handshake's: clients without SNI, most "
+                     "reverse proxies among them, get 421 from mod_ssl for "
+                     "all %d siblings (%s%s) of the default virtual host "
+                     "%s; make them send SNI, or relax the policy",
+                     a->name, differing, examples,
+                     differing > shown ? ", ..." : "",
+                     misdirect_desc(ptemp, dflt));
+    }
+    else if (differing) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
                      MISDIRECT_LOGNO(011) "Lint: on %s the default virtual "
-                     "host %s has TLS settings (%s) that differ from %d of "
-                     "its %d siblings (%s%s): clients without SNI, most "
-                     "reverse proxies among them, will get 421 for those "
-                     "unless they send SNI or are listed in "
-                     "MisdirectTrustedProxy",
+                     "host %s has TLS settings (%s) that SSLVHostSNIPolicy "
+                     "%s does not accept for %d of its %d siblings "
+                     "(%s%s): clients without SNI, most reverse proxies "
+                     "among them, get 421 from mod_ssl for those; make "
+                     "them send SNI, or give those vhosts the default "
+                     "vhost's settings",
                      a->name, misdirect_desc(ptemp, dflt),
-                     settings ? settings
-                              : "any: SSLVHostSNIPolicy strict",
+                     settings ? settings : "SSLEngine",
+                     misdirect_ssl_policy_name(misdirect_policy),
                      differing, a->vhosts->nelts - 1, examples,
                      differing > shown ? ", ..." : "");
     }

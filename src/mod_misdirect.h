@@ -88,6 +88,8 @@ MISDIRECT_INTERNAL void misdirect_tls_profiles_build(apr_pool_t *p,
                                                      apr_pool_t *ptemp,
                                                      server_rec *main_s);
 MISDIRECT_INTERNAL misdirect_ssl_policy_e misdirect_ssl_policy(void);
+/* Does s serve TLS (SSLEngine on, here or inherited)? */
+MISDIRECT_INTERNAL int misdirect_tls_enabled(server_rec *s);
 MISDIRECT_INTERNAL const char *
 misdirect_ssl_policy_name(misdirect_ssl_policy_e policy);
 /* Would mod_ssl answer 421 to a request that selects rs on a connection

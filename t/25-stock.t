@@ -20,10 +20,12 @@ my $with = MisdirectTest->new(name => 'stock-with-module', global => $STATUS,
 
 sub ask ($s, %o) {
     my $mark = $s->mark;
-    my ($r) = $s->https(sni => $o{sni}, requests => [{ host => $o{host},
-        path => $o{path} // '/', proto => $o{proto} // 'HTTP/1.1',
-        ($o{target} ? (target => $o{target}) : ()) }]);
-    $r->{error_log} = $s->error_log_since($mark);
+    my %req = (host => $o{host}, path => $o{path} // '/',
+        proto => $o{proto} // 'HTTP/1.1',
+        ($o{target} ? (target => $o{target}) : ()));
+    my ($r) = $o{plain_to_tls}
+        ? $s->http(port => $s->tls_port, requests => [\%req])
+        : $s->https(sni => $o{sni}, requests => [\%req]);
     # Lines of one request arrive by log_transaction: wait for the access
     # log entry, which comes after them.
     $s->wait_access_log(qr/ $r->{status} /, $mark);
@@ -37,6 +39,17 @@ sub counters ($s) {
     my ($r) = $s->https(sni => 'default.test', requests => [{
         host => 'default.test', path => '/misdirect-status' }]);
     return JSON::PP->new->decode($r->{body});
+}
+
+# mod_ssl's line for a request, without what differs from run to run
+# (time, pid, ports).
+sub ssl_line ($log, $ah) {
+    my ($line) = grep { /\Q$ah\E/ } split /\n/, $log;
+    return undef unless defined $line;
+    $line =~ s/^\[[^\]]*\] //;
+    $line =~ s/\[pid [^\]]*\] //;
+    $line =~ s/:\d+\]/:PORT]/g;
+    return $line;
 }
 
 # What httpd's own tests expect around connection reuse (test_100 of its
@@ -60,6 +73,9 @@ my @cases = (
     { name => 'HTTP/1.0 without Host after SNI', sni => 'beta.test',
       host => undef, proto => 'HTTP/1.0', same => 1, status => 400,
       ah => 'AH02031', by => 'mod_ssl_400' },
+    { name => 'plain HTTP sent to the TLS port', plain_to_tls => 1,
+      host => 'alpha.test', same => 1, status => 400, ah => 'AH01996',
+      by => 'mod_ssl_400', why => 'the client spoke plain HTTP' },
     # The documented differences.
     { name => 'cert-mismatch where mod_ssl finds the vhosts compatible',
       sni => 'a.wild.test', host => 'x.b.wild.test', same => 0,
@@ -81,9 +97,12 @@ for my $c (@cases) {
         }
         if ($c->{ah}) {
             like $a->{error_log}, qr/\Q$c->{ah}\E/, "stock logs $c->{ah}";
-            like $b->{error_log}, qr/\Q$c->{ah}\E/,
-                "$c->{ah} is still logged with the module";
-            like $b->{error_log}, qr/MISDIRECT006: mod_ssl answered $c->{status}/,
+            is ssl_line($b->{error_log}, $c->{ah}),
+                ssl_line($a->{error_log}, $c->{ah}),
+                "mod_ssl's $c->{ah} line is the same with the module";
+            my $why = $c->{why} // '';
+            like $b->{error_log},
+                qr/MISDIRECT006: mod_ssl answered $c->{status}: \Q$why\E/,
                 'and the module explains it';
             unlike $b->{error_log}, qr/MISDIRECT00[123]:/,
                 'without judging the request itself';
@@ -103,6 +122,20 @@ for my $c (@cases) {
         }
     };
 }
+
+subtest 'HTTP/2: streams on one connection, as stock' => sub {
+    my @streams = map { { authority => $_ } }
+        qw(shared1.test shared2.test beta.test shared1.test);
+    my $a = $stock->h2(sni => 'shared1.test', streams => \@streams);
+    my $b = $with->h2(sni => 'shared1.test', streams => \@streams);
+    my @want = (200, 200, 421, 200);
+    is_deeply [map { $_->{status} } $a->{streams}->@*], \@want,
+        'stock: reuse served, other settings refused on its stream';
+    is_deeply [map { $_->{status} } $b->{streams}->@*], \@want,
+        'the same with the module';
+    is_deeply [map { $_->{body} } $b->{streams}->@*],
+        [map { $_->{body} } $a->{streams}->@*], 'and the same bodies';
+};
 
 {
     # Misdirect ReportOnly: mod_ssl's refusal is not also "reported and

@@ -50,6 +50,8 @@ subtest 'a 421 from the handler or a backend is the handler\'s' => sub {
     like $line, qr/MISDIRECT007: the request's handler answered 421, not mod_ssl or mod_misdirect/,
         'explained as the handler\'s';
     is fields($line)->{by}, 'handler', 'by="handler"';
+    like fields($line)->{hint}, qr/a RewriteRule \[R=421\]/,
+        'the hint points at the configuration';
     unlike $s->error_log_since($mark), qr/MISDIRECT006|mod_ssl answered/,
         'never as mod_ssl\'s';
 
@@ -60,10 +62,14 @@ subtest 'a 421 from the handler or a backend is the handler\'s' => sub {
     $line = $s->wait_error_log(qr/MISDIRECT007: a proxied backend/, $mark)
         // '';
     my $f = fields($line);
+    is $f->{request}, 1, 'the first request of its connection, though '
+        . 'the connection goes on';
     is $f->{backend}, 'http://127.0.0.1:' . $s->plain_port . '/gone',
         'names the backend URL';
     is $f->{preserve_host}, 'off', 'and ProxyPreserveHost';
     is $f->{handler}, 'proxy-server', 'and the handler';
+    like $f->{hint}, qr/the backend decided this 421 itself.*ProxyPreserveHost/,
+        'the hint points at the backend';
     my $after = totals($s);
     # Three 421s: RewriteRule on alpha, the backend's own (a plain vhost
     # on this server), and the front's.
@@ -76,8 +82,10 @@ subtest 'a 421 from the handler or a backend is the handler\'s' => sub {
 subtest 'SSLVHostSNIPolicy insecure: cert-mismatch is reported' => sub {
     my $s = MisdirectTest->new(name => 'attr-insecure',
         global => 'SSLVHostSNIPolicy insecure');
-    like $s->error_log_since(0), qr/MISDIRECT014: SSLVHostSNIPolicy insecure: .*cert-mismatch defaults to report/,
-        'one startup notice says which default changed and why';
+    my @notice = grep { /MISDIRECT014/ } split /\n/, $s->error_log_since(0);
+    is scalar(@notice), 1, 'one startup notice';
+    like $notice[0] // '', qr/MISDIRECT014: SSLVHostSNIPolicy insecure: .*cert-mismatch defaults to report .* in 8 virtual host\(s\)/,
+        'says which default changed, why, and for the 8 TLS vhosts';
     my $r = probe($s, sni => undef, host => 'beta.test');
     expect_case('no SNI, Host beta.test: served and reported', $r,
         status => 200, reason => 'cert-mismatch', action => 'report',
@@ -125,7 +133,7 @@ subtest 'MisdirectTrustedProxy judges the TCP peer, not PROXY\'s' => sub {
     my $mark = $s->mark;
     is $proxied->($s, 'beta.test'), 200,
         'the TCP peer 127.0.0.1 is trusted: no SNI, Host beta.test served';
-    my $acc = $s->wait_access_log(qr/beta\.test/, $mark) // '';
+    $s->wait_access_log(qr/beta\.test/, $mark);
     unlike $s->error_log_since($mark), qr/MISDIRECT001/, 'nothing rejected';
 
     my $t = MisdirectTest->new(name => 'attr-claimed',
@@ -189,6 +197,38 @@ subtest 'ErrorDocument 421 sees REDIRECT_MISDIRECT_*' => sub {
         'and the connection serves the next stream';
 };
 
+subtest 'every 421 from httpd\'s error path closes HTTP/1.1' => sub {
+    my $page = "ErrorDocument 421 /misdirected.html\n";
+    my $s = MisdirectTest->new(name => 'attr-close',
+        modules => ['rewrite'], global => $page,
+        vhost => { 'tls:alpha.test' => "RewriteEngine On\n"
+            . 'RewriteRule ^/gone - [R=421]' });
+    for my $v (qw(alpha.test beta.test)) {
+        open my $fh, '>', $s->docroot($v) . '/misdirected.html' or die;
+        print $fh "wrong door\n";
+        close $fh;
+    }
+    my ($r) = $s->https(sni => 'alpha.test',
+        requests => [{ host => 'alpha.test', path => '/gone' }]);
+    is $r->{status}, 421, 'RewriteRule [R=421] with an ErrorDocument page';
+    is $r->{body}, "wrong door\n", 'the page';
+    like $r->{headers}{connection} // '', qr/\bclose\b/, 'Connection: close';
+    ok $r->{closed_after}, 'and the connection closes';
+    ($r) = $s->https(sni => 'alpha.test',
+        requests => [{ host => 'beta.test' }]);
+    is $r->{status}, 421, 'mod_ssl\'s 421 with an ErrorDocument page';
+    like $r->{headers}{connection} // '', qr/\bclose\b/, 'Connection: close';
+
+    # Misdirect Off leaves every answer as stock httpd gives it.
+    my $t = MisdirectTest->new(name => 'attr-off',
+        global => "Misdirect Off\n$page");
+    ($r) = $t->https(sni => 'alpha.test',
+        requests => [{ host => 'beta.test' }]);
+    is $r->{status}, 421, 'Misdirect Off: mod_ssl\'s 421';
+    unlike $r->{headers}{connection} // '', qr/\bclose\b/,
+        'without a Connection: close of the module\'s';
+};
+
 subtest 'an h2c upgrade is checked and counted once' => sub {
     my $s = MisdirectTest->new(name => 'attr-h2c',
         global => "MisdirectPolicy unknown-host report\n$STATUS");
@@ -203,6 +243,20 @@ subtest 'an h2c upgrade is checked and counted once' => sub {
     is scalar(@lines), 1, 'one report line' or diag join "\n", @lines;
     my $after = totals($s);
     is $after->{reported} - $before->{reported}, 1, 'counted once';
+
+    # An upgrade on the connection's second request: curl sends the first
+    # over HTTP/1.1 only when told to, so ask with a raw socket.
+    $before = $after;
+    $mark = $s->mark;
+    my @r = $s->http(requests => [ { host => 'default.test' },
+        { host => 'nosuch.test', headers => [ Connection => 'Upgrade, '
+            . 'HTTP2-Settings', Upgrade => 'h2c', 'HTTP2-Settings' =>
+            'AAMAAABkAAQAoAAAAAIAAAAA' ] } ]);
+    is $r[1]{status}, 101, 'the second request switches to h2c';
+    $s->wait_access_log(qr/nosuch/, $mark);
+    @lines = grep { /MISDIRECT002/ } split /\n/, $s->error_log_since($mark);
+    is scalar(@lines), 1, 'one report line for it' or diag join "\n", @lines;
+    is totals($s)->{reported} - $before->{reported}, 1, 'counted once';
 };
 
 subtest 'the reason is the check that decided the action' => sub {

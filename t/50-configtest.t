@@ -37,7 +37,7 @@ my @BAD = (
       qr{MisdirectTrustedProxy: 10\.0\.0\.1/8: the address has bits set past the mask} ],
     [ 'MisdirectTrustedProxy 2001:db8::1/32',
       qr{MisdirectTrustedProxy: 2001:db8::1/32: the address has bits set past the mask} ],
-    [ 'MisdirectLint Sometimes', qr/MisdirectLint must be On or Off/ ],
+    [ 'MisdirectLint Sometimes', qr/MisdirectLint: Sometimes: expected On or Off/ ],
     [ 'MisdirectLogLimit -1',
       qr/MisdirectLogLimit: -1: expected a number of lines per second from 0 \(no limit\) to 1000000/ ],
     [ 'MisdirectLogLimit ten', qr/MisdirectLogLimit: ten: expected a number/ ],
