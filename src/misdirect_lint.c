@@ -87,8 +87,9 @@ static const struct {
       MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "off" },
     { "SSLOCSPDefaultResponder", "SSLOCSPDefaultResponder",
       MISDIRECT_TLS_STRING, MISDIRECT_TLS_AUTH, NULL },
+    /* No default: mod_ssl tells an explicit "off" from an unset one. */
     { "SSLOCSPOverrideResponder", "SSLOCSPOverrideResponder",
-      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "off" },
+      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, NULL },
     { "SSLSRPVerifierFile", "SSLSRPVerifierFile",
       MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
     { "SSLOpenSSLConfCmd", "SSLOpenSSLConfCmd",
@@ -216,6 +217,64 @@ static const char *misdirect_proto_versions(apr_pool_t *p, const char *canon)
     return out ? out : "no version";
 }
 
+static int misdirect_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A mode and its flags ("chain no_crl_for_cert_ok"), as mod_ssl reads
+ * them: in any case, the flags a set, so order and repeats make no
+ * difference. */
+static const char *misdirect_keywords_canon(apr_pool_t *p,
+                                            apr_array_header_t *words)
+{
+    apr_array_header_t *w = apr_array_copy(p, words);
+    const char *out = NULL;
+    int i;
+
+    for (i = 0; i < w->nelts; i++) {
+        char *one = apr_pstrdup(p, APR_ARRAY_IDX(w, i, const char *));
+
+        ap_str_tolower(one);
+        APR_ARRAY_IDX(w, i, const char *) = one;
+    }
+    if (w->nelts > 2) {
+        qsort(w->elts + w->elt_size, w->nelts - 1, w->elt_size,
+              misdirect_cmp_str);
+    }
+    for (i = 0; i < w->nelts; i++) {
+        const char *one = APR_ARRAY_IDX(w, i, const char *);
+
+        if (i < 2 || strcmp(one, APR_ARRAY_IDX(w, i - 1, const char *))) {
+            out = out ? apr_pstrcat(p, out, " ", one, NULL) : one;
+        }
+    }
+    return out ? out : "";
+}
+
+/* The value of an SSLOpenSSLConfCmd: mod_ssl asks OpenSSL whether the
+ * command takes a file or a directory and resolves such a value against
+ * ServerRoot before it keeps it, so the model does the same. */
+static const char *misdirect_command_value(apr_pool_t *p, const char *cmd,
+                                           const char *value)
+{
+    SSL_CONF_CTX *cctx = SSL_CONF_CTX_new();
+    const char *resolved = NULL;
+    int type;
+
+    if (!cctx) {
+        return value;
+    }
+    SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_SERVER
+                                 | SSL_CONF_FLAG_CERTIFICATE);
+    type = SSL_CONF_cmd_value_type(cctx, cmd);
+    SSL_CONF_CTX_free(cctx);
+    if (type == SSL_CONF_TYPE_FILE || type == SSL_CONF_TYPE_DIR) {
+        resolved = ap_server_root_relative(p, value);
+    }
+    return resolved ? resolved : apr_pstrdup(p, value);
+}
+
 /* The value one directive line gives, as mod_ssl reads it. */
 static misdirect_tls_value *misdirect_tls_read(apr_pool_t *p, size_t i,
                                                apr_array_header_t *words,
@@ -245,13 +304,15 @@ static misdirect_tls_value *misdirect_tls_read(apr_pool_t *p, size_t i,
         break;
     case MISDIRECT_TLS_CIPHER:
     case MISDIRECT_TLS_CIPHER13:
-        v->canon = words->nelts > 1
-                   ? APR_ARRAY_IDX(words, 1, const char *) : w0;
+        /* The words live in the pass's temporary pool; the value must
+         * last as long as the configuration. */
+        v->canon = apr_pstrdup(p, words->nelts > 1
+                                  ? APR_ARRAY_IDX(words, 1, const char *)
+                                  : w0);
         v->shown = v->canon;
         break;
     case MISDIRECT_TLS_WORDS:
-        v->canon = apr_pstrdup(p, v->shown);
-        ap_str_tolower((char *)v->canon);
+        v->canon = misdirect_keywords_canon(p, words);
         break;
     case MISDIRECT_TLS_NUMBER:
         v->canon = apr_itoa(p, atoi(w0));
@@ -265,7 +326,8 @@ static misdirect_tls_value *misdirect_tls_read(apr_pool_t *p, size_t i,
         k = (int)strlen(w0);
         v->canon = apr_psprintf(p, "%d:%s%s", k, w0,
                                 words->nelts > 1
-                                ? APR_ARRAY_IDX(words, 1, const char *)
+                                ? misdirect_command_value(p, w0,
+                                      APR_ARRAY_IDX(words, 1, const char *))
                                 : "");
         break;
     }

@@ -7,9 +7,15 @@
 # with random TLS settings, each written in one of several equivalent
 # spellings (quoted paths, `..` and `.` segments, paths relative to
 # ServerRoot, certificate pairs in either order, protocol lists spelled
-# two ways, settings inherited from the global config or repeated), run
-# under each policy, and every cross request (R != H) must find the model
-# and mod_ssl agreeing.
+# two ways, keywords in any case, a flag written twice, a default written
+# out or left out, settings inherited from the global config or repeated)
+# run under each policy, and every cross request (R != H) must find the
+# model and mod_ssl agreeing.  The settings: certificates, SSLProtocol,
+# both SSLCipherSuite, SSLVerifyClient, SSLVerifyDepth, the CA, DN-request
+# and CRL files and directories, SSLCARevocationCheck, SSLOCSPEnable,
+# SSLOCSPDefaultResponder, SSLOCSPOverrideResponder and SSLOpenSSLConfCmd
+# (global, per vhost or both).  No client sends a certificate, so no CRL
+# or OCSP responder is ever consulted.
 #
 # MISDIRECT_MODEL_SEED   seed of the first round (default: a fixed one, so
 #                        that `make test` always tries the same rounds;
@@ -23,6 +29,7 @@
 use v5.36;
 use Test::More;
 use File::Basename qw(basename dirname);
+use File::Copy qw(copy);
 use File::Path qw(make_path remove_tree);
 use IPC::Open3 qw(open3);
 use Time::HiRes qw(time);
@@ -74,6 +81,12 @@ sub openssl (@args) {
     die "openssl @args failed:\n$text" if $?;
 }
 
+# The directories of the *Path directives and the file each holds.
+my %DIRS = (
+    cadir1 => 'ca1.crt', cadir2 => 'ca2.crt',
+    crldir1 => 'ca1.crl', crldir2 => 'ca2.crl',
+);
+
 sub make_pki () {
     remove_tree($PKI);
     make_path($PKI);
@@ -110,7 +123,32 @@ sub make_pki () {
         print {$out} <$in>;
     }
     close $out;
-    chmod 0644, glob "$PKI/*";
+    # An empty CRL of each CA.
+    open $fh, '>', "$PKI/crl.cnf" or die "$PKI/crl.cnf: $!";
+    print $fh "[ca]\ndefault_ca = crl\n[crl]\ndatabase = $PKI/index.txt\n"
+        . "crlnumber = $PKI/crlnumber\ndefault_md = sha256\n"
+        . "default_crl_days = 2\n";
+    close $fh;
+    for my $f (["$PKI/index.txt", ''], ["$PKI/crlnumber", "01\n"]) {
+        open $fh, '>', $f->[0] or die "$f->[0]: $!";
+        print $fh $f->[1];
+        close $fh;
+    }
+    for my $ca (qw(ca1 ca2)) {
+        openssl(qw(ca -gencrl -batch), -config => "$PKI/crl.cnf",
+            -keyfile => "$PKI/$ca.key", -cert => "$PKI/$ca.crt",
+            -out => "$PKI/$ca.crl");
+    }
+    # The directories of the *Path directives, with the hash links by
+    # which OpenSSL looks a CA or CRL up.
+    for my $dir (sort keys %DIRS) {
+        make_path("$PKI/$dir");
+        copy("$PKI/$DIRS{$dir}", "$PKI/$dir/$DIRS{$dir}")
+            or die "$PKI/$dir/$DIRS{$dir}: $!";
+        openssl('rehash', "$PKI/$dir");
+    }
+    chmod 0644, grep { -f } glob "$PKI/* $PKI/*/*";
+    chmod 0755, grep { -d } glob "$PKI/*";
 }
 
 # ---------------------------------------------------------------- settings
@@ -134,8 +172,25 @@ sub recase ($word) {
         join '', map { chance(0.5) ? uc : lc } split //, $word);
 }
 
-# Each compared setting: its values (undef: not configured, the default)
-# and how one value is written, as configuration lines.
+# A directory: its trailing slash is part of the path httpd resolves (so
+# "dir/" is another value than "dir"), and "dir/." is "dir/".
+sub spell_dir ($dir) {
+    return spell_path($dir =~ m{/$} && chance(0.4) ? "$dir." : $dir);
+}
+
+# A keyword and its flags (SSLCARevocationCheck, SSLOCSPEnable): any case,
+# any quoting and spacing, a flag given twice is given once.
+sub spell_words ($v) {
+    my ($mode, @flags) = split ' ', $v;
+    return join pick(' ', '  ', "\t"), map {
+        my $w = recase($_);
+        chance(0.2) ? qq{"$w"} : $w
+    } $mode, map { chance(0.3) ? ($_, $_) : $_ } @flags;
+}
+
+# Each compared setting: its values (undef: not configured, the default),
+# how one value is written, as configuration lines, and the value, if any,
+# that is the same written out as left out.
 my %PROTOCOLS = (
     'TLSv1.2+1.3' => [ 'all -TLSv1 -TLSv1.1', '-all +TLSv1.2 +TLSv1.3',
                        '+TLSv1.2 +TLSv1.3', 'ALL -tlsv1 -TLSV1.1',
@@ -153,6 +208,16 @@ my %TLS13 = (
     aes    => 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384',
     chacha => 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:'
               . 'TLS_AES_128_GCM_SHA256',
+);
+# SSLOpenSSLConfCmd lines: a command name (mod_ssl compares it with its
+# case, though OpenSSL takes it in any) and its argument; VerifyCAFile's is
+# a path, which mod_ssl resolves against ServerRoot as it does its own.
+my %CMDS = (
+    ticket   => ['Options', '-SessionTicket'],
+    curves   => ['Curves', 'X25519:P-256'],
+    lcurves  => ['curves', 'X25519:P-256'],
+    groups   => ['Groups', 'X25519:P-256'],
+    verifyca => ['VerifyCAFile', undef],
 );
 my %CERTS = (
     ecA => [['ecA.crt', 'ecA.key']],
@@ -176,6 +241,7 @@ my @SETTINGS = (
               : map { ($crt[$_], $key[$_]) } 0 .. $#crt;
       } },
     { name => 'protocol', values => [undef, sort keys %PROTOCOLS],
+      default => 'all',
       lines => sub ($v) { 'SSLProtocol ' . pick($PROTOCOLS{$v}->@*) } },
     { name => 'cipher', values => [undef, sort keys %CIPHERS],
       lines => sub ($v) {
@@ -188,16 +254,63 @@ my @SETTINGS = (
           'SSLCipherSuite TLSv1.3 ' . pick($c, qq{"$c"});
       } },
     { name => 'verify', values => [undef, 'none', 'optional'],
+      default => 'none',
       lines => sub ($v) { 'SSLVerifyClient ' . recase($v) } },
-    { name => 'depth', values => [undef, 1, 2, 5],
+    { name => 'depth', values => [undef, 1, 2, 5], default => 1,
       lines => sub ($v) { 'SSLVerifyDepth ' . pick($v, "0$v") } },
     { name => 'ca', values => [undef, 'ca1', 'ca2'],
       lines => sub ($v) { 'SSLCACertificateFile ' . spell_path("$v.crt") } },
     { name => 'cadn', values => [undef, 'ca1', 'ca2'],
       lines => sub ($v) { 'SSLCADNRequestFile ' . spell_path("$v.crt") } },
+    { name => 'capath', values => [undef, 'cadir1', 'cadir1/', 'cadir2'],
+      lines => sub ($v) { 'SSLCACertificatePath ' . spell_dir($v) } },
+    { name => 'cadnpath', values => [undef, 'cadir1', 'cadir1/', 'cadir2'],
+      lines => sub ($v) { 'SSLCADNRequestPath ' . spell_dir($v) } },
+    { name => 'crl', values => [undef, 'ca1', 'ca2'],
+      lines => sub ($v) { 'SSLCARevocationFile ' . spell_path("$v.crl") } },
+    { name => 'crlpath', values => [undef, 'crldir1', 'crldir1/', 'crldir2'],
+      lines => sub ($v) { 'SSLCARevocationPath ' . spell_dir($v) } },
+    # chain and leaf want a CRL (below).
+    { name => 'crlcheck', default => 'none',
+      values => [undef, 'none', 'chain', 'leaf', 'chain no_crl_for_cert_ok'],
+      lines => sub ($v) { 'SSLCARevocationCheck ' . spell_words($v) } },
+    { name => 'ocsp', default => 'off',
+      values => [undef, 'off', 'on', 'leaf', 'on no_ocsp_for_cert_ok'],
+      lines => sub ($v) { 'SSLOCSPEnable ' . spell_words($v) } },
+    { name => 'responder', values => [undef, 'http://ocsp.model.test/',
+          'http://ocsp.model.test', 'http://OCSP.model.test/'],
+      lines => sub ($v) { 'SSLOCSPDefaultResponder ' . pick($v, qq{"$v"}) } },
+    { name => 'override', values => [undef, 'off', 'on'], default => 'off',
+      lines => sub ($v) { 'SSLOCSPOverrideResponder ' . recase($v) } },
+    # A list: a vhost's commands come after the global ones, so repeating
+    # the global's is not inheriting them.
+    { name => 'cmds', list => 1, values => [undef, sort(keys %CMDS),
+          'ticket+curves', 'curves+ticket', 'ticket+verifyca'],
+      lines => sub ($v) { map { spell_cmd($_) } split /\+/, $v } },
 );
 
 my %SETTING = map { $_->{name} => $_ } @SETTINGS;
+# SSLVHostSNIPolicy's server group; the rest are the client-verification
+# (authonly) group.
+my %SERVER_GROUP = map { $_ => 1 } qw(cert protocol cipher tls13);
+
+sub spell_cmd ($k) {
+    my ($name, $arg) = $CMDS{$k}->@*;
+    $arg = defined $arg ? pick($arg, qq{"$arg"}) : spell_path('ca1.crt');
+    return 'SSLOpenSSLConfCmd ' . pick($name, qq{"$name"}) . " $arg";
+}
+
+# What a profile must add for mod_ssl to start: optional wants a CA, CRL
+# checking a CRL.
+sub complete ($eff) {
+    my @add;
+    push @add, ['ca', 'ca1'] if ($eff->{verify} // '') eq 'optional'
+        && !defined $eff->{ca} && !defined $eff->{capath};
+    push @add, ['crl', 'ca1'] if ($eff->{crlcheck} // '') =~ /^(?:chain|leaf)/
+        && !defined $eff->{crl} && !defined $eff->{crlpath};
+    return map { $eff->{ $_->[0] } = $_->[1];
+        $SETTING{ $_->[0] }{lines}->($_->[1]) } @add;
+}
 
 sub same ($x, $y) { (defined $x ? "=$x" : '') eq (defined $y ? "=$y" : '') }
 
@@ -224,11 +337,8 @@ sub generate ($seed) {
             $s->{values}->@*);
         push @glines, $s->{lines}->($global{ $s->{name} });
     }
-    # optional wants a CA; the global config has one if it verifies.
-    if (($global{verify} // '') eq 'optional' && !defined $global{ca}) {
-        $global{ca} = 'ca1';
-        push @glines, $SETTING{ca}{lines}->('ca1');
-    }
+    # The global config has a CA if it verifies, a CRL if it checks them.
+    push @glines, complete(\%global);
     my @bases = map { random_profile(\%global) } 1 .. pick(1, 1, 2);
     my @vhosts;
     for my $i (1 .. $NVHOSTS) {
@@ -236,7 +346,11 @@ sub generate ($seed) {
         # one or two settings apart: the pairs that tell most.
         my %want = pick(@bases)->%*;
         for (1 .. pick(0, 0, 0, 0, 1, 1, 2)) {
-            my $s = pick(@SETTINGS);
+            # Either group as often, though most settings are of the
+            # client-verification one: authonly still sees equal pairs.
+            my $server = chance(0.5);
+            my $s = pick(grep { !$SERVER_GROUP{ $_->{name} } == !$server }
+                @SETTINGS);
             my @other = grep { !same($_, $want{ $s->{name} }) }
                 grep { !$s->{required} || defined } $s->{values}->@*;
             $want{ $s->{name} } = pick(@other);
@@ -257,17 +371,20 @@ sub generate ($seed) {
                 }
                 next;
             }
-            if (!defined $w || (defined $g && same($w, $g) && chance(0.5))) {
+            # A list given again is not inherited but doubled: rarer, or
+            # few vhosts of one base would be equal.
+            if (!defined $w || (defined $g && same($w, $g)
+                    && chance($s->{list} ? 0.8 : 0.5))) {
                 $eff{$n} = $g;    # inherited (or the default)
+                # Nothing to inherit: the default, said or not.
+                push @lines, $s->{lines}->($s->{default})
+                    if !defined $g && defined $s->{default} && chance(0.2);
                 next;
             }
-            $eff{$n} = $w;
+            $eff{$n} = $s->{list} && defined $g ? "$g+$w" : $w;
             push @lines, $s->{lines}->($w);
         }
-        if (($eff{verify} // '') eq 'optional' && !defined $eff{ca}) {
-            $eff{ca} = 'ca1';
-            push @lines, $SETTING{ca}{lines}->('ca1');
-        }
+        push @lines, complete(\%eff);
         push @vhosts, { name => "v$i.model.test",
             conf => join("\n", @lines), eff => \%eff };
     }
@@ -344,6 +461,17 @@ sub cross ($s, $policy, $sni, $host) {
         push @why, "$no is about host " . ($f->{host} // '?') . ', sni '
             . ($f->{sni} // '?') if ($f->{host} // '') ne $host
                 || ($f->{sni} // '') ne ($sni // '(none)');
+        # What differs must agree with the verdict: nothing that counts
+        # when served, something (or strict) when refused; and every
+        # setting named is one of the table's, not stray bytes.
+        my $differs = $f->{tls_differs} // '';
+        push @why, "$no: tls_differs=\"$differs\" with a serve verdict"
+            if $verdict eq 'serve' && $differs ne 'none';
+        push @why, "$no: tls_differs=\"none\" with a refuse verdict"
+            if $verdict eq 'refuse' && $policy ne 'strict'
+                && $differs eq 'none';
+        push @why, "$no: tls_differs holds bytes no setting has: $differs"
+            if $differs =~ /%(?:[01][0-9a-f]|7f|[89a-f][0-9a-f])/i;
     }
     return { status => $st, verdict => $verdict, why => \@why,
         log => [ grep { /MISDIRECT\d{3}: |AH02032|AH10158/ } @log ] };
