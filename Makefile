@@ -16,7 +16,7 @@ UNIT     = t/unit/test_logic
 BUILD_PKGS = apache2 apache2-dev libssl-dev openssl
 DEMO_PKGS  = $(BUILD_PKGS) curl nghttp2-client libio-socket-ssl-perl \
              libjson-pp-perl
-TEST_PKGS  = $(DEMO_PKGS) python3-h2 perl
+TEST_PKGS  = $(DEMO_PKGS) python3-h2 perl prometheus
 
 .PHONY: all install demo test unit clean deps-build deps-demo deps-test
 
@@ -86,6 +86,7 @@ CLANG        ?= clang
 FUZZ_SECONDS ?= 60
 LOAD_MPM     ?= event
 MODEL_ROUNDS ?= 12
+MODEL_SEED   ?= $(shell date +%s)
 FUZZ_TARGETS  = host_normalize wildcard_match host_matches ip_literal \
                 path_under decide format_checks escape cover_memo
 FUZZ_DIR      = check/build/fuzz
@@ -134,7 +135,8 @@ check-load: deps-check $(MODULE)
 # The model of mod_ssl's verdict against mod_ssl, on more configurations
 # than `make test` samples; MISDIRECT_MODEL_SEED=N replays a failed round.
 check-model: deps-test $(MODULE)
-	MISDIRECT_MODEL_ROUNDS=$(MODEL_ROUNDS) $(PROVE) -I t/lib t/24-ssl-model.t
+	MISDIRECT_MODEL_ROUNDS=$(MODEL_ROUNDS) MISDIRECT_MODEL_SEED=$(MODEL_SEED) \
+	    $(PROVE) -I t/lib t/24-ssl-model.t
 
 check-all: deps-check
 	@failed=""; for t in fuzz check-asan check-valgrind check-mpm \

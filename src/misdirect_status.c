@@ -1,12 +1,17 @@
 /*
  * mod_misdirect: counters in shared memory, a section in mod_status's
- * /server-status (HTML and ?auto), and the misdirect-status handler
- * (JSON, or a plain-text table with ?text).
+ * /server-status (HTML and ?auto), the misdirect-status handler (JSON,
+ * or a plain-text table with ?text) and the misdirect-metrics handler
+ * (Prometheus' text format 0.0.4, or OpenMetrics 1.0 when Accept asks).
  *
  * Licensed under the Apache License, Version 2.0.
  *
  *   <Location "/misdirect-status">
  *       SetHandler misdirect-status
+ *       Require ip 127.0.0.1
+ *   </Location>
+ *   <Location "/misdirect-metrics">
+ *       SetHandler misdirect-metrics
  *       Require ip 127.0.0.1
  *   </Location>
  *
@@ -53,6 +58,7 @@ _Static_assert(__atomic_always_lock_free(sizeof(apr_uint64_t), 0),
                "mod_misdirect needs lock-free 64-bit atomics");
 
 #define MISDIRECT_HANDLER  "misdirect-status"
+#define MISDIRECT_METRICS  "misdirect-metrics"
 #define MISDIRECT_KEEP_KEY "misdirect-status-segment"
 #define MISDIRECT_MAGIC    0x4d495331u     /* "MIS1" */
 
@@ -139,6 +145,20 @@ static int misdirect_active;       /* some vhost has Misdirect on */
 typedef struct {
     apr_uint64_t n[MISDIRECT_STAT_COUNT];
 } misdirect_counts;
+
+/* A server as misdirect-metrics names it.  Its labels are escaped once
+ * per configuration, so that a scrape only reads counters and writes. */
+typedef struct {
+    server_rec *s;
+    const char *labels;            /* vhost="...",address="..." */
+} misdirect_metric_server;
+
+/* This generation's servers in configuration order; set with
+ * misdirect_seg. */
+static misdirect_metric_server *misdirect_metric_servers;
+static int misdirect_metric_count;
+
+static void misdirect_metrics_prepare(apr_pool_t *pconf, apr_pool_t *ptemp);
 
 /* ------------------------------------------------------------------ */
 /* Slots                                                              */
@@ -341,8 +361,9 @@ int misdirect_status_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
 {
     apr_status_t rv;
 
-    (void)pconf;
     misdirect_seg = NULL;
+    misdirect_metric_servers = NULL;
+    misdirect_metric_count = 0;
     /* The first of the two startup passes never runs children. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
@@ -356,7 +377,9 @@ int misdirect_status_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                      "counters: /server-status and misdirect-status will "
                      "show none");
         misdirect_seg = NULL;
+        return OK;
     }
+    misdirect_metrics_prepare(pconf, ptemp);
     return OK;
 }
 
@@ -990,7 +1013,295 @@ static int misdirect_status_hook(request_rec *r, int flags)
 }
 
 /* ------------------------------------------------------------------ */
-/* The misdirect-status handler                                       */
+/* Prometheus and OpenMetrics (misdirect-metrics)                     */
+
+#define MISDIRECT_PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define MISDIRECT_OM_TYPE \
+    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+#define MISDIRECT_PREFIX "apache_misdirect_"
+
+/* Label values for the action a request or a check was given, in the
+ * order of the outcomes after MISDIRECT_OUT_FIRED. */
+static const char *const misdirect_out_action[MISDIRECT_OUTCOMES] = {
+    NULL, "reject", "report", "allow"
+};
+
+/* The refusals, as status and sender labels: 421s by who answered them
+ * (this module's are the requests it rejected), then mod_ssl's 400 and
+ * 403. */
+static const struct {
+    int stat;
+    const char *status;
+    const char *sender;
+} misdirect_refusals[] = {
+    { MISDIRECT_STAT_REJECTED,  "421", "module" },
+    { MISDIRECT_STAT_SSL_421,   "421", "mod_ssl" },
+    { MISDIRECT_STAT_OTHER_421, "421", "handler" },
+    { MISDIRECT_STAT_SSL_400,   "400", "mod_ssl" },
+    { MISDIRECT_STAT_SSL_403,   "403", "mod_ssl" }
+};
+#define MISDIRECT_REFUSALS \
+    ((int)(sizeof(misdirect_refusals) / sizeof(misdirect_refusals[0])))
+
+/* A label value as both formats want it: UTF-8, with backslash, double
+ * quote and newline escaped.  Configuration text is bytes: a byte that
+ * is not part of valid UTF-8 is read as Latin-1, as in the JSON, since
+ * Prometheus refuses a whole scrape over one invalid label value. */
+static const char *misdirect_label_value(apr_pool_t *p, const char *s)
+{
+    const unsigned char *in = (const unsigned char *)(s ? s : "");
+    char *out = apr_palloc(p, strlen((const char *)in) * 2 + 1), *o = out;
+
+    while (*in) {
+        int len = misdirect_utf8_len(in);
+
+        if (len > 1) {
+            memcpy(o, in, len);
+            o += len;
+            in += len;
+            continue;
+        }
+        if (len == 0) {
+            *o++ = (char)(0xc0 | (*in >> 6));
+            *o++ = (char)(0x80 | (*in & 0x3f));
+        }
+        else if (*in == '\\' || *in == '"') {
+            *o++ = '\\';
+            *o++ = (char)*in;
+        }
+        else if (*in == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+        }
+        else {
+            *o++ = (char)*in;
+        }
+        in++;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Labels for every server, once per configuration.  ServerName alone
+ * does not name a vhost: the same name on two addresses is two vhosts,
+ * hence address ("" for the main server).  Two vhosts alike in both (the
+ * lint warns) would be one series twice, which makes Prometheus drop
+ * samples: the second and later of them also get defined_in.  The first
+ * keeps its plain labels, the ones requests for the name reach. */
+static void misdirect_metrics_prepare(apr_pool_t *pconf, apr_pool_t *ptemp)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    server_rec **list = misdirect_servers(ptemp, &misdirect_metric_count);
+    int i;
+
+    misdirect_metric_servers = apr_palloc(pconf, misdirect_metric_count
+                                          * sizeof(*misdirect_metric_servers));
+    for (i = 0; i < misdirect_metric_count; i++) {
+        server_rec *s = list[i];
+        const char *base, *labels, *defined;
+        int dup;
+
+        base = apr_psprintf(pconf, "vhost=\"%s\",address=\"%s\"",
+                   misdirect_label_value(ptemp, misdirect_server_name(s)),
+                   misdirect_label_value(ptemp, misdirect_server_address(
+                                                    ptemp, s, i == 0)));
+        defined = misdirect_label_value(ptemp,
+                                        misdirect_server_defined(ptemp, s));
+        /* The same file and line twice (a file included twice) still
+         * needs telling apart: by its turn. */
+        labels = base;
+        for (dup = 1; apr_hash_get(seen, labels, APR_HASH_KEY_STRING);
+             dup++) {
+            labels = apr_psprintf(pconf, "%s,defined_in=\"%s%s\"", base,
+                                  defined, dup == 1 ? ""
+                                  : apr_psprintf(ptemp, " (%d)", dup));
+        }
+        apr_hash_set(seen, labels, APR_HASH_KEY_STRING, "");
+        misdirect_metric_servers[i].s = s;
+        misdirect_metric_servers[i].labels = labels;
+    }
+}
+
+/* Is the weight among the parameters [p, end) of a media range zero? */
+static int misdirect_q_zero(const char *p, const char *end)
+{
+    while ((p = memchr(p, ';', end - p)) != NULL) {
+        p++;
+        p += strspn(p, " \t");
+        if ((*p == 'q' || *p == 'Q') && p[1] == '=') {
+            p += 2;
+            if (*p != '0') {
+                return 0;
+            }
+            for (p++; p < end && (*p == '0' || *p == '.'); p++) {
+                continue;
+            }
+            return p == end || *p == ';' || *p == ' ' || *p == '\t';
+        }
+    }
+    return 0;
+}
+
+/* Does Accept ask for OpenMetrics, a media range of that type whose
+ * weight is not zero?  Prometheus lists it first and the 0.0.4 text
+ * format as its fallback; every other client gets the latter, which
+ * curl, promtool and older scrapers read. */
+static int misdirect_wants_openmetrics(const char *accept)
+{
+    static const char type[] = "application/openmetrics-text";
+    const size_t len = sizeof(type) - 1;
+    const char *p, *end;
+
+    for (p = accept; p && *p; p = *end ? end + 1 : end) {
+        end = p + strcspn(p, ",");
+        p += strspn(p, " \t");
+        if ((size_t)(end - p) < len || strncasecmp(p, type, len)) {
+            continue;
+        }
+        p += len;
+        if (p < end && *p != ';' && *p != ' ' && *p != '\t') {
+            continue;             /* a longer type name */
+        }
+        if (!misdirect_q_zero(p, end)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* HELP and TYPE, once per family.  OpenMetrics names a counter family
+ * without _total, its samples with it; the 0.0.4 format uses the sample
+ * name for both. */
+static void misdirect_metrics_family(request_rec *r, int om,
+                                     const char *name, int counter,
+                                     const char *help)
+{
+    const char *suffix = counter && !om ? "_total" : "";
+
+    ap_rprintf(r, "# HELP " MISDIRECT_PREFIX "%s%s %s\n"
+               "# TYPE " MISDIRECT_PREFIX "%s%s %s\n", name, suffix, help,
+               name, suffix, counter ? "counter" : "gauge");
+}
+
+static void misdirect_metrics_sample(request_rec *r, const char *name,
+                                     const char *labels, apr_uint64_t value)
+{
+    ap_rprintf(r, MISDIRECT_PREFIX "%s_total%s%s%s %" APR_UINT64_T_FMT "\n",
+               name, *labels ? "{" : "", labels, *labels ? "}" : "", value);
+}
+
+static void misdirect_metrics(request_rec *r, int om)
+{
+    const misdirect_metric_server *ms = misdirect_metric_servers;
+    int n = misdirect_metric_count, i, o, k;
+    misdirect_counts c;
+    char *shown;
+
+    misdirect_metrics_family(r, om, "start_time_seconds", 0,
+                             "When the counters were last set to zero (a "
+                             "start or full restart), in seconds since the "
+                             "epoch; a graceful restart keeps them.");
+    ap_rprintf(r, MISDIRECT_PREFIX "start_time_seconds %" APR_TIME_T_FMT
+               "\n", apr_time_sec(misdirect_seg->started));
+
+    /* The one series that every scrape has, zero included, so that a
+     * server with no misdirected request at all scrapes as a few lines
+     * whatever its number of vhosts: checked counts nearly every request
+     * of every vhost, and thousands of per-vhost series would say
+     * nothing about misdirection.  Summed over all vhosts, also those a
+     * graceful restart removed, it is the denominator of the overall
+     * share; a vhost with a finding adds its own below. */
+    misdirect_read_totals(&c);
+    misdirect_metrics_family(r, om, "checked_requests", 1,
+                             "Requests checked, all virtual hosts.");
+    misdirect_metrics_sample(r, "checked_requests", "",
+                             c.n[MISDIRECT_STAT_CHECKED]);
+
+    /* Per vhost, only those with a finding (a check fired, or a refusal
+     * was counted), chosen once so that every family lists the same
+     * ones.  Findings only accumulate (until a full restart zeroes them),
+     * so a vhost, once shown, stays. */
+    shown = apr_pcalloc(r->pool, n ? n : 1);
+    for (i = 0; i < n; i++) {
+        misdirect_read_server(ms[i].s, &c);
+        shown[i] = (char)misdirect_has_findings(&c);
+    }
+
+    misdirect_metrics_family(r, om, "vhost_checked_requests", 1,
+                             "Requests checked, per virtual host (those with "
+                             "a finding).");
+    for (i = 0; i < n; i++) {
+        if (shown[i]) {
+            misdirect_read_server(ms[i].s, &c);
+            misdirect_metrics_sample(r, "vhost_checked_requests",
+                                     ms[i].labels,
+                                     c.n[MISDIRECT_STAT_CHECKED]);
+        }
+    }
+
+    misdirect_metrics_family(r, om, "misdirected_requests", 1,
+                             "Requests on which a check fired, by the action "
+                             "taken (the strictest of the checks').");
+    for (i = 0; i < n; i++) {
+        if (!shown[i]) {
+            continue;
+        }
+        misdirect_read_server(ms[i].s, &c);
+        for (o = MISDIRECT_OUT_REJECTED; o < MISDIRECT_OUTCOMES; o++) {
+            ap_rprintf(r, MISDIRECT_PREFIX "misdirected_requests_total{%s,"
+                       "action=\"%s\"} %" APR_UINT64_T_FMT "\n",
+                       ms[i].labels, misdirect_out_action[o],
+                       c.n[MISDIRECT_STAT_FIRED + o]);
+        }
+    }
+
+    misdirect_metrics_family(r, om, "check_firings", 1,
+                             "Requests on which each check fired, by the "
+                             "action its policy gave it (checks that fired "
+                             "on the virtual host).");
+    for (i = 0; i < n; i++) {
+        if (!shown[i]) {
+            continue;
+        }
+        misdirect_read_server(ms[i].s, &c);
+        for (k = 0; k < MISDIRECT_CHECK_COUNT; k++) {
+            if (!c.n[MISDIRECT_STAT_CHECK(k, MISDIRECT_OUT_FIRED)]) {
+                continue;
+            }
+            for (o = MISDIRECT_OUT_REJECTED; o < MISDIRECT_OUTCOMES; o++) {
+                ap_rprintf(r, MISDIRECT_PREFIX "check_firings_total{%s,"
+                           "check=\"%s\",action=\"%s\"} %"
+                           APR_UINT64_T_FMT "\n", ms[i].labels,
+                           misdirect_check_name(k), misdirect_out_action[o],
+                           c.n[MISDIRECT_STAT_CHECK(k, o)]);
+            }
+        }
+    }
+
+    misdirect_metrics_family(r, om, "refused_requests", 1,
+                             "421s by who answered them (module, mod_ssl, "
+                             "handler), and mod_ssl's 400s and 403s.");
+    for (i = 0; i < n; i++) {
+        if (!shown[i]) {
+            continue;
+        }
+        misdirect_read_server(ms[i].s, &c);
+        for (k = 0; k < MISDIRECT_REFUSALS; k++) {
+            ap_rprintf(r, MISDIRECT_PREFIX "refused_requests_total{%s,"
+                       "status=\"%s\",sender=\"%s\"} %" APR_UINT64_T_FMT
+                       "\n", ms[i].labels, misdirect_refusals[k].status,
+                       misdirect_refusals[k].sender,
+                       c.n[misdirect_refusals[k].stat]);
+        }
+    }
+
+    if (om) {
+        ap_rputs("# EOF\n", r);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The misdirect-status and misdirect-metrics handlers                */
 
 static int misdirect_args_have(const char *args, const char *word)
 {
@@ -1008,13 +1319,34 @@ static int misdirect_args_have(const char *args, const char *word)
     return 0;
 }
 
+typedef enum {
+    MISDIRECT_FORMAT_JSON,
+    MISDIRECT_FORMAT_TEXT,
+    MISDIRECT_FORMAT_PROMETHEUS,
+    MISDIRECT_FORMAT_OPENMETRICS
+} misdirect_format_e;
+
 static int misdirect_status_handler(request_rec *r)
 {
-    int text;
+    misdirect_format_e format;
 
-    /* Every request passes here: the first byte turns nearly all away. */
-    if (!r->handler || r->handler[0] != MISDIRECT_HANDLER[0]
-        || strcmp(r->handler, MISDIRECT_HANDLER)) {
+    /* Every request passes here: the first byte turns nearly all away
+     * (both names start alike). */
+    if (!r->handler || r->handler[0] != MISDIRECT_HANDLER[0]) {
+        return DECLINED;
+    }
+    if (!strcmp(r->handler, MISDIRECT_HANDLER)) {
+        format = misdirect_args_have(r->args, "text")
+                 ? MISDIRECT_FORMAT_TEXT : MISDIRECT_FORMAT_JSON;
+    }
+    else if (!strcmp(r->handler, MISDIRECT_METRICS)) {
+        format = misdirect_wants_openmetrics(apr_table_get(r->headers_in,
+                                                           "Accept"))
+                 ? MISDIRECT_FORMAT_OPENMETRICS : MISDIRECT_FORMAT_PROMETHEUS;
+        /* The format follows Accept: a cache must know. */
+        apr_table_mergen(r->headers_out, "Vary", "Accept");
+    }
+    else {
         return DECLINED;
     }
     /* GET, and HEAD with it: a 405 says so in Allow. */
@@ -1027,19 +1359,28 @@ static int misdirect_status_handler(request_rec *r)
                       "counters unavailable (see the startup log)");
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    text = misdirect_args_have(r->args, "text");
-    ap_set_content_type(r, text ? "text/plain; charset=utf-8"
-                                : "application/json");
+    ap_set_content_type(r, format == MISDIRECT_FORMAT_TEXT
+                           ? "text/plain; charset=utf-8"
+                           : format == MISDIRECT_FORMAT_PROMETHEUS
+                           ? MISDIRECT_PROM_TYPE
+                           : format == MISDIRECT_FORMAT_OPENMETRICS
+                           ? MISDIRECT_OM_TYPE : "application/json");
     /* A snapshot: never worth caching. */
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (r->header_only) {
         return OK;
     }
-    if (text) {
+    switch (format) {
+    case MISDIRECT_FORMAT_TEXT:
         misdirect_text(r, 0);
-    }
-    else {
+        break;
+    case MISDIRECT_FORMAT_PROMETHEUS:
+    case MISDIRECT_FORMAT_OPENMETRICS:
+        misdirect_metrics(r, format == MISDIRECT_FORMAT_OPENMETRICS);
+        break;
+    default:
         misdirect_json(r);
+        break;
     }
     return OK;
 }
