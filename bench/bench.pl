@@ -45,8 +45,10 @@ use POSIX qw(WNOHANG setpgid _exit);
 use Time::HiRes qw(time sleep);
 
 my $REPO    = abs_path(dirname(abs_path($0)) . '/..');
-my $APACHE  = '/usr/sbin/apache2';
-my $MODDIR  = '/usr/lib/apache2/modules';
+use lib abs_path(dirname(abs_path($0)) . '/../t/lib');
+use MisdirectTest ();    # where httpd and its modules are (apxs -q)
+my $APACHE  = MisdirectTest::httpd_binary();
+my $MODDIR  = MisdirectTest::module_dir();
 my %TOOL = map { $_ => "/usr/bin/$_" } qw(h2load valgrind callgrind_control
     vgdb openssl curl setpriv taskset);
 my $RUN_USER = 'www-data';    # httpd's User; valgrind runs as it too

@@ -29,7 +29,7 @@ use List::Util qw(max min sum0);
 use Time::HiRes qw(sleep time);
 
 my $MPM = $ENV{LOAD_MPM} // 'event';
-my $MODDIR = '/usr/lib/apache2/modules';
+my $MODDIR = MisdirectTest::module_dir();
 my @PLAN = qw(graceful graceful restart graceful restart graceful);
 my $GAP = 3;            # seconds of load between restarts
 my $CLIENTS = 6;        # HTTP/1.1 client processes

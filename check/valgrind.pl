@@ -18,9 +18,9 @@ use MisdirectTest;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
-my $APACHE   = '/usr/sbin/apache2';
+my $APACHE   = MisdirectTest::httpd_binary();
 my $VALGRIND = '/usr/bin/valgrind';
-my $MODDIR   = '/usr/lib/apache2/modules';
+my $MODDIR   = MisdirectTest::module_dir();
 -x $VALGRIND or die "$VALGRIND not found: apt-get install valgrind\n";
 my $t0 = time;
 

@@ -13,7 +13,7 @@ use POSIX ();
 use Test::More;
 use MisdirectTest;
 
-my $MODDIR = '/usr/lib/apache2/modules';
+my $MODDIR = MisdirectTest::module_dir();
 -f "$MODDIR/mod_status.so"
     or die "$MODDIR/mod_status.so not found: apt-get install apache2\n";
 

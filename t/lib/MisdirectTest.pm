@@ -23,8 +23,8 @@ use Time::HiRes qw(sleep time);
 
 my $REPO     = abs_path(dirname(__FILE__) . '/../..');
 my $TMP      = _tmp_root();
-my $APACHE   = '/usr/sbin/apache2';
-my $MODDIR   = '/usr/lib/apache2/modules';
+my $APACHE   = httpd_binary();
+my $MODDIR   = module_dir();
 my $PYTHON   = '/usr/bin/python3';    # Debian's, which has python3-h2
 my $H2STREAMS = "$REPO/t/bin/h2streams.py";
 my $CURL     = '/usr/bin/curl';
@@ -91,6 +91,31 @@ END {
     local ($?, $!, $@);
     $_->stop for grep { defined } values %LIVE;
 }
+
+# ---------------------------------------------------------------- httpd
+
+# Where httpd and its modules are, as the build's apxs says (APXS, or
+# apxs on the PATH); MISDIRECT_HTTPD and MISDIRECT_MODDIR override.
+my %APXS;
+
+sub _apxs ($var) {
+    return $APXS{$var} //= do {
+        my $apxs = $ENV{APXS} // 'apxs';
+        my $v = `$apxs -q $var 2>/dev/null` // '';
+        chomp $v;
+        length $v or die "'$apxs -q $var' said nothing: install apxs "
+            . "(Debian: apache2-dev), or set MISDIRECT_HTTPD and "
+            . "MISDIRECT_MODDIR\n";
+        $v;
+    };
+}
+
+sub httpd_binary () {
+    return $ENV{MISDIRECT_HTTPD}
+        // _apxs('SBINDIR') . '/' . _apxs('TARGET');
+}
+
+sub module_dir () { $ENV{MISDIRECT_MODDIR} // _apxs('LIBEXECDIR') }
 
 # ---------------------------------------------------------------- PKI
 
