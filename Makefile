@@ -1,5 +1,7 @@
 # mod_misdirect: build with apxs, try it with `make demo`, test with
-# `make test`.  Both install the Debian packages they need when missing.
+# `make test`.  Both install the Debian packages they need when missing;
+# a plain `make` (all, install) only builds, and says which packages it
+# lacks.  WERROR=1 turns warnings into errors (make test and CI set it).
 
 APXS    ?= apxs
 CC      ?= cc
@@ -9,7 +11,7 @@ SRCS     = mod_misdirect.c src/misdirect_logic.c src/misdirect_lint.c \
            src/misdirect_status.c
 HDRS     = src/misdirect_logic.h src/mod_misdirect.h
 MODULE   = .libs/mod_misdirect.so
-WARN     = -Wall -Wextra -Werror
+WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
 UNIT     = t/unit/test_logic
 
 # What each target needs on a Debian 12 machine.
@@ -18,11 +20,12 @@ DEMO_PKGS  = $(BUILD_PKGS) curl nghttp2-client libio-socket-ssl-perl \
              libjson-pp-perl
 TEST_PKGS  = $(DEMO_PKGS) python3-h2 perl prometheus
 
-.PHONY: all install demo test unit clean deps-build deps-demo deps-test
+.PHONY: all install demo test unit clean have-build deps-build deps-demo \
+        deps-test
 
 all: $(MODULE)
 
-$(MODULE): $(SRCS) $(HDRS) | deps-build
+$(MODULE): $(SRCS) $(HDRS) | have-build
 	$(APXS) -c $(addprefix -Wc$(comma),$(WARN)) -lssl -lcrypto \
 	    -o mod_misdirect.la $(SRCS)
 
@@ -41,6 +44,16 @@ define need_pkgs
 	        --no-install-recommends $$missing >/dev/null; \
 	fi
 endef
+
+# What a build needs, checked but never installed.
+have-build:
+	@command -v $(APXS) >/dev/null 2>&1 \
+	    && echo '#include <openssl/ssl.h>' \
+	        | $(CC) -E -x c - >/dev/null 2>&1 \
+	    || { echo "mod_misdirect: the build needs apxs and the OpenSSL" \
+	        "headers: apt-get install apache2-dev libssl-dev (Debian)," \
+	        "or dnf install httpd-devel openssl-devel (RHEL, Fedora)"; \
+	        exit 1; }
 
 deps-build:
 	$(call need_pkgs,$(BUILD_PKGS))
@@ -63,6 +76,7 @@ $(UNIT): t/unit/test_logic.c src/misdirect_logic.c $(HDRS)
 
 unit: $(UNIT)
 
+test: WERROR = 1
 test: deps-test $(MODULE) $(UNIT)
 	$(PROVE) -I t/lib t/
 
