@@ -85,8 +85,8 @@ clean:
 	    src/*.slo src/*.o $(UNIT) t/tmp
 
 # ---------------------------------------------------------------------------
-# Reliability checks (issue 6): fuzz/, check/.  Slow, so not part of
-# `make test`; README.md, "Reliability checks", says what each proves.
+# Reliability checks: fuzz/, check/.  Slow, so not part of
+# `make test`; HACKING.md says what each proves.
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS each
 #   make check-asan      t/ suite, module built with ASan+UBSan
 #   make check-valgrind  httpd -X under memcheck, representative requests
@@ -163,7 +163,7 @@ check-all: deps-check
 	    exit 1; fi; \
 	echo "check-all: every reliability check passed"
 
-# The benchmark (issue 5): the module's cost per request against the same
+# The benchmark: the module's cost per request against the same
 # httpd without it; writes bench/results.md.  Not part of `make test`: it
 # measures and reports, it asserts nothing about time.  Pass options with
 # BENCH_ARGS, e.g. `make bench BENCH_ARGS=--quick` (see bench/bench.pl).

@@ -1277,7 +1277,7 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
     }
 
     if (@targets) {
-        push @md, '## Targets (issue 5)', '', '| target | measured | met |',
+        push @md, '## Targets', '', '| target | measured | met |',
             '|---|---|---|';
         push @md, map { "| $_->[0] | $_->[1] | " . ($_->[2] =~ /^yes /
             ? $_->[2] : $_->[2] =~ /\D/ ? "**$_->[2]**"

@@ -6,8 +6,8 @@
  *
  * Input: 4 bytes of fact bits and the ports, 1 byte per check action,
  * mode, flags, then the absolute-form scheme (NUL-terminated, optional).
- * Properties (each straight from the README's checks table, computed here
- * independently): which checks fire; cert-mismatch and
+ * Properties (each straight from the checks table in docs/checks.md,
+ * computed here independently): which checks fire; cert-mismatch and
  * sni-host-mismatch never together; no TLS check on a plain connection;
  * MisdirectAllow leaves only scheme-mismatch, MisdirectTrustedProxy
  * removes exactly the TLS checks; the action is the strongest of the

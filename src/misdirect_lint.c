@@ -25,8 +25,8 @@
 APLOG_USE_MODULE(misdirect);
 
 /* How one setting is read, merged and compared.  Each rule is what the
- * installed mod_ssl (2.4.71) was seen to do (README, "What mod_ssl
- * compares"), not what its documentation suggests. */
+ * installed mod_ssl (2.4.71) was seen to do (docs/checks.md, "What
+ * mod_ssl compares"), not what its documentation suggests. */
 typedef enum {
     MISDIRECT_TLS_FILES,     /* list of paths, merged slot by slot with
                               * the global list, compared as multisets */

@@ -17,8 +17,8 @@
 /* Shared between the module's files, but never exported from the .so. */
 #define MISDIRECT_INTERNAL __attribute__((visibility("hidden")))
 
-/* The checks, in the order of the README's table: that order picks the
- * reason when several fire. */
+/* The checks, in the order of the table in docs/checks.md: that order
+ * picks the reason when several fire. */
 typedef enum {
     MISDIRECT_CHECK_SCHEME = 0,     /* scheme-mismatch */
     MISDIRECT_CHECK_SNI_MISSING,    /* sni-missing */

@@ -96,7 +96,8 @@ typedef enum {
 #define MISDIRECT_STAT_CHECK(check, out) \
     (MISDIRECT_STAT_CHECKS + MISDIRECT_OUTCOMES * (check) + (out))
 
-/* Stable names: JSON keys and ?auto keys are an interface (README). */
+/* Stable names: JSON keys and ?auto keys are an interface
+ * (docs/counters.md). */
 static const char *const misdirect_stat_json[MISDIRECT_STAT_CHECKS] = {
     "checked", "fired", "rejected", "reported", "allowed",
     "mod_ssl_421", "mod_ssl_400", "mod_ssl_403", "other_421"

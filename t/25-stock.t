@@ -1,6 +1,6 @@
 # Loaded with no Misdirect directive, the module changes no answer that
-# stock httpd gives, except the differences the README's compatibility
-# table lists.  Each request goes to a stock httpd and to the same httpd
+# stock httpd gives, except the differences that docs/compatibility.md
+# lists.  Each request goes to a stock httpd and to the same httpd
 # with the module, and the two answers are compared: status, body,
 # mod_ssl's own log line.  The module adds one explanation line and a
 # counter to each refusal of mod_ssl's, and Connection: close to a 421 on

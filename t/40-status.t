@@ -1,4 +1,4 @@
-# Counters and status (issue 4): a known mix of requests over many
+# Counters and status (docs/counters.md): a known mix of requests over many
 # connections, served by many child processes and threads, must show up as
 # exact counts in the misdirect-status JSON, in mod_status's ?auto lines and
 # in the ?text table; counters survive a graceful restart (also one that

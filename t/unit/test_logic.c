@@ -81,7 +81,7 @@ static void test_names(void)
        && misdirect_default_action(MISDIRECT_CHECK_UNKNOWN_HOST)
           == MISDIRECT_ALLOW
        && misdirect_default_action(MISDIRECT_CHECK_PORT) == MISDIRECT_ALLOW,
-       "defaults follow SPEC.md");
+       "defaults follow docs/checks.md");
 }
 
 static void test_evaluate(void)
