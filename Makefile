@@ -94,6 +94,8 @@ clean:
 #   make check-load      100,000+ requests with faults, then restarts
 #   make check-model     t/24-ssl-model.t on MODEL_ROUNDS random
 #                        configurations (96 cross requests each)
+#   make check-mutants   every mutant in check/mutants.txt, built in a
+#                        copy of the tree, is killed by a t/ file
 #   make check-all       all of the above; says at the end which failed
 
 CLANG        ?= clang
@@ -110,7 +112,7 @@ CHECK_PKGS    = $(TEST_PKGS) clang libclang-rt-14-dev valgrind
 SAN_FLAGS     = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
 
 .PHONY: fuzz check-all check-asan check-valgrind check-mpm check-load \
-        check-model deps-check
+        check-model check-mutants deps-check
 
 deps-check:
 	$(call need_pkgs,$(CHECK_PKGS))
@@ -152,9 +154,15 @@ check-model: deps-test $(MODULE)
 	MISDIRECT_MODEL_ROUNDS=$(MODEL_ROUNDS) MISDIRECT_MODEL_SEED=$(MODEL_SEED) \
 	    $(PROVE) -I t/lib t/24-ssl-model.t
 
+# Plausible one-line bugs the suite must notice (check/mutants.pl says
+# how); MUTANTS_ARGS="NAME ..." runs only those, "--check" only validates
+# the list.
+check-mutants: deps-test
+	PROVE=$(PROVE) perl check/mutants.pl $(MUTANTS_ARGS)
+
 check-all: deps-check
 	@failed=""; for t in fuzz check-asan check-valgrind check-mpm \
-	        check-load check-model; do \
+	        check-load check-model check-mutants; do \
 	    start=$$(date +%s); \
 	    $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
 	    echo "=== $$t: $$(( $$(date +%s) - start ))s"; \

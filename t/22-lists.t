@@ -28,9 +28,17 @@ use MisdirectCase;
     expect_case('allowed name: scheme-mismatch still fires', probe($s,
         via => 'plain', host => 'beta.test', target => 'https://beta.test/'),
         status => 421, reason => 'scheme-mismatch', logno => '001');
+    expect_case('allowed name: scheme-mismatch fires beside another check',
+        probe($s, via => 'plain', host => 'beta.test:1',
+            target => 'https://beta.test:1/'),
+        status => 421, reason => 'scheme-mismatch',
+        checks => 'scheme-mismatch', logno => '001');
     expect_case('IPv6 literal, allowed in another spelling', probe($s,
         via => 'plain', host => '[::1]'), status => 200, reason => undef,
         logno => undef);
+    expect_case('IPv6 literal sent in a non-canonical spelling', probe($s,
+        via => 'plain', host => '[0:0:0::1]'), status => 200,
+        reason => undef, logno => undef);
     expect_case('IPv6 literal not allowed', probe($s, via => 'plain',
         host => '[::2]'), status => 421, reason => 'unknown-host',
         logno => '001');
