@@ -96,6 +96,8 @@ clean:
 #                        configurations (96 cross requests each)
 #   make check-mutants   every mutant in check/mutants.txt, built in a
 #                        copy of the tree, is killed by a t/ file
+#   make check-deb       the Debian package builds, installs, serves and
+#                        purges cleanly (see the end of this file)
 #   make check-all       all of the above; says at the end which failed
 
 CLANG        ?= clang
@@ -162,7 +164,7 @@ check-mutants: deps-test
 
 check-all: deps-check
 	@failed=""; for t in fuzz check-asan check-valgrind check-mpm \
-	        check-load check-model check-mutants; do \
+	        check-load check-model check-mutants check-deb; do \
 	    start=$$(date +%s); \
 	    $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
 	    echo "=== $$t: $$(( $$(date +%s) - start ))s"; \
@@ -182,3 +184,44 @@ deps-bench:
 	$(call need_pkgs,$(BENCH_PKGS))
 bench: deps-bench $(MODULE)
 	perl bench/bench.pl $(BENCH_ARGS)
+
+# ---------------------------------------------------------------------------
+# Debian package (debian/).  `make deb` leaves
+# dist/libapache2-mod-misdirect_<version>_<arch>.deb: dpkg-buildpackage
+# runs in a copy of the tree under dist/build/ (the files git tracks or
+# would track), so neither this tree's .libs/ nor the directory above it
+# is touched, then lintian checks the package (errors fail, warnings
+# print).  `make check-deb` installs it into the system httpd, enables
+# it, serves a request through it, and purges it (check/deb.sh).
+
+DEB_PKGS    = $(BUILD_PKGS) apache2-ssl-dev build-essential debhelper \
+              dpkg-dev lintian
+DEB_VERSION = $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+DEB_ARCH    = $(shell dpkg --print-architecture)
+DEB_NAME    = libapache2-mod-misdirect_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_BUILD   = dist/build
+
+.PHONY: deb check-deb deps-deb
+
+deps-deb:
+	$(call need_pkgs,$(DEB_PKGS))
+
+deb: deps-deb
+	rm -rf $(DEB_BUILD) dist/$(DEB_NAME)
+	mkdir -p $(DEB_BUILD)/src
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	    git ls-files -z -co --exclude-standard \
+	        | tar --null -T - --ignore-failed-read -cf - 2>/dev/null; \
+	else \
+	    tar --exclude=./dist -cf - .; \
+	fi | tar -xf - -C $(DEB_BUILD)/src
+	cd $(DEB_BUILD)/src && dpkg-buildpackage -b -us -uc \
+	    >../build.log 2>&1 || { tail -n 40 ../build.log; \
+	    echo "deb: dpkg-buildpackage failed: $(DEB_BUILD)/build.log"; exit 1; }
+	cp $(DEB_BUILD)/$(DEB_NAME) dist/
+	lintian --fail-on error \
+	    $(DEB_BUILD)/libapache2-mod-misdirect_$(DEB_VERSION)_$(DEB_ARCH).changes
+	@echo "deb: dist/$(DEB_NAME)"
+
+check-deb: deps-deb
+	MAKE="$(MAKE)" DEB=dist/$(DEB_NAME) check/deb.sh

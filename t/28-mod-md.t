@@ -5,11 +5,13 @@
 # The module's model must say the same.
 use v5.36;
 use Test::More;
+use File::Path qw(make_path);
 use lib 't/lib';
 use MisdirectTest;
 
+# The first test of a fresh tree may run before any other made the root.
 my $dir = MisdirectTest::tmp_root() . "/mod-md-pki-$$";
-mkdir $dir or die "mkdir $dir: $!";
+make_path($dir);
 END { system 'rm', '-rf', $dir if $dir }
 
 # Self-signed certificates are enough: mod_md only hands the files on.
