@@ -12,24 +12,32 @@ SRCS     = mod_misdirect.c src/misdirect_logic.c src/misdirect_lint.c \
 HDRS     = src/misdirect_logic.h src/mod_misdirect.h
 MODULE   = .libs/mod_misdirect.so
 WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
+FLAGS_STAMP = .build-flags
 UNIT     = t/unit/test_logic
 
 # What each target needs on a Debian 12 machine.
 BUILD_PKGS = apache2 apache2-dev libssl-dev openssl
 DEMO_PKGS  = $(BUILD_PKGS) curl nghttp2-client libio-socket-ssl-perl \
              libjson-pp-perl
-TEST_PKGS  = $(DEMO_PKGS) python3-h2 perl prometheus
+TEST_PKGS  = $(DEMO_PKGS) python3-h2 perl
 
 .PHONY: all install demo test unit clean have-build deps-build deps-demo \
-        deps-test
+        deps-test deps-prometheus
 
 all: $(MODULE)
 
-$(MODULE): $(SRCS) $(HDRS) | have-build
+$(MODULE): $(SRCS) $(HDRS) $(FLAGS_STAMP) | have-build
 	$(APXS) -c $(addprefix -Wc$(comma),$(WARN)) -lssl -lcrypto \
 	    -o mod_misdirect.la $(SRCS)
 
 comma := ,
+
+# The warning flags of the last build: when they change (make, then make
+# test, which sets WERROR=1), the module and the unit test build again.
+$(FLAGS_STAMP): FORCE
+	@echo '$(WARN)' | cmp -s - $@ 2>/dev/null || echo '$(WARN)' > $@
+.PHONY: FORCE
+FORCE:
 
 # Installs the packages of $(1) that dpkg does not know as installed.
 define need_pkgs
@@ -59,30 +67,44 @@ deps-build:
 	$(call need_pkgs,$(BUILD_PKGS))
 deps-demo:
 	$(call need_pkgs,$(DEMO_PKGS))
-deps-test:
+deps-test: deps-prometheus
 	$(call need_pkgs,$(TEST_PKGS))
+
+# The tests need promtool and a Prometheus binary, not a Prometheus
+# service: Debian's package starts one on every interface (:9090), so
+# when this installs the package it also stops and disables the service.
+deps-prometheus:
+	@dpkg-query -W -f='$${Status}\n' prometheus 2>/dev/null \
+	    | grep -q '^install ok installed' || { \
+	    echo "installing: prometheus (its service left off)"; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends prometheus >/dev/null && \
+	    { systemctl disable --now prometheus >/dev/null 2>&1 || true; }; }
 
 install: $(MODULE)
 	$(APXS) -i -n misdirect mod_misdirect.la
 	install -m 644 conf/misdirect.load conf/misdirect.conf \
 	    $$($(APXS) -q SYSCONFDIR)/mods-available/
 
-demo: deps-demo $(MODULE)
+# The packages first, then the build: also right under make -j.
+demo: deps-demo
+	@$(MAKE) --no-print-directory all
 	perl t/bin/demo.pl
 
-$(UNIT): t/unit/test_logic.c src/misdirect_logic.c $(HDRS)
+$(UNIT): t/unit/test_logic.c src/misdirect_logic.c $(HDRS) $(FLAGS_STAMP)
 	$(CC) $(WARN) -O1 -g -Isrc -o $@ t/unit/test_logic.c \
 	    src/misdirect_logic.c
 
 unit: $(UNIT)
 
-test: WERROR = 1
-test: deps-test $(MODULE) $(UNIT)
+test: deps-test
+	@$(MAKE) --no-print-directory WERROR=1 all unit
 	$(PROVE) -I t/lib t/
 
 clean:
 	rm -rf .libs src/.libs *.la *.lo *.slo *.o src/*.la src/*.lo \
-	    src/*.slo src/*.o $(UNIT) t/tmp
+	    src/*.slo src/*.o $(UNIT) t/tmp $(FLAGS_STAMP)
 
 # ---------------------------------------------------------------------------
 # Reliability checks: fuzz/, check/.  Slow, so not part of
@@ -104,7 +126,7 @@ CLANG        ?= clang
 FUZZ_SECONDS ?= 60
 LOAD_MPM     ?= event
 MODEL_ROUNDS ?= 12
-MODEL_SEED   ?= $(shell date +%s)
+MODEL_SEED   ?= $(or $(MISDIRECT_MODEL_SEED),$(shell date +%s))
 FUZZ_TARGETS  = host_normalize wildcard_match host_matches ip_literal \
                 path_under decide format_checks escape cover_memo
 FUZZ_DIR      = check/build/fuzz

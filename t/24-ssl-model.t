@@ -280,7 +280,8 @@ my @SETTINGS = (
     { name => 'responder', values => [undef, 'http://ocsp.model.test/',
           'http://ocsp.model.test', 'http://OCSP.model.test/'],
       lines => sub ($v) { 'SSLOCSPDefaultResponder ' . pick($v, qq{"$v"}) } },
-    { name => 'override', values => [undef, 'off', 'on'], default => 'off',
+    # No default: an explicit off differs from unset, to mod_ssl too.
+    { name => 'override', values => [undef, 'off', 'on'],
       lines => sub ($v) { 'SSLOCSPOverrideResponder ' . recase($v) } },
     # A list: a vhost's commands come after the global ones, so repeating
     # the global's is not inheriting them.
