@@ -55,13 +55,14 @@ endef
 
 # What a build needs, checked but never installed.
 have-build:
-	@command -v $(APXS) >/dev/null 2>&1 \
-	    && echo '#include <openssl/ssl.h>' \
-	        | $(CC) -E -x c - >/dev/null 2>&1 \
-	    || { echo "mod_misdirect: the build needs apxs and the OpenSSL" \
-	        "headers: apt-get install apache2-dev libssl-dev (Debian)," \
-	        "or dnf install httpd-devel openssl-devel (RHEL, Fedora)"; \
-	        exit 1; }
+	@command -v $(APXS) >/dev/null 2>&1 || { echo "mod_misdirect: no" \
+	    "$(APXS): apt-get install apache2-dev (Debian), or dnf install" \
+	    "httpd-devel (RHEL, Fedora), or make APXS=/path/to/apxs"; \
+	    exit 1; }
+	@echo '#include <openssl/ssl.h>' | $(CC) -E -x c - >/dev/null 2>&1 \
+	    || { echo "mod_misdirect: no OpenSSL headers: apt-get install" \
+	        "libssl-dev (Debian), or dnf install openssl-devel (RHEL," \
+	        "Fedora)"; exit 1; }
 
 deps-build:
 	$(call need_pkgs,$(BUILD_PKGS))

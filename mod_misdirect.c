@@ -1184,6 +1184,13 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
                            "that vhost's TLS settings with the request's "
                            "(tls_differs)", NULL);
     }
+    if (q->facts.host_sent && !q->facts.host_known) {
+        return "the host names no virtual host on this address (the "
+               "certificate may name it, but no ServerName or ServerAlias "
+               "does), so the default one answered, and mod_ssl refuses "
+               "that vhost on this handshake: add the name to the vhost it "
+               "belongs to";
+    }
     if (misdirect_ssl_policy() == MISDIRECT_SSL_POLICY_STRICT) {
         return "SSLVHostSNIPolicy strict refuses every request for another "
                "virtual host than the handshake's: make the client send "
@@ -1286,6 +1293,13 @@ static void misdirect_explain(request_rec *r)
              * them would mislead. */
             q->found = 0;
             memset(&q->decision, 0, sizeof(q->decision));
+        }
+        if (what && r->status == HTTP_BAD_REQUEST && !f.sni_sent) {
+            /* No handshake happened: what mod_ssl answers is a request
+             * of its own making, on no TLS at all. */
+            q->facts.tls = 0;
+            q->hs = NULL;
+            q->ssl = NULL;
         }
         /* ap_set_keepalive has counted this request already, if the
          * connection goes on. */

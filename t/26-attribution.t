@@ -302,6 +302,26 @@ subtest 'hints match the facts' => sub {
     like $f->{handshake_vhost}, qr/^alpha\.test /,
         'the handshake vhost is the one the IP selects';
     unlike $f->{hint}, qr/default/, 'not described as the default vhost';
+
+    # A name the certificate covers but no vhost has: the default vhost
+    # answers, mod_ssl refuses it; the fix is a ServerAlias.
+    my $u = MisdirectTest->new(name => 'attr-hints-nohost');
+    $mark = $u->mark;
+    my ($r2) = $u->https(sni => 'a.wild.test',
+        requests => [{ host => 'zz.wild.test' }]);
+    is $r2->{status}, 421, 'a covered name that no vhost has: mod_ssl\'s 421';
+    $line = $u->wait_error_log(qr/MISDIRECT006/, $mark) // '';
+    like fields($line)->{hint}, qr/the host names no virtual host on this address .*add the name to the vhost it belongs to/,
+        'the hint says to give the name to its vhost';
+
+    # Plain HTTP on the TLS port: no handshake, and the line says so.
+    $mark = $u->mark;
+    my ($r3) = $u->http(port => $u->tls_port,
+        requests => [{ host => 'alpha.test' }]);
+    is $r3->{status}, 400, 'plain HTTP on the TLS port: mod_ssl\'s 400';
+    $line = $u->wait_error_log(qr/MISDIRECT006/, $mark) // '';
+    is fields($line)->{handshake_vhost}, '(none: not TLS)',
+        'no handshake vhost is claimed';
 };
 
 done_testing;
