@@ -12,6 +12,8 @@ SRCS     = mod_misdirect.c src/misdirect_logic.c src/misdirect_lint.c \
 HDRS     = src/misdirect_logic.h src/mod_misdirect.h
 MODULE   = .libs/mod_misdirect.so
 WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
+EXTRA_CFLAGS  ?=
+EXTRA_LDFLAGS ?=
 FLAGS_STAMP = .build-flags
 UNIT     = t/unit/test_logic
 
@@ -27,15 +29,18 @@ TEST_PKGS  = $(DEMO_PKGS) python3-h2 perl
 all: $(MODULE)
 
 $(MODULE): $(SRCS) $(HDRS) $(FLAGS_STAMP) | have-build
-	$(APXS) -c $(addprefix -Wc$(comma),$(WARN)) -lssl -lcrypto \
+	$(APXS) -c $(addprefix -Wc$(comma),$(WARN)) \
+	    $(addprefix -Wc$(comma),$(EXTRA_CFLAGS)) \
+	    $(addprefix -Wl$(comma),$(EXTRA_LDFLAGS)) -lssl -lcrypto \
 	    -o mod_misdirect.la $(SRCS)
 
 comma := ,
 
-# The warning flags of the last build: when they change (make, then make
-# test, which sets WERROR=1), the module and the unit test build again.
+# The flags of the last build: when they change (make, then make test,
+# which sets WERROR=1), the module and the unit test build again.
 $(FLAGS_STAMP): FORCE
-	@echo '$(WARN)' | cmp -s - $@ 2>/dev/null || echo '$(WARN)' > $@
+	@echo '$(WARN) $(EXTRA_CFLAGS) $(EXTRA_LDFLAGS)' | cmp -s - $@ \
+	    2>/dev/null || echo '$(WARN) $(EXTRA_CFLAGS) $(EXTRA_LDFLAGS)' > $@
 .PHONY: FORCE
 FORCE:
 
