@@ -111,7 +111,7 @@ misdirect_srv_conf *misdirect_conf(server_rec *s)
     return ap_get_module_config(s->module_config, &misdirect_module);
 }
 
-static int misdirect_mode(const misdirect_srv_conf *conf)
+int misdirect_mode(const misdirect_srv_conf *conf)
 {
     return conf->mode == MISDIRECT_UNSET ? MISDIRECT_DEFAULT_MODE : conf->mode;
 }
@@ -262,8 +262,8 @@ static int misdirect_cert_covers(SSL *ssl, server_rec *hs, server_rec *rs,
                                      hconf, rconf, name, host);
 }
 
-static int misdirect_host_allowed(const misdirect_srv_conf *conf,
-                                  const char *host)
+int misdirect_host_allowed(const misdirect_srv_conf *conf,
+                           const char *host)
 {
     char canon[64];
     int i;
@@ -1357,8 +1357,8 @@ static int misdirect_log_transaction(request_rec *r)
  * relaxed mod_ssl's SSLVHostSNIPolicy on purpose, so that mod_ssl serves
  * a vhost whose certificate differs from the handshake's, the module
  * follows: it reports such requests rather than refusing them. */
-static misdirect_action_e misdirect_default_for(misdirect_check_e check,
-                                                misdirect_ssl_policy_e ssl)
+misdirect_action_e misdirect_default_for(misdirect_check_e check,
+                                         misdirect_ssl_policy_e ssl)
 {
     if (check == MISDIRECT_CHECK_CERT
         && (ssl == MISDIRECT_SSL_POLICY_AUTHONLY
@@ -1420,6 +1420,7 @@ static void misdirect_test_config(apr_pool_t *pconf, server_rec *s)
     /* apachectl configtest stops before post_config: lint here too. */
     misdirect_tls_profiles_build(pconf, pconf, s);
     misdirect_lint(pconf, s);
+    misdirect_dump(pconf, s);
 }
 
 /* ------------------------------------------------------------------ */

@@ -223,7 +223,7 @@ static int misdirect_cmp_str(const void *a, const void *b)
 }
 
 /* A mode and its flags ("chain no_crl_for_cert_ok"), as mod_ssl reads
- * them: in any case, the flags a set, so order and repeats make no
+ * them: in any case, the flags as a set, so order and repeats make no
  * difference. */
 static const char *misdirect_keywords_canon(apr_pool_t *p,
                                             apr_array_header_t *words)
@@ -805,6 +805,19 @@ static void misdirect_lint_certs(apr_pool_t *ptemp, apr_hash_t *cache,
             apr_hash_set(cache, file, APR_HASH_KEY_STRING, cert);
         }
         APR_ARRAY_PUSH(certs, X509 *) = cert;
+    }
+}
+
+/* The certificates of s's SSLCertificateFile list, as the lint reads
+ * them (for the prediction dump, which runs before mod_ssl loads its
+ * contexts); cache maps a file to its X509 and is the caller's to free. */
+void misdirect_tls_certs_load(apr_pool_t *ptemp, apr_hash_t *cache,
+                              server_rec *s, apr_array_header_t *certs)
+{
+    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
+
+    if (tp && tp->enabled) {
+        misdirect_lint_certs(ptemp, cache, tp, certs);
     }
 }
 

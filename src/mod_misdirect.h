@@ -11,6 +11,7 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "apr_tables.h"
+#include "apr_hash.h"
 
 #include <openssl/ssl.h>
 
@@ -103,6 +104,26 @@ MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
                                                          server_rec *hs,
                                                          server_rec *rs);
 MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
+                                       server_rec *main_s);
+
+/* The module's mode for a vhost, defaulted (mod_misdirect.c). */
+MISDIRECT_INTERNAL int misdirect_mode(const misdirect_srv_conf *conf);
+/* Does MisdirectAllow of conf forgive host? */
+MISDIRECT_INTERNAL int misdirect_host_allowed(const misdirect_srv_conf *conf,
+                                              const char *host);
+/* The action of a check a vhost leaves unset, under mod_ssl's policy. */
+MISDIRECT_INTERNAL misdirect_action_e
+misdirect_default_for(misdirect_check_e check, misdirect_ssl_policy_e ssl);
+/* The certificates of s's SSLCertificateFile list (misdirect_lint.c);
+ * cache maps a file to its X509, and the caller frees them. */
+MISDIRECT_INTERNAL void misdirect_tls_certs_load(apr_pool_t *ptemp,
+                                                 apr_hash_t *cache,
+                                                 server_rec *s,
+                                                 apr_array_header_t *certs);
+
+/* misdirect_dump.c: with -t -D DUMP_MISDIRECT_JSON or -D DUMP_MISDIRECT,
+ * what every (SNI, host) pair of each TLS address will get, on stdout. */
+MISDIRECT_INTERNAL void misdirect_dump(apr_pool_t *ptemp,
                                        server_rec *main_s);
 
 /* misdirect_status.c: counters in shared memory, mod_status section and
