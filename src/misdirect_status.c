@@ -159,7 +159,8 @@ typedef struct {
 static misdirect_metric_server *misdirect_metric_servers;
 static int misdirect_metric_count;
 
-static void misdirect_metrics_prepare(apr_pool_t *pconf, apr_pool_t *ptemp);
+static void misdirect_metrics_prepare(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                      server_rec *main_s);
 
 /* ------------------------------------------------------------------ */
 /* Slots                                                              */
@@ -202,6 +203,59 @@ static apr_uint64_t misdirect_server_key(server_rec *s, int is_main)
         h = misdirect_fnv(h, &sar->host_port, sizeof(sar->host_port));
     }
     return h;
+}
+
+/* The main server, then the vhosts in the order of the configuration:
+ * httpd keeps them the other way round. */
+static server_rec **misdirect_servers(apr_pool_t *p, server_rec *main_s,
+                                      int *count)
+{
+    server_rec **list, *s;
+    int n = 0, i;
+
+    for (s = main_s; s; s = s->next) {
+        n++;
+    }
+    list = apr_palloc(p, n * sizeof(*list));
+    list[0] = main_s;
+    for (s = main_s->next, i = n - 1; s; s = s->next, i--) {
+        list[i] = s;
+    }
+    *count = n;
+    return list;
+}
+
+/* Who a server is to its slot, in configuration order.  Two vhosts alike
+ * in name and address (the lint warns) still count apart, by their turn
+ * among them: the first keeps the plain key, the one requests for the
+ * name reach; the metrics name the others by the same turn, so that a
+ * series and its slot stay together whatever lines move above them. */
+typedef struct {
+    server_rec *s;
+    apr_uint64_t key;
+    int turn;                      /* 1, or 2 and up for a duplicate */
+} misdirect_identity;
+
+static misdirect_identity *misdirect_identities(apr_pool_t *p,
+                                                server_rec *main_s,
+                                                int *count)
+{
+    apr_hash_t *taken = apr_hash_make(p);
+    server_rec **list = misdirect_servers(p, main_s, count);
+    misdirect_identity *id = apr_palloc(p, *count * sizeof(*id));
+    int j;
+
+    for (j = 0; j < *count; j++) {
+        id[j].s = list[j];
+        id[j].key = misdirect_server_key(list[j], j == 0);
+        for (id[j].turn = 1;
+             apr_hash_get(taken, &id[j].key, sizeof(id[j].key));
+             id[j].turn++) {
+            id[j].key = misdirect_fnv(id[j].key, "#", 1);
+        }
+        apr_hash_set(taken, &id[j].key, sizeof(id[j].key), "");
+    }
+    return id;
 }
 
 static int misdirect_server_mode(server_rec *s)
@@ -281,26 +335,11 @@ static apr_status_t misdirect_assign(misdirect_keep *keep,
                                      server_rec *main_s)
 {
     apr_hash_t *known = apr_hash_make(ptemp);
-    apr_hash_t *taken = apr_hash_make(ptemp);
-    apr_uint64_t *keys;
+    misdirect_identity *id;
     apr_uint32_t used, fresh = 0, i;
-    server_rec *s;
-    int n = 0, j;
+    int n, j;
 
-    for (s = main_s; s; s = s->next) {
-        n++;
-    }
-    keys = apr_palloc(ptemp, n * sizeof(*keys));
-    for (s = main_s, j = 0; s; s = s->next, j++) {
-        keys[j] = misdirect_server_key(s, s == main_s);
-        /* Two vhosts alike in name and address (the lint warns) still
-         * count apart, by their order. */
-        while (apr_hash_get(taken, &keys[j], sizeof(keys[j]))) {
-            keys[j] = misdirect_fnv(keys[j], "#", 1);
-        }
-        apr_hash_set(taken, &keys[j], sizeof(keys[j]), "");
-    }
-
+    id = misdirect_identities(ptemp, main_s, &n);
     used = keep->seg ? keep->seg->used : 0;
     for (i = 0; i < used; i++) {
         apr_uint64_t *k = apr_palloc(ptemp, sizeof(*k));
@@ -309,7 +348,7 @@ static apr_status_t misdirect_assign(misdirect_keep *keep,
         apr_hash_set(known, k, sizeof(*k), (void *)(apr_uintptr_t)(i + 1));
     }
     for (j = 0; j < n; j++) {
-        fresh += !apr_hash_get(known, &keys[j], sizeof(keys[j]));
+        fresh += !apr_hash_get(known, &id[j].key, sizeof(id[j].key));
     }
     if (!keep->seg || used + fresh > keep->seg->capacity) {
         apr_status_t rv = misdirect_segment_replace(keep, process,
@@ -321,17 +360,17 @@ static apr_status_t misdirect_assign(misdirect_keep *keep,
     }
 
     misdirect_active = 0;
-    for (s = main_s, j = 0; s; s = s->next, j++) {
-        apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(known, &keys[j],
-                                                       sizeof(keys[j]));
-        misdirect_srv_conf *conf = misdirect_conf(s);
+    for (j = 0; j < n; j++) {
+        apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(known, &id[j].key,
+                                                       sizeof(id[j].key));
+        misdirect_srv_conf *conf = misdirect_conf(id[j].s);
 
         if (!at) {
             at = ++used;
-            keep->seg->slot[at - 1].key = keys[j];
+            keep->seg->slot[at - 1].key = id[j].key;
         }
         conf->index = (int)(at - 1);
-        if (misdirect_server_mode(s) != MISDIRECT_MODE_OFF) {
+        if (misdirect_server_mode(id[j].s) != MISDIRECT_MODE_OFF) {
             misdirect_active = 1;
         }
     }
@@ -380,7 +419,7 @@ int misdirect_status_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         misdirect_seg = NULL;
         return OK;
     }
-    misdirect_metrics_prepare(pconf, ptemp);
+    misdirect_metrics_prepare(pconf, ptemp, main_s);
     return OK;
 }
 
@@ -499,12 +538,17 @@ void misdirect_status_count_other(server_rec *s)
 /* ------------------------------------------------------------------ */
 /* Reading                                                            */
 
+/* Backwards, against the order in which a request is counted (checked,
+ * fired, its action, then per check), so that a request caught halfway
+ * shows as checked but not yet fired rather than the other way round
+ * (where the additions stay in order, as on x86: they are relaxed).  It
+ * is not one instant either way. */
 static void misdirect_read_slot(const misdirect_slot *slot,
                                 misdirect_counts *out)
 {
     int k;
 
-    for (k = 0; k < MISDIRECT_STAT_COUNT; k++) {
+    for (k = MISDIRECT_STAT_COUNT - 1; k >= 0; k--) {
         out->n[k] = __atomic_load_n(&slot->n[k], __ATOMIC_RELAXED);
     }
 }
@@ -551,25 +595,6 @@ static int misdirect_has_findings(const misdirect_counts *c)
 /* ------------------------------------------------------------------ */
 /* Describing                                                         */
 
-/* The main server, then the vhosts in the order of the configuration:
- * httpd keeps them the other way round. */
-static server_rec **misdirect_servers(apr_pool_t *p, int *count)
-{
-    server_rec **list, *s;
-    int n = 0, i;
-
-    for (s = ap_server_conf; s; s = s->next) {
-        n++;
-    }
-    list = apr_palloc(p, n * sizeof(*list));
-    list[0] = ap_server_conf;
-    for (s = ap_server_conf->next, i = n - 1; s; s = s->next, i--) {
-        list[i] = s;
-    }
-    *count = n;
-    return list;
-}
-
 static const char *misdirect_mode_name(int mode)
 {
     return mode == MISDIRECT_MODE_OFF ? "off"
@@ -582,10 +607,24 @@ static const char *misdirect_server_name(server_rec *s)
 }
 
 /* "127.0.0.1:443 [::1]:443", "*:443"; NULL for the main server. */
+/* Is word one of the space-separated words of list? */
+static int misdirect_word_in(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    const char *at;
+
+    for (at = strstr(list, word); at; at = strstr(at + 1, word)) {
+        if ((at == list || at[-1] == ' ') && (at[n] == ' ' || !at[n])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static const char *misdirect_server_address(apr_pool_t *p, server_rec *s,
                                             int is_main)
 {
-    const char *out = "";
+    const char *out = "", *item;
     server_addr_rec *sar;
     char ip[64];
 
@@ -605,9 +644,14 @@ static const char *misdirect_server_address(apr_pool_t *p, server_rec *s,
                    ? apr_pstrcat(p, "[", ip, "]", NULL)
                    : apr_pstrdup(p, ip);
         }
-        out = apr_psprintf(p, "%s%s%s:%s", out, *out ? " " : "", host,
-                           sar->host_port
-                           ? apr_itoa(p, sar->host_port) : "*");
+        item = apr_psprintf(p, "%s:%s", host, sar->host_port
+                                              ? apr_itoa(p, sar->host_port)
+                                              : "*");
+        /* httpd keeps "*:443" as two addresses, IPv4 and IPv6; the
+         * configuration wrote it once, and so does this. */
+        if (!misdirect_word_in(out, item)) {
+            out = apr_pstrcat(p, out, *out ? " " : "", item, NULL);
+        }
     }
     return out;
 }
@@ -684,40 +728,66 @@ static int misdirect_utf8_len(const unsigned char *p)
     return len;
 }
 
-/* A JSON string literal of s.  Configuration text is bytes: valid UTF-8
- * passes, any other byte is read as Latin-1, so the result always
- * parses.  <, > and & are escaped too, so no browser sniffs markup. */
-static const char *misdirect_json_str(apr_pool_t *p, const char *s)
+/* Configuration text is bytes, and both JSON and Prometheus want UTF-8
+ * (Prometheus refuses a whole scrape over one invalid label value): valid
+ * UTF-8 passes, any other byte is read as Latin-1.  Returns s itself
+ * when it is valid already, the usual case. */
+static const char *misdirect_utf8(apr_pool_t *p, const char *s)
 {
-    const unsigned char *in = (const unsigned char *)(s ? s : "");
+    const unsigned char *in = (const unsigned char *)s;
     char *out, *o;
+    int len;
 
-    if (!s) {
-        return "null";
+    while (*in && (len = misdirect_utf8_len(in)) > 0) {
+        in += len;
     }
-    o = out = apr_palloc(p, strlen(s) * 6 + 3);
-    *o++ = '"';
+    if (!*in) {
+        return s;
+    }
+    o = out = apr_palloc(p, strlen(s) * 2 + 1);
+    memcpy(o, s, (const char *)in - s);
+    o += (const char *)in - s;
     while (*in) {
-        int len = misdirect_utf8_len(in);
-
-        if (len > 1) {
+        len = misdirect_utf8_len(in);
+        if (len > 0) {
             memcpy(o, in, len);
             o += len;
             in += len;
             continue;
         }
+        *o++ = (char)(0xc0 | (*in >> 6));
+        *o++ = (char)(0x80 | (*in & 0x3f));
+        in++;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* A JSON string literal of s, which always parses.  <, > and & are
+ * escaped too, so no browser sniffs markup. */
+static const char *misdirect_json_str(apr_pool_t *p, const char *s)
+{
+    const unsigned char *in;
+    char *out, *o;
+
+    if (!s) {
+        return "null";
+    }
+    in = (const unsigned char *)misdirect_utf8(p, s);
+    o = out = apr_palloc(p, strlen((const char *)in) * 6 + 3);
+    *o++ = '"';
+    for (; *in; in++) {
         if (*in == '"' || *in == '\\') {
             *o++ = '\\';
             *o++ = (char)*in;
         }
-        else if (len == 0 || *in < 0x20 || *in == 0x7f || *in == '<'
-                 || *in == '>' || *in == '&') {
+        else if (*in < 0x20 || *in == 0x7f || *in == '<' || *in == '>'
+                 || *in == '&') {
             o += apr_snprintf(o, 7, "\\u%04x", *in);
         }
         else {
             *o++ = (char)*in;
         }
-        in++;
     }
     *o++ = '"';
     *o = '\0';
@@ -769,7 +839,7 @@ static void misdirect_json(request_rec *r)
     misdirect_read_totals(&c);
     misdirect_json_counts(r, &c, "  ");
     ap_rputs(",\n  \"vhosts\": [\n", r);
-    list = misdirect_servers(p, &n);
+    list = misdirect_servers(p, ap_server_conf, &n);
     for (i = 0; i < n; i++) {
         server_rec *s = list[i];
         int is_main = i == 0;
@@ -841,7 +911,7 @@ static void misdirect_text(request_rec *r, int html)
     apr_pool_t *p = r->pool;
     int wname = 5, waddr = 7, wdef = 10, k, i, o, n;
     misdirect_counts c;
-    server_rec **list = misdirect_servers(p, &n);
+    server_rec **list = misdirect_servers(p, ap_server_conf, &n);
 
     for (i = 0; i < n; i++) {
         server_rec *s = list[i];
@@ -958,7 +1028,7 @@ static void misdirect_status_html(request_rec *r)
         ap_rprintf(r, "<th>%s</th>", misdirect_stat_json[k]);
     }
     ap_rputs("</tr>\n", r);
-    list = misdirect_servers(p, &n);
+    list = misdirect_servers(p, ap_server_conf, &n);
     for (i = 0; i < n; i++) {
         server_rec *s = list[i];
         int is_main = i == 0;
@@ -1021,10 +1091,56 @@ static int misdirect_status_hook(request_rec *r, int flags)
     "application/openmetrics-text; version=1.0.0; charset=utf-8"
 #define MISDIRECT_PREFIX "apache_misdirect_"
 
-/* Label values for the action a request or a check was given, in the
- * order of the outcomes after MISDIRECT_OUT_FIRED. */
+/* The families, in the order a scrape lists them: first those that every
+ * scrape has, whatever happened and however many vhosts there are (a
+ * few lines), then the per-vhost detail, only for vhosts with a finding.
+ * Family names are an interface (docs/counters.md); a counter's samples
+ * add _total. */
+typedef enum {
+    MISDIRECT_FAM_START = 0,
+    MISDIRECT_FAM_CHECKED,
+    MISDIRECT_FAM_ALL_MISDIRECTED,
+    MISDIRECT_FAM_ALL_REFUSED,
+    MISDIRECT_FAM_VHOST_CHECKED,
+    MISDIRECT_FAM_MISDIRECTED,
+    MISDIRECT_FAM_FIRINGS,
+    MISDIRECT_FAM_REFUSED,
+    MISDIRECT_FAMILIES
+} misdirect_family_e;
+
+static const struct {
+    const char *name;
+    int counter;                   /* else a gauge */
+    const char *help;
+} misdirect_families[MISDIRECT_FAMILIES] = {
+    { "start_time_seconds", 0,
+      "When the counters were last set to zero (a start or full restart), "
+      "in seconds since the epoch; a graceful restart keeps them." },
+    { "checked_requests", 1,
+      "Requests checked, all virtual hosts." },
+    { "all_misdirected_requests", 1,
+      "Requests on which a check fired, by the action taken, all virtual "
+      "hosts; always present, for alerts." },
+    { "all_refused_requests", 1,
+      "421s by who answered them (module, mod_ssl, handler), and mod_ssl's "
+      "400s and 403s, all virtual hosts; always present, for alerts." },
+    { "vhost_checked_requests", 1,
+      "Requests checked, per virtual host with a finding." },
+    { "misdirected_requests", 1,
+      "Requests on which a check fired, by the action taken (the strictest "
+      "of the checks'), per virtual host with a finding." },
+    { "check_firings", 1,
+      "Requests on which each check fired, by the action its policy gave "
+      "it, per virtual host where it fired." },
+    { "refused_requests", 1,
+      "421s by who answered them, and mod_ssl's 400s and 403s, per "
+      "virtual host with a finding." }
+};
+
+/* The action a request or a check was given, as a label, in the order
+ * of the outcomes after MISDIRECT_OUT_FIRED. */
 static const char *const misdirect_out_action[MISDIRECT_OUTCOMES] = {
-    NULL, "reject", "report", "allow"
+    NULL, "action=\"reject\"", "action=\"report\"", "action=\"allow\""
 };
 
 /* The refusals, as status and sender labels: 421s by who answered them
@@ -1032,52 +1148,36 @@ static const char *const misdirect_out_action[MISDIRECT_OUTCOMES] = {
  * 403. */
 static const struct {
     int stat;
-    const char *status;
-    const char *sender;
+    const char *labels;
 } misdirect_refusals[] = {
-    { MISDIRECT_STAT_REJECTED,  "421", "module" },
-    { MISDIRECT_STAT_SSL_421,   "421", "mod_ssl" },
-    { MISDIRECT_STAT_OTHER_421, "421", "handler" },
-    { MISDIRECT_STAT_SSL_400,   "400", "mod_ssl" },
-    { MISDIRECT_STAT_SSL_403,   "403", "mod_ssl" }
+    { MISDIRECT_STAT_REJECTED,  "status=\"421\",sender=\"module\"" },
+    { MISDIRECT_STAT_SSL_421,   "status=\"421\",sender=\"mod_ssl\"" },
+    { MISDIRECT_STAT_OTHER_421, "status=\"421\",sender=\"handler\"" },
+    { MISDIRECT_STAT_SSL_400,   "status=\"400\",sender=\"mod_ssl\"" },
+    { MISDIRECT_STAT_SSL_403,   "status=\"403\",sender=\"mod_ssl\"" }
 };
 #define MISDIRECT_REFUSALS \
     ((int)(sizeof(misdirect_refusals) / sizeof(misdirect_refusals[0])))
 
-/* A label value as both formats want it: UTF-8, with backslash, double
- * quote and newline escaped.  Configuration text is bytes: a byte that
- * is not part of valid UTF-8 is read as Latin-1, as in the JSON, since
- * Prometheus refuses a whole scrape over one invalid label value. */
+/* A label value as both formats want it: UTF-8 (misdirect_utf8), with
+ * backslash, double quote and newline escaped. */
 static const char *misdirect_label_value(apr_pool_t *p, const char *s)
 {
-    const unsigned char *in = (const unsigned char *)(s ? s : "");
-    char *out = apr_palloc(p, strlen((const char *)in) * 2 + 1), *o = out;
+    const char *in = misdirect_utf8(p, s ? s : "");
+    char *out = apr_palloc(p, strlen(in) * 2 + 1), *o = out;
 
-    while (*in) {
-        int len = misdirect_utf8_len(in);
-
-        if (len > 1) {
-            memcpy(o, in, len);
-            o += len;
-            in += len;
-            continue;
-        }
-        if (len == 0) {
-            *o++ = (char)(0xc0 | (*in >> 6));
-            *o++ = (char)(0x80 | (*in & 0x3f));
-        }
-        else if (*in == '\\' || *in == '"') {
+    for (; *in; in++) {
+        if (*in == '\\' || *in == '"') {
             *o++ = '\\';
-            *o++ = (char)*in;
+            *o++ = *in;
         }
         else if (*in == '\n') {
             *o++ = '\\';
             *o++ = 'n';
         }
         else {
-            *o++ = (char)*in;
+            *o++ = *in;
         }
-        in++;
     }
     *o = '\0';
     return out;
@@ -1087,35 +1187,35 @@ static const char *misdirect_label_value(apr_pool_t *p, const char *s)
  * does not name a vhost: the same name on two addresses is two vhosts,
  * hence address ("" for the main server).  Two vhosts alike in both (the
  * lint warns) would be one series twice, which makes Prometheus drop
- * samples: the second and later of them also get defined_in.  The first
- * keeps its plain labels, the ones requests for the name reach. */
-static void misdirect_metrics_prepare(apr_pool_t *pconf, apr_pool_t *ptemp)
+ * samples: the second and later of them also get dup, their turn, the
+ * one their slot is keyed by (misdirect_identities), so that moving
+ * lines around them renames nothing.  Two address lists that only print
+ * alike (a wildcard on IPv4 and on IPv6) take the next free turn. */
+static void misdirect_metrics_prepare(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                      server_rec *main_s)
 {
     apr_hash_t *seen = apr_hash_make(ptemp);
-    server_rec **list = misdirect_servers(ptemp, &misdirect_metric_count);
+    misdirect_identity *id = misdirect_identities(ptemp, main_s,
+                                                  &misdirect_metric_count);
     int i;
 
     misdirect_metric_servers = apr_palloc(pconf, misdirect_metric_count
                                           * sizeof(*misdirect_metric_servers));
     for (i = 0; i < misdirect_metric_count; i++) {
-        server_rec *s = list[i];
-        const char *base, *labels, *defined;
+        server_rec *s = id[i].s;
+        const char *base, *labels;
         int dup;
 
         base = apr_psprintf(pconf, "vhost=\"%s\",address=\"%s\"",
                    misdirect_label_value(ptemp, misdirect_server_name(s)),
                    misdirect_label_value(ptemp, misdirect_server_address(
                                                     ptemp, s, i == 0)));
-        defined = misdirect_label_value(ptemp,
-                                        misdirect_server_defined(ptemp, s));
-        /* The same file and line twice (a file included twice) still
-         * needs telling apart: by its turn. */
-        labels = base;
-        for (dup = 1; apr_hash_get(seen, labels, APR_HASH_KEY_STRING);
-             dup++) {
-            labels = apr_psprintf(pconf, "%s,defined_in=\"%s%s\"", base,
-                                  defined, dup == 1 ? ""
-                                  : apr_psprintf(ptemp, " (%d)", dup));
+        for (dup = id[i].turn; ; dup++) {
+            labels = dup == 1 ? base : apr_psprintf(pconf, "%s,dup=\"%d\"",
+                                                    base, dup);
+            if (!apr_hash_get(seen, labels, APR_HASH_KEY_STRING)) {
+                break;
+            }
         }
         apr_hash_set(seen, labels, APR_HASH_KEY_STRING, "");
         misdirect_metric_servers[i].s = s;
@@ -1174,126 +1274,146 @@ static int misdirect_wants_openmetrics(const char *accept)
  * without _total, its samples with it; the 0.0.4 format uses the sample
  * name for both. */
 static void misdirect_metrics_family(request_rec *r, int om,
-                                     const char *name, int counter,
-                                     const char *help)
+                                     misdirect_family_e f)
 {
+    const char *name = misdirect_families[f].name;
+    int counter = misdirect_families[f].counter;
     const char *suffix = counter && !om ? "_total" : "";
 
     ap_rprintf(r, "# HELP " MISDIRECT_PREFIX "%s%s %s\n"
-               "# TYPE " MISDIRECT_PREFIX "%s%s %s\n", name, suffix, help,
-               name, suffix, counter ? "counter" : "gauge");
+               "# TYPE " MISDIRECT_PREFIX "%s%s %s\n", name, suffix,
+               misdirect_families[f].help, name, suffix,
+               counter ? "counter" : "gauge");
 }
 
-static void misdirect_metrics_sample(request_rec *r, const char *name,
-                                     const char *labels, apr_uint64_t value)
+/* One sample.  Its labels come in up to three parts, each "" or
+ * name="value" pairs: the vhost's, then what the family adds. */
+static void misdirect_metrics_sample(request_rec *r, misdirect_family_e f,
+                                     const char *vhost, const char *more,
+                                     const char *last, apr_uint64_t value)
 {
-    ap_rprintf(r, MISDIRECT_PREFIX "%s_total%s%s%s %" APR_UINT64_T_FMT "\n",
-               name, *labels ? "{" : "", labels, *labels ? "}" : "", value);
+    const char *part[3] = { vhost, more, last };
+    int i, labels = 0;
+
+    ap_rprintf(r, MISDIRECT_PREFIX "%s%s", misdirect_families[f].name,
+               misdirect_families[f].counter ? "_total" : "");
+    for (i = 0; i < 3; i++) {
+        if (*part[i]) {
+            ap_rvputs(r, labels++ ? "," : "{", part[i], NULL);
+        }
+    }
+    ap_rprintf(r, "%s %" APR_UINT64_T_FMT "\n", labels ? "}" : "", value);
 }
+
+/* The counters per action and per refusal, of a vhost or of all. */
+static void misdirect_metrics_actions(request_rec *r, misdirect_family_e f,
+                                      const char *vhost,
+                                      const misdirect_counts *c)
+{
+    int o;
+
+    for (o = MISDIRECT_OUT_REJECTED; o < MISDIRECT_OUTCOMES; o++) {
+        misdirect_metrics_sample(r, f, vhost, misdirect_out_action[o], "",
+                                 c->n[MISDIRECT_STAT_FIRED + o]);
+    }
+}
+
+static void misdirect_metrics_refusals(request_rec *r, misdirect_family_e f,
+                                       const char *vhost,
+                                       const misdirect_counts *c)
+{
+    int k;
+
+    for (k = 0; k < MISDIRECT_REFUSALS; k++) {
+        misdirect_metrics_sample(r, f, vhost, misdirect_refusals[k].labels,
+                                 "", c->n[misdirect_refusals[k].stat]);
+    }
+}
+
+/* A vhost with a finding, as one reading of its counters. */
+typedef struct {
+    const char *labels;
+    misdirect_counts c;
+} misdirect_metric_shown;
 
 static void misdirect_metrics(request_rec *r, int om)
 {
     const misdirect_metric_server *ms = misdirect_metric_servers;
-    int n = misdirect_metric_count, i, o, k;
+    apr_array_header_t *shown = apr_array_make(r->pool, 8,
+                                               sizeof(misdirect_metric_shown));
+    const misdirect_metric_shown *v;
+    const char *check[MISDIRECT_CHECK_COUNT];
     misdirect_counts c;
-    char *shown;
+    int i, k, o;
 
-    misdirect_metrics_family(r, om, "start_time_seconds", 0,
-                             "When the counters were last set to zero (a "
-                             "start or full restart), in seconds since the "
-                             "epoch; a graceful restart keeps them.");
-    ap_rprintf(r, MISDIRECT_PREFIX "start_time_seconds %" APR_TIME_T_FMT
-               "\n", apr_time_sec(misdirect_seg->started));
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_START);
+    misdirect_metrics_sample(r, MISDIRECT_FAM_START, "", "", "",
+                             (apr_uint64_t)apr_time_sec(
+                                 misdirect_seg->started));
 
-    /* The one series that every scrape has, zero included, so that a
-     * server with no misdirected request at all scrapes as a few lines
-     * whatever its number of vhosts: checked counts nearly every request
-     * of every vhost, and thousands of per-vhost series would say
-     * nothing about misdirection.  Summed over all vhosts, also those a
-     * graceful restart removed, it is the denominator of the overall
-     * share; a vhost with a finding adds its own below. */
+    /* The series that every scrape has, zero included, so that a server
+     * with no misdirected request at all scrapes as a few lines whatever
+     * its number of vhosts, and so that rate() and increase() see the
+     * first misdirected request of all (a series that appears at 1 shows
+     * them no increase).  Summed over all vhosts, also those a graceful
+     * restart removed, from one reading of each slot. */
     misdirect_read_totals(&c);
-    misdirect_metrics_family(r, om, "checked_requests", 1,
-                             "Requests checked, all virtual hosts.");
-    misdirect_metrics_sample(r, "checked_requests", "",
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_CHECKED);
+    misdirect_metrics_sample(r, MISDIRECT_FAM_CHECKED, "", "", "",
                              c.n[MISDIRECT_STAT_CHECKED]);
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_ALL_MISDIRECTED);
+    misdirect_metrics_actions(r, MISDIRECT_FAM_ALL_MISDIRECTED, "", &c);
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_ALL_REFUSED);
+    misdirect_metrics_refusals(r, MISDIRECT_FAM_ALL_REFUSED, "", &c);
 
     /* Per vhost, only those with a finding (a check fired, or a refusal
-     * was counted), chosen once so that every family lists the same
-     * ones.  Findings only accumulate (until a full restart zeroes them),
-     * so a vhost, once shown, stays. */
-    shown = apr_pcalloc(r->pool, n ? n : 1);
-    for (i = 0; i < n; i++) {
+     * was counted), each read once so that every family shows the same
+     * reading.  Findings only accumulate (until a full restart zeroes
+     * them), so a vhost, once shown, stays. */
+    for (i = 0; i < misdirect_metric_count; i++) {
         misdirect_read_server(ms[i].s, &c);
-        shown[i] = (char)misdirect_has_findings(&c);
-    }
+        if (misdirect_has_findings(&c)) {
+            misdirect_metric_shown *one = apr_array_push(shown);
 
-    misdirect_metrics_family(r, om, "vhost_checked_requests", 1,
-                             "Requests checked, per virtual host (those with "
-                             "a finding).");
-    for (i = 0; i < n; i++) {
-        if (shown[i]) {
-            misdirect_read_server(ms[i].s, &c);
-            misdirect_metrics_sample(r, "vhost_checked_requests",
-                                     ms[i].labels,
-                                     c.n[MISDIRECT_STAT_CHECKED]);
+            one->labels = ms[i].labels;
+            one->c = c;
         }
     }
+    v = (const misdirect_metric_shown *)shown->elts;
 
-    misdirect_metrics_family(r, om, "misdirected_requests", 1,
-                             "Requests on which a check fired, by the action "
-                             "taken (the strictest of the checks').");
-    for (i = 0; i < n; i++) {
-        if (!shown[i]) {
-            continue;
-        }
-        misdirect_read_server(ms[i].s, &c);
-        for (o = MISDIRECT_OUT_REJECTED; o < MISDIRECT_OUTCOMES; o++) {
-            ap_rprintf(r, MISDIRECT_PREFIX "misdirected_requests_total{%s,"
-                       "action=\"%s\"} %" APR_UINT64_T_FMT "\n",
-                       ms[i].labels, misdirect_out_action[o],
-                       c.n[MISDIRECT_STAT_FIRED + o]);
-        }
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_VHOST_CHECKED);
+    for (i = 0; i < shown->nelts; i++) {
+        misdirect_metrics_sample(r, MISDIRECT_FAM_VHOST_CHECKED, v[i].labels,
+                                 "", "", v[i].c.n[MISDIRECT_STAT_CHECKED]);
     }
-
-    misdirect_metrics_family(r, om, "check_firings", 1,
-                             "Requests on which each check fired, by the "
-                             "action its policy gave it (checks that fired "
-                             "on the virtual host).");
-    for (i = 0; i < n; i++) {
-        if (!shown[i]) {
-            continue;
-        }
-        misdirect_read_server(ms[i].s, &c);
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_MISDIRECTED);
+    for (i = 0; i < shown->nelts; i++) {
+        misdirect_metrics_actions(r, MISDIRECT_FAM_MISDIRECTED, v[i].labels,
+                                  &v[i].c);
+    }
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_FIRINGS);
+    for (k = 0; k < MISDIRECT_CHECK_COUNT; k++) {
+        check[k] = apr_pstrcat(r->pool, "check=\"", misdirect_check_name(k),
+                               "\"", NULL);
+    }
+    for (i = 0; i < shown->nelts; i++) {
         for (k = 0; k < MISDIRECT_CHECK_COUNT; k++) {
-            if (!c.n[MISDIRECT_STAT_CHECK(k, MISDIRECT_OUT_FIRED)]) {
+            if (!v[i].c.n[MISDIRECT_STAT_CHECK(k, MISDIRECT_OUT_FIRED)]) {
                 continue;
             }
             for (o = MISDIRECT_OUT_REJECTED; o < MISDIRECT_OUTCOMES; o++) {
-                ap_rprintf(r, MISDIRECT_PREFIX "check_firings_total{%s,"
-                           "check=\"%s\",action=\"%s\"} %"
-                           APR_UINT64_T_FMT "\n", ms[i].labels,
-                           misdirect_check_name(k), misdirect_out_action[o],
-                           c.n[MISDIRECT_STAT_CHECK(k, o)]);
+                misdirect_metrics_sample(r, MISDIRECT_FAM_FIRINGS,
+                                         v[i].labels, check[k],
+                                         misdirect_out_action[o],
+                                         v[i].c.n[MISDIRECT_STAT_CHECK(k,
+                                                                       o)]);
             }
         }
     }
-
-    misdirect_metrics_family(r, om, "refused_requests", 1,
-                             "421s by who answered them (module, mod_ssl, "
-                             "handler), and mod_ssl's 400s and 403s.");
-    for (i = 0; i < n; i++) {
-        if (!shown[i]) {
-            continue;
-        }
-        misdirect_read_server(ms[i].s, &c);
-        for (k = 0; k < MISDIRECT_REFUSALS; k++) {
-            ap_rprintf(r, MISDIRECT_PREFIX "refused_requests_total{%s,"
-                       "status=\"%s\",sender=\"%s\"} %" APR_UINT64_T_FMT
-                       "\n", ms[i].labels, misdirect_refusals[k].status,
-                       misdirect_refusals[k].sender,
-                       c.n[misdirect_refusals[k].stat]);
-        }
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_REFUSED);
+    for (i = 0; i < shown->nelts; i++) {
+        misdirect_metrics_refusals(r, MISDIRECT_FAM_REFUSED, v[i].labels,
+                                   &v[i].c);
     }
 
     if (om) {

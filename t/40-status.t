@@ -536,6 +536,22 @@ subtest 'no section when the module is off everywhere' => sub {
     $s->stop;
 };
 
+{
+    # A <VirtualHost *:port> is one address to the administrator, though
+    # httpd keeps it as two (IPv4 and IPv6): the counters name it once.
+    my $s = MisdirectTest->new(name => 'status-star',
+        vhost => { 'plain:beta.test' => "Misdirect Off\n"
+            . "<Location /misdirect-status>\n"
+            . "    SetHandler misdirect-status\n</Location>" },
+        extra_vhosts => "<VirtualHost *:\@PLAIN_PORT\@>\n"
+            . "    ServerName star.test\n</VirtualHost>\n");
+    my ($star) = grep { $_->{server_name} eq 'star.test' }
+        status_json($s)->{vhosts}->@*;
+    is $star->{address}, '*:' . $s->plain_port,
+        'a *:port vhost is named once, as written';
+    $s->stop;
+}
+
 is dev_shm(), $shm_before, '/dev/shm as before';
 is ipcs_m(), $ipcs_before, 'ipcs -m as before';
 

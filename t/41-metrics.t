@@ -1,8 +1,10 @@
 # SetHandler misdirect-metrics: the counters in Prometheus' text format
 # 0.0.4, or OpenMetrics 1.0 when Accept asks for it.  A known mix of
 # requests (the module's 421, a reported and an allowed finding, mod_ssl's
-# 421, 400 and 403, a handler's 421) must show as exactly these series,
-# with none for the vhosts that had no finding, among 5,000; promtool must
+# 421, 400 and 403, a handler's 421) must show as exactly these series:
+# the aggregates always, per vhost none for the vhosts that had no
+# finding, among 5,000; two identical vhosts told apart by their turn,
+# which survives a graceful restart that moves their lines; promtool must
 # accept the output; a real Prometheus server, scraping both formats over
 # loopback, must return the same counts from its query API.
 use v5.36;
@@ -25,8 +27,11 @@ for ($PROMTOOL, $PROMETHEUS) {
 
 my $PREFIX = 'apache_misdirect_';
 my @COUNTERS = map { "$PREFIX$_" } qw(checked_requests
+    all_misdirected_requests all_refused_requests
     vhost_checked_requests misdirected_requests check_firings
     refused_requests);
+my @REFUSALS = (['421', 'module'], ['421', 'mod_ssl'], ['421', 'handler'],
+    ['400', 'mod_ssl'], ['403', 'mod_ssl']);
 my $PROM_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 my $OM_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 # What Prometheus 2.42 sends.
@@ -76,7 +81,7 @@ my $s = MisdirectTest->new(
         'tls:b.wild.test' => 'MisdirectPolicy sni-host-mismatch report',
     },
     extra_vhosts => vh(qq{"$weird_conf"}, "    ServerAlias weird.test\n")
-        # The same name and address twice: told apart by defined_in.
+        # The same name and address twice: told apart by their turn.
         . vh('dup.test', "    ServerAlias one.dup.test\n")
         . vh('dup.test', "    ServerAlias two.dup.test\n")
         . join('', map { vh("v$_.test") } 1 .. $BULK),
@@ -144,6 +149,20 @@ sub vhost_line ($name, $nth) {
     die "no vhost $name #$nth\n";
 }
 
+# The series every scrape has, from the counts of all vhosts.
+sub aggregate_series (%c) {
+    my %out = ("${PREFIX}checked_requests_total" => $c{checked} // 0);
+    for my $action (qw(reject report allow)) {
+        $out{"${PREFIX}all_misdirected_requests_total{action=\"$action\"}"}
+            = $c{$action} // 0;
+    }
+    for my $r (@REFUSALS) {
+        $out{"${PREFIX}all_refused_requests_total{status=\"$r->[0]\","
+            . "sender=\"$r->[1]\"}"} = $c{"$r->[0] $r->[1]"} // 0;
+    }
+    return %out;
+}
+
 # The series a vhost with findings has, from its counts.
 sub vhost_series ($labels, %c) {
     my %out = ("${PREFIX}vhost_checked_requests_total{$labels}" =>
@@ -158,8 +177,7 @@ sub vhost_series ($labels, %c) {
                 . "action=\"$action\"}"} = $c{checks}{$check}{$action} // 0;
         }
     }
-    for my $r (['421', 'module'], ['421', 'mod_ssl'], ['421', 'handler'],
-        ['400', 'mod_ssl'], ['403', 'mod_ssl']) {
+    for my $r (@REFUSALS) {
         $out{"${PREFIX}refused_requests_total{$labels,status=\"$r->[0]\","
             . "sender=\"$r->[1]\"}"} = $c{"$r->[0] $r->[1]"} // 0;
     }
@@ -168,18 +186,15 @@ sub vhost_series ($labels, %c) {
 
 # ---------------------------------------------------------------- the mix
 
-subtest 'before any request: two samples, whatever the number of vhosts'
+subtest 'before any request: ten samples, whatever the number of vhosts'
 => sub {
     my $res = metrics();
     my $got = samples($res->{body});
-    my ($start) = grep { /start_time/ } keys %$got;
-    is_deeply [sort keys %$got],
-        ["${PREFIX}checked_requests_total", "${PREFIX}start_time_seconds"],
-        'only the start time and the aggregate checked';
-    is $got->{"${PREFIX}checked_requests_total"}, 0, 'checked 0';
-    ok abs($got->{"${PREFIX}start_time_seconds"} - time) < 60,
+    ok abs(delete($got->{"${PREFIX}start_time_seconds"}) - time) < 60,
         'start time is now';
-    ok length $res->{body} < 2048, "small with $BULK vhosts ("
+    is_deeply $got, { aggregate_series() },
+        'only the aggregates, at zero' or diag $res->{body};
+    ok length $res->{body} < 3072, "small with $BULK vhosts ("
         . length($res->{body}) . ' bytes)';
 };
 
@@ -212,8 +227,9 @@ my @MIX = (
     # Plain: alpha.test on a second address, the module's 421.
     [http => undef,
         [{ host => 'alpha.test', target => 'https://alpha.test/' }], [421]],
+    # The duplicates with different counts, so that a swap would show.
     [http => undef, [{ host => 'weird.test:1' }, { host => 'one.dup.test:1' },
-        { host => 'two.dup.test:1' }], [200, 200, 200]],
+        ({ host => 'two.dup.test:1' }) x 2], [200, 200, 200, 200]],
 );
 
 for my $c (@MIX) {
@@ -225,10 +241,11 @@ for my $c (@MIX) {
         . join(' ', map { $_->{host} // '(no Host)' } @$req);
 }
 
-my $DUP2 = 'defined_in="' . $s->conf_file . ':' . vhost_line('dup.test', 2)
-    . '"';
+my $DUP2 = 'dup="2"';
 my %EXPECT = (
-    "${PREFIX}checked_requests_total" => 2 + 3 + 4 + 2 + 2 + 1 + 3,
+    aggregate_series(checked => 2 + 3 + 4 + 2 + 2 + 1 + 4, reject => 3,
+        report => 3, allow => 5, '421 module' => 3, '421 mod_ssl' => 2,
+        '421 handler' => 1, '400 mod_ssl' => 1, '403 mod_ssl' => 1),
     vhost_series(labels(tls => 'default.test'), '400 mod_ssl' => 1,
         '403 mod_ssl' => 1),
     vhost_series(labels(tls => 'alpha.test'), checked => 4, allow => 1,
@@ -245,8 +262,8 @@ my %EXPECT = (
         checks => { 'port-mismatch' => { allow => 1 } }),
     vhost_series(labels(plain => 'dup.test'), checked => 1, allow => 1,
         checks => { 'port-mismatch' => { allow => 1 } }),
-    vhost_series(labels(plain => 'dup.test', $DUP2), checked => 1,
-        allow => 1, checks => { 'port-mismatch' => { allow => 1 } }),
+    vhost_series(labels(plain => 'dup.test', $DUP2), checked => 2,
+        allow => 2, checks => { 'port-mismatch' => { allow => 2 } }),
 );
 
 # ---------------------------------------------------------------- 0.0.4
@@ -265,6 +282,18 @@ subtest 'text format 0.0.4: exactly the expected series' => sub {
         or diag $prom->{body};
     unlike $prom->{body}, qr/vhost="(?:v\d+|shared\d)\.test"/,
         'no series for vhosts without a finding';
+
+    # The aggregates are the sums of the vhosts' series (no graceful
+    # restart has removed a vhost here).
+    my %sum;
+    for my $key (keys %$got) {
+        my ($family, $more) = $key =~ /^\Q$PREFIX\E(misdirected|refused)
+            _requests_total\{.*,(action="\w+"|status="\d+",sender="\w+")\}$/x
+            or next;
+        $sum{"${PREFIX}all_${family}_requests_total{$more}"} += $got->{$key};
+    }
+    is_deeply \%sum, { map { $_ => $got->{$_} } grep { /_all_/ } keys %$got },
+        'aggregates: the sums of the vhosts\' series';
     ok length $prom->{body} < 16384, 'small: ' . length($prom->{body})
         . " bytes with $BULK vhosts";
 
@@ -549,6 +578,12 @@ subtest 'a real Prometheus scrapes both formats' => sub {
     is_deeply { map { $_->{metric}{sender} => $_->{value}[1] } @$by_sender },
         { module => 3, mod_ssl => 2, handler => 1 },
         'PromQL: 421s by sender';
+    my $all = prom_query($port, qq{sum by (sender) (${PREFIX}}
+        . qq{all_refused_requests_total{job="openmetrics",status="421"})})
+        // [];
+    is_deeply { map { $_->{metric}{sender} => $_->{value}[1] } @$all },
+        { module => 3, mod_ssl => 2, handler => 1 },
+        'PromQL: the aggregate says the same';
     my $weird = prom_query($port, qq(${PREFIX}vhost_checked_requests_total)
         . qq({job="text004",vhost=~"we.*"})) // [];
     is $weird->[0]{metric}{vhost}, $WEIRD_CHARS,
@@ -569,8 +604,9 @@ subtest 'a real Prometheus scrapes both formats' => sub {
     # its Accept ask for the 0.0.4 format.  (mod_log_config logs the
     # Content-Type without its parameters.)
     my %seen;
-    open my $log, '<', $s->root . '/logs/scrape_log' or die "scrape_log: $!";
-    while (my $line = <$log>) {
+    open my $scrapes, '<', $s->root . '/logs/scrape_log'
+        or die "scrape_log: $!";
+    while (my $line = <$scrapes>) {
         chomp $line;
         my ($path, $agent, $accept, $type) = split /\|/, $line;
         $seen{"$path $type"}++ if $agent =~ m{^Prometheus/}
@@ -584,6 +620,31 @@ subtest 'a real Prometheus scrapes both formats' => sub {
         'the other job got the 0.0.4 format';
     is scalar keys %seen, 2, 'no scrape got anything else'
         or diag join "\n", keys %seen;
+};
+
+# ---------------------------------------------------------------- restart
+
+# The second of two identical vhosts shares name and address with the
+# first: its series is named by its turn, as its slot is keyed, so lines
+# added above both rename nothing and its counts stay its own.
+subtest 'graceful restart with lines moved: the same series' => sub {
+    my $line = vhost_line('dup.test', 2);
+    my $file = $s->conf_file;
+    open my $in, '<', $file or die "$file: $!";
+    my $conf = do { local $/; <$in> };
+    close $in;
+    my $above = "# moved down\n" x 3
+        . vh('inserted.test') =~ s/\@PLAIN_PORT\@/$PLAIN/r;
+    $conf =~ s/^(?=<VirtualHost [^\n]*>\n\s*ServerName dup\.test\n)/$above/m
+        or die "no dup.test vhost in $file\n";
+    open my $out, '>', $file or die "$file: $!";
+    print $out $conf;
+    close $out;
+    $s->graceful;
+    isnt vhost_line('dup.test', 2), $line, 'the duplicate moved down';
+    my $after = metrics();
+    is $after->{body}, $prom->{body}, 'every series, label and count kept'
+        or diag $after->{body};
 };
 
 # The peer address of every TCP and UDP socket a process holds, as
