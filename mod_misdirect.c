@@ -421,7 +421,7 @@ static const char *misdirect_fallback_hint(const misdirect_req *q,
 
 /* One sentence: the likely cause and the fix. */
 static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
-                                  conn_rec *c)
+                                  conn_rec *c, const char *diff)
 {
     const misdirect_facts *f = &q->facts;
     misdirect_check_e reason = q->decision.reason;
@@ -447,7 +447,7 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
     }
     switch (reason) {
     case MISDIRECT_CHECK_SNI_HOST:
-        if (q->hs && misdirect_tls_differences(r->pool, q->hs, r->server)) {
+        if (diff) {
             return apr_psprintf(r->pool, "a client (typically a browser "
                                 "on HTTP/2) reused a connection for "
                                 "another name its certificate covers; "
@@ -606,6 +606,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
                                    : "(none)";
     const char *proto = r->protocol ? r->protocol : "-";
     const char *stream = NULL, *tls = "", *forgiven = "", *ua = "";
+    const char *diff = NULL;
     int request_no = q->request_no;
     char checks[160];
 
@@ -635,8 +636,8 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
 
     if (q->facts.tls && q->hs && q->hs != r->server
         && r->status != HTTP_BAD_REQUEST && r->status != HTTP_FORBIDDEN) {
-        const char *diff = misdirect_tls_differences(p, q->hs, r->server);
-
+        /* Built once: the hint asks whether anything differs. */
+        diff = misdirect_tls_differences(p, q->hs, r->server);
         /* What the module's model says mod_ssl decides for this pair. */
         tls = apr_psprintf(p, "%s ssl_policy=\"%s\" ssl_verdict=\"%s\" "
                            "tls_differs=\"%s\"", tls,
@@ -680,7 +681,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
                                          "X-Forwarded-Host"),
                   misdirect_header_field(r, "forwarded", "Forwarded"),
                   extra ? extra : "",
-                  hint ? hint : misdirect_hint(q, r, c));
+                  hint ? hint : misdirect_hint(q, r, c, diff));
 }
 
 /* Publishes a finding to CustomLog, SetEnvIf and ErrorDocument pages.

@@ -252,6 +252,15 @@ static const char *misdirect_keywords_canon(apr_pool_t *p,
     return out ? out : "";
 }
 
+/* A configured path as mod_ssl keeps it: resolved against ServerRoot
+ * (".." and "//" folded), or as written where httpd cannot resolve it. */
+static const char *misdirect_resolved(apr_pool_t *p, const char *path)
+{
+    const char *r = ap_server_root_relative(p, path);
+
+    return r ? r : apr_pstrdup(p, path);
+}
+
 /* The value of an SSLOpenSSLConfCmd: mod_ssl asks OpenSSL whether the
  * command takes a file or a directory and resolves such a value against
  * ServerRoot before it keeps it, so the model does the same. */
@@ -259,20 +268,17 @@ static const char *misdirect_command_value(apr_pool_t *p, const char *cmd,
                                            const char *value)
 {
     SSL_CONF_CTX *cctx = SSL_CONF_CTX_new();
-    const char *resolved = NULL;
     int type;
 
     if (!cctx) {
-        return value;
+        return apr_pstrdup(p, value);
     }
     SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_SERVER
                                  | SSL_CONF_FLAG_CERTIFICATE);
     type = SSL_CONF_cmd_value_type(cctx, cmd);
     SSL_CONF_CTX_free(cctx);
-    if (type == SSL_CONF_TYPE_FILE || type == SSL_CONF_TYPE_DIR) {
-        resolved = ap_server_root_relative(p, value);
-    }
-    return resolved ? resolved : apr_pstrdup(p, value);
+    return type == SSL_CONF_TYPE_FILE || type == SSL_CONF_TYPE_DIR
+           ? misdirect_resolved(p, value) : apr_pstrdup(p, value);
 }
 
 /* The value one directive line gives, as mod_ssl reads it. */
@@ -293,11 +299,7 @@ static misdirect_tls_value *misdirect_tls_read(apr_pool_t *p, size_t i,
         /* mod_ssl compares the paths it resolved, so quoting, "." and
          * ".." make no difference, while a symlink or a trailing slash
          * does. */
-        v->canon = ap_server_root_relative(p, w0);
-        if (!v->canon) {
-            v->canon = apr_pstrdup(p, w0);
-        }
-        v->shown = v->canon;
+        v->canon = v->shown = misdirect_resolved(p, w0);
         break;
     case MISDIRECT_TLS_PROTOCOL:
         v->canon = misdirect_proto_canon(p, words);
