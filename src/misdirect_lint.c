@@ -102,13 +102,23 @@ static const struct {
 #define MISDIRECT_TLS_CIPHERS 3         /* SSLCipherSuite [SSL] */
 #define MISDIRECT_TLS_CIPHERS13 4       /* SSLCipherSuite TLSv1.3 */
 
-/* One occurrence of a directive, or one value once merged. */
-typedef struct {
+/* One occurrence of a directive, or one value once merged.  Values are
+ * shared: a vhost that does not set a directive points at the global
+ * value, so 5,000 vhosts cost 5,000 pointers, not 5,000 copies; where a
+ * value came from is the directive itself, made into words only when a
+ * line is logged. */
+typedef struct misdirect_tls_value misdirect_tls_value;
+struct misdirect_tls_value {
     const char *canon;      /* what is compared; NULL: not set */
-    const char *shown;      /* as configured, quotes stripped */
-    const char *where;      /* "file:line", "inherited from file:line" or
-                             * NULL for the default */
-} misdirect_tls_value;
+    const char *shown;      /* as configured, quotes stripped; NULL for
+                             * a list of more than one item */
+    const ap_directive_t *line;     /* NULL: the default, or a list */
+    int global;             /* set outside any <VirtualHost> */
+    int count;              /* items of a list value: lists of other
+                             * lengths differ whatever their canon */
+    const misdirect_tls_value *const *items;  /* count > 1: in configured
+                                               * order */
+};
 
 /* The directives of one scope (the global server or one <VirtualHost>),
  * every occurrence in file order. */
@@ -127,7 +137,7 @@ struct misdirect_tls_profile {
     /* Equal ids: equal settings in that group.  Interned per pass, so
      * that a request compares two integers. */
     unsigned int id[MISDIRECT_TLS_GROUPS];
-    misdirect_tls_value value[MISDIRECT_TLS_NSETTINGS];
+    const misdirect_tls_value *value[MISDIRECT_TLS_NSETTINGS];
 };
 
 static misdirect_ssl_policy_e misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
@@ -284,16 +294,23 @@ static const char *misdirect_command_value(apr_pool_t *p, const char *cmd,
 /* The value one directive line gives, as mod_ssl reads it. */
 static misdirect_tls_value *misdirect_tls_read(apr_pool_t *p, size_t i,
                                                apr_array_header_t *words,
-                                               const char *where)
+                                               const ap_directive_t *line,
+                                               int global)
 {
     misdirect_tls_value *v = apr_pcalloc(p, sizeof(*v));
     const char *w0 = words->nelts > 0
                      ? APR_ARRAY_IDX(words, 0, const char *) : "";
+    misdirect_tls_kind_e kind = misdirect_tls_settings[i].kind;
     int k;
 
-    v->where = where;
-    v->shown = apr_array_pstrcat(p, words, ' ');
-    switch (misdirect_tls_settings[i].kind) {
+    v->line = line;
+    v->global = global;
+    v->count = 1;
+    if (kind != MISDIRECT_TLS_FILES && kind != MISDIRECT_TLS_PATH
+        && kind != MISDIRECT_TLS_CIPHER && kind != MISDIRECT_TLS_CIPHER13) {
+        v->shown = apr_array_pstrcat(p, words, ' ');
+    }
+    switch (kind) {
     case MISDIRECT_TLS_FILES:
     case MISDIRECT_TLS_PATH:
         /* mod_ssl compares the paths it resolved, so quoting, "." and
@@ -369,7 +386,7 @@ static apr_array_header_t *misdirect_words(apr_pool_t *p, const char *args)
 
 /* Takes one directive of the tree (not a section) into a scope. */
 static void misdirect_scope_take(apr_pool_t *p, apr_pool_t *ptemp,
-                                 misdirect_tls_scope *sc,
+                                 misdirect_tls_scope *sc, int global,
                                  const ap_directive_t *d)
 {
     apr_array_header_t *words;
@@ -405,18 +422,7 @@ static void misdirect_scope_take(apr_pool_t *p, apr_pool_t *ptemp,
         sc->seen[i] = apr_array_make(ptemp, 2, sizeof(misdirect_tls_value *));
     }
     APR_ARRAY_PUSH(sc->seen[i], misdirect_tls_value *) =
-        misdirect_tls_read(p, (size_t)i, words,
-                           apr_psprintf(p, "%s:%d", d->filename,
-                                        d->line_num));
-}
-
-static const misdirect_tls_value *misdirect_inherited(apr_pool_t *p,
-                                        const misdirect_tls_value *g)
-{
-    misdirect_tls_value *v = apr_pmemdup(p, g, sizeof(*g));
-
-    v->where = apr_pstrcat(p, "inherited from ", g->where, NULL);
-    return v;
+        misdirect_tls_read(p, (size_t)i, words, d, global);
 }
 
 static int misdirect_canon_cmp(const void *a, const void *b)
@@ -426,130 +432,178 @@ static int misdirect_canon_cmp(const void *a, const void *b)
     return strcmp((*x)->canon, (*y)->canon);
 }
 
-/* One list value out of its items: shown and where in configured order,
- * compared as given (commands) or sorted (files, a multiset). */
-static void misdirect_tls_list(apr_pool_t *p, apr_pool_t *ptemp,
-                               misdirect_tls_value *out,
-                               apr_array_header_t *items, int sorted)
+/* One list value out of its items (at least two): compared as given
+ * (commands) or sorted (files, a multiset), each item's canon after its
+ * length, which keeps "a b" + "c" apart from "a" + "b c". */
+static const misdirect_tls_value *misdirect_tls_list(apr_pool_t *p,
+                                        apr_pool_t *ptemp,
+                                        apr_array_header_t *items,
+                                        int sorted)
 {
-    apr_array_header_t *order;
+    misdirect_tls_value *out = apr_pcalloc(p, sizeof(*out));
+    apr_array_header_t *order = apr_array_copy(ptemp, items);
+    apr_size_t len = 0, at = 0;
+    char *canon;
     int i;
 
-    if (items->nelts == 0) {
-        return;
-    }
-    order = apr_array_copy(ptemp, items);
     if (sorted) {
         qsort(order->elts, order->nelts, sizeof(misdirect_tls_value *),
               misdirect_canon_cmp);
     }
-    out->canon = out->shown = out->where = NULL;
-    for (i = 0; i < items->nelts; i++) {
-        const misdirect_tls_value *a = APR_ARRAY_IDX(items, i,
-                                                     misdirect_tls_value *);
-        const misdirect_tls_value *o = APR_ARRAY_IDX(order, i,
-                                                     misdirect_tls_value *);
-        out->canon = apr_psprintf(p, "%s%" APR_SIZE_T_FMT ":%s",
-                                  out->canon ? out->canon : "",
-                                  strlen(o->canon), o->canon);
-        out->shown = out->shown ? apr_pstrcat(p, out->shown, ", ", a->shown,
-                                              NULL) : a->shown;
-        out->where = out->where ? apr_pstrcat(p, out->where, ", ", a->where,
-                                              NULL) : a->where;
+    for (i = 0; i < order->nelts; i++) {
+        len += strlen(APR_ARRAY_IDX(order, i, misdirect_tls_value *)->canon)
+               + 24;
+    }
+    canon = apr_palloc(p, len + 1);
+    canon[0] = '\0';
+    for (i = 0; i < order->nelts; i++) {
+        const char *c = APR_ARRAY_IDX(order, i, misdirect_tls_value *)->canon;
+
+        at += apr_snprintf(canon + at, len + 1 - at, "%" APR_SIZE_T_FMT ":%s",
+                           strlen(c), c);
+    }
+    out->canon = canon;
+    out->count = items->nelts;
+    out->items = apr_pmemdup(p, items->elts,
+                             items->nelts * sizeof(misdirect_tls_value *));
+    return out;
+}
+
+/* The defaults, one set per pass, shared by every vhost. */
+static misdirect_tls_value misdirect_tls_defaults[MISDIRECT_TLS_NSETTINGS];
+
+static void misdirect_tls_defaults_init(void)
+{
+    static char all[16];
+    size_t i;
+
+    apr_snprintf(all, sizeof(all), "%d", MISDIRECT_PROTO_ALL);
+    for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
+        misdirect_tls_value *d = &misdirect_tls_defaults[i];
+
+        memset(d, 0, sizeof(*d));
+        d->shown = misdirect_tls_settings[i].dflt;
+        d->canon = misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL
+                   ? all : d->shown;
+        d->count = d->canon != NULL;
     }
 }
 
 /* A vhost's values as mod_ssl merges its server config over the global
- * one. */
+ * one; g is the global scope's merged profile (NULL when merging the
+ * global scope itself). */
 static void misdirect_tls_merge(apr_pool_t *p, apr_pool_t *ptemp,
                                 misdirect_tls_profile *tp,
-                                const misdirect_tls_scope *g,
+                                const misdirect_tls_scope *gs_scope,
+                                const misdirect_tls_profile *g,
                                 const misdirect_tls_scope *v)
 {
     size_t i;
 
     tp->enabled = v->engine != MISDIRECT_UNSET ? v->engine
-                  : g->engine != MISDIRECT_UNSET ? g->engine : 0;
+                  : gs_scope->engine != MISDIRECT_UNSET ? gs_scope->engine
+                  : 0;
     for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-        apr_array_header_t *gs = g->seen[i], *vs = v->seen[i];
-        misdirect_tls_value *out = &tp->value[i];
-        apr_array_header_t *items;
+        apr_array_header_t *gs = g ? gs_scope->seen[i] : NULL;
+        apr_array_header_t *vs = v->seen[i], *items;
         int k, ng = gs ? gs->nelts : 0, nv = vs ? vs->nelts : 0;
+        int files = misdirect_tls_settings[i].kind == MISDIRECT_TLS_FILES;
+        int commands = misdirect_tls_settings[i].kind
+                       == MISDIRECT_TLS_COMMANDS;
 
-        out->canon = NULL;
-        out->shown = misdirect_tls_settings[i].dflt;
-        out->where = NULL;
-        if (misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL) {
-            out->canon = apr_itoa(p, MISDIRECT_PROTO_ALL);
+        if (!nv) {
+            /* Nothing of its own: the global value, shared. */
+            tp->value[i] = g ? g->value[i] : &misdirect_tls_defaults[i];
+            continue;
         }
-        else if (out->shown) {
-            out->canon = out->shown;
+        if (!(files || commands) || (nv == 1 && (commands ? !ng : ng <= 1))) {
+            /* The last line wins, the vhost's over the global; a list
+             * of one is its one item. */
+            tp->value[i] = APR_ARRAY_IDX(vs, nv - 1, misdirect_tls_value *);
+            continue;
         }
-        switch (misdirect_tls_settings[i].kind) {
-        case MISDIRECT_TLS_FILES:
+        items = apr_array_make(ptemp, nv + ng, sizeof(misdirect_tls_value *));
+        if (files) {
             /* The vhost's n-th file replaces the global n-th; global
              * files past the vhost's count stay. */
-            items = apr_array_make(ptemp, 2, sizeof(misdirect_tls_value *));
             for (k = 0; k < nv || k < ng; k++) {
-                APR_ARRAY_PUSH(items, const misdirect_tls_value *) =
-                    k < nv ? APR_ARRAY_IDX(vs, k, misdirect_tls_value *)
-                           : misdirect_inherited(p, APR_ARRAY_IDX(gs, k,
-                                                 misdirect_tls_value *));
+                APR_ARRAY_PUSH(items, misdirect_tls_value *) =
+                    APR_ARRAY_IDX(k < nv ? vs : gs, k, misdirect_tls_value *);
             }
-            misdirect_tls_list(p, ptemp, out, items, 1);
-            break;
-        case MISDIRECT_TLS_COMMANDS:
-            items = apr_array_make(ptemp, 2, sizeof(misdirect_tls_value *));
-            for (k = 0; k < ng; k++) {
-                APR_ARRAY_PUSH(items, const misdirect_tls_value *) =
-                    misdirect_inherited(p, APR_ARRAY_IDX(gs, k,
-                                                 misdirect_tls_value *));
-            }
-            for (k = 0; k < nv; k++) {
-                APR_ARRAY_PUSH(items, const misdirect_tls_value *) =
-                    APR_ARRAY_IDX(vs, k, misdirect_tls_value *);
-            }
-            misdirect_tls_list(p, ptemp, out, items, 0);
-            break;
-        default:
-            /* The last line wins, the vhost's over the global. */
-            if (nv) {
-                *out = *APR_ARRAY_IDX(vs, nv - 1, misdirect_tls_value *);
-            }
-            else if (ng) {
-                *out = *misdirect_inherited(p, APR_ARRAY_IDX(gs, ng - 1,
-                                                 misdirect_tls_value *));
-            }
-            break;
         }
+        else {
+            /* Commands: the global ones, then the vhost's. */
+            apr_array_cat(items, gs ? gs : vs);
+            if (gs) {
+                apr_array_cat(items, vs);
+            }
+        }
+        tp->value[i] = items->nelts == 1
+                       ? APR_ARRAY_IDX(items, 0, misdirect_tls_value *)
+                       : misdirect_tls_list(p, ptemp, items, files);
     }
 }
 
-/* Same settings in a group, same id: a request then compares integers. */
+/* A text that grows, for keys built over and over in one pool. */
+typedef struct {
+    char *text;
+    apr_size_t len, size;
+} misdirect_buf;
+
+static void misdirect_buf_add(apr_pool_t *p, misdirect_buf *b,
+                              const char *s, apr_size_t n)
+{
+    if (b->len + n > b->size) {
+        apr_size_t size = 2 * (b->len + n) + 64;
+        char *text = apr_palloc(p, size);
+
+        if (b->len) {
+            memcpy(text, b->text, b->len);
+        }
+        b->text = text;
+        b->size = size;
+    }
+    memcpy(b->text + b->len, s, n);
+    b->len += n;
+}
+
+/* Same settings in a group, same id: a request then compares integers.
+ * The key is built in key, a buffer reused from vhost to vhost, and
+ * copied only when it is new. */
 static void misdirect_tls_intern(apr_pool_t *ptemp, apr_hash_t *ids,
+                                 misdirect_buf *key,
                                  misdirect_tls_profile *tp)
 {
     int grp;
     size_t i;
 
     for (grp = 0; grp < MISDIRECT_TLS_GROUPS; grp++) {
-        const char *key = tp->enabled ? "on" : "off";
         unsigned int *id;
 
+        key->len = 0;
+        misdirect_buf_add(ptemp, key, tp->enabled ? "on" : "off", 3);
         for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-            const char *c = tp->value[i].canon;
+            const misdirect_tls_value *v = tp->value[i];
+            char head[48];
+            int n;
 
             if ((int)misdirect_tls_settings[i].group != grp) {
                 continue;
             }
-            key = c ? apr_psprintf(ptemp, "%s|%" APR_SIZE_T_FMT ":%s", key,
-                                   strlen(c), c)
-                    : apr_pstrcat(ptemp, key, "|-", NULL);
+            n = v->canon ? apr_snprintf(head, sizeof(head),
+                                        "|%d:%" APR_SIZE_T_FMT ":", v->count,
+                                        strlen(v->canon))
+                         : apr_snprintf(head, sizeof(head), "|-");
+            misdirect_buf_add(ptemp, key, head, (apr_size_t)n);
+            if (v->canon) {
+                misdirect_buf_add(ptemp, key, v->canon, strlen(v->canon));
+            }
         }
-        if (!(id = apr_hash_get(ids, key, APR_HASH_KEY_STRING))) {
+        if (!(id = apr_hash_get(ids, key->text, (apr_ssize_t)key->len))) {
             id = apr_palloc(ptemp, sizeof(*id));
             *id = apr_hash_count(ids) + 1;
-            apr_hash_set(ids, key, APR_HASH_KEY_STRING, id);
+            apr_hash_set(ids, apr_pmemdup(ptemp, key->text, key->len),
+                         (apr_ssize_t)key->len, id);
         }
         tp->id[grp] = *id;
     }
@@ -559,13 +613,16 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
                                   server_rec *main_s)
 {
     misdirect_tls_scope global, *scopes;
+    const misdirect_tls_profile *g = NULL;
     const ap_directive_t *d, *v;
     apr_hash_t *by_defn = apr_hash_make(ptemp);
     apr_hash_t *ids = apr_hash_make(ptemp);
+    misdirect_buf key = { NULL, 0, 0 };
     server_rec *s;
     int n = 0;
 
     misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
+    misdirect_tls_defaults_init();
     /* Settings outside any <VirtualHost> are every vhost's defaults;
      * conditional sections were already spliced in when read, and those
      * in <Directory> or <Location> are per-directory, which mod_ssl's
@@ -573,7 +630,7 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
     memset(&global, 0, sizeof(global));
     global.engine = MISDIRECT_UNSET;
     for (d = ap_conftree; d; d = d->next) {
-        misdirect_scope_take(p, ptemp, &global, d);
+        misdirect_scope_take(p, ptemp, &global, 1, d);
     }
     for (s = main_s; s; s = s->next) {
         n++;
@@ -602,18 +659,22 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
             continue;
         }
         for (v = d->first_child; v; v = v->next) {
-            misdirect_scope_take(p, ptemp, sc, v);
+            misdirect_scope_take(p, ptemp, sc, 0, v);
         }
     }
     n = 0;
     for (s = main_s; s; s = s->next) {
         misdirect_tls_profile *tp = apr_pcalloc(p, sizeof(*tp));
 
-        misdirect_tls_merge(p, ptemp, tp, &global,
+        /* The main server's values are the global scope's own. */
+        misdirect_tls_merge(p, ptemp, tp, &global, g,
                             s == main_s ? &global : &scopes[n]);
+        if (s == main_s) {
+            g = tp;
+        }
         tp->certs_elsewhere = tp->enabled
-                              && !tp->value[MISDIRECT_TLS_CERTS].canon;
-        misdirect_tls_intern(ptemp, ids, tp);
+                              && !tp->value[MISDIRECT_TLS_CERTS]->canon;
+        misdirect_tls_intern(ptemp, ids, &key, tp);
         misdirect_conf(s)->tls = tp;
         n++;
     }
@@ -685,26 +746,79 @@ static int misdirect_tls_counts(size_t i)
 static int misdirect_tls_differs(const misdirect_tls_profile *a,
                                  const misdirect_tls_profile *b, size_t i)
 {
-    const char *ca = a->value[i].canon, *cb = b->value[i].canon;
+    const char *ca = a->value[i]->canon, *cb = b->value[i]->canon;
 
-    return ca && cb ? strcmp(ca, cb) != 0 : ca != cb;
+    if (a->value[i] == b->value[i]) {
+        return 0;
+    }
+    return ca && cb ? a->value[i]->count != b->value[i]->count
+                      || strcmp(ca, cb) != 0
+                    : ca != cb;
+}
+
+/* A value's items in configured order: the value itself, or the items
+ * of a list. */
+static const misdirect_tls_value *const *misdirect_tls_items(
+    const misdirect_tls_value *const *one, int *n)
+{
+    *n = (*one)->count > 1 ? (*one)->count : 1;
+    return (*one)->count > 1 ? (*one)->items : one;
+}
+
+/* A value as configured: a list's items joined by ", ". */
+static const char *misdirect_tls_shown(apr_pool_t *p,
+                                       const misdirect_tls_value *const *vp)
+{
+    const misdirect_tls_value *const *items;
+    const char *shown = NULL;
+    int n, k;
+
+    items = misdirect_tls_items(vp, &n);
+    for (k = 0; k < n; k++) {
+        const char *s = items[k]->shown ? items[k]->shown : "";
+
+        shown = shown ? apr_pstrcat(p, shown, ", ", s, NULL) : s;
+    }
+    return shown;
+}
+
+/* Where a value was set, as a reader of the configuration finds it; a
+ * vhost's value that is the global one is "inherited". */
+static const char *misdirect_tls_where(apr_pool_t *p,
+                                       const misdirect_tls_value *v,
+                                       int in_vhost)
+{
+    if (!v->line) {
+        return "default";
+    }
+    return apr_psprintf(p, "%s%s:%d", v->global && in_vhost
+                                      ? "inherited from " : "",
+                        v->line->filename, v->line->line_num);
 }
 
 static const char *misdirect_tls_desc(apr_pool_t *p,
-                                      const misdirect_tls_value *v,
-                                      size_t i)
+                                      const misdirect_tls_value *const *vp,
+                                      size_t i, int in_vhost)
 {
-    const char *shown = v->shown;
+    const misdirect_tls_value *const *items;
+    const char *shown, *where = NULL;
+    int n, k;
 
-    if (!shown) {
+    if (!(*vp)->canon && !(*vp)->shown) {
         return "(not set)";
+    }
+    shown = misdirect_tls_shown(p, vp);
+    items = misdirect_tls_items(vp, &n);
+    for (k = 0; k < n; k++) {
+        const char *w = misdirect_tls_where(p, items[k], in_vhost);
+
+        where = where ? apr_pstrcat(p, where, ", ", w, NULL) : w;
     }
     if (misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL) {
         shown = apr_psprintf(p, "%s [%s]", shown,
-                             misdirect_proto_versions(p, v->canon));
+                             misdirect_proto_versions(p, (*vp)->canon));
     }
-    return apr_psprintf(p, "%s (%s)", shown, v->where ? v->where
-                                                      : "default");
+    return apr_psprintf(p, "%s (%s)", shown, where);
 }
 
 const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
@@ -740,8 +854,10 @@ const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
         }
         out = apr_psprintf(p, "%s%s%s: %s vs %s", out ? out : "",
                            out ? "; " : "", misdirect_tls_settings[i].label,
-                           misdirect_tls_desc(p, &th->value[i], i),
-                           misdirect_tls_desc(p, &tr->value[i], i));
+                           misdirect_tls_desc(p, &th->value[i], i,
+                                              hs->defn_name != NULL),
+                           misdirect_tls_desc(p, &tr->value[i], i,
+                                              rs->defn_name != NULL));
     }
     /* Values come from the configuration, yet may hold quotes. */
     return out ? misdirect_escape(out, apr_palloc(p, 3 * strlen(out) + 1))
@@ -780,21 +896,19 @@ static void misdirect_lint_certs(apr_pool_t *ptemp, apr_hash_t *cache,
                                  const misdirect_tls_profile *tp,
                                  apr_array_header_t *certs)
 {
-    const char *list = tp->value[MISDIRECT_TLS_CERTS].shown;
-    char *file, *last;
+    const misdirect_tls_value *const *items;
+    int n, k;
 
-    if (!list || !tp->value[MISDIRECT_TLS_CERTS].canon) {
+    (void)ptemp;
+    if (!tp->value[MISDIRECT_TLS_CERTS]->canon) {
         return;
     }
-    /* shown holds the resolved paths, ", " between them. */
-    for (file = apr_strtok(apr_pstrdup(ptemp, list), ",", &last); file;
-         file = apr_strtok(NULL, ",", &last)) {
+    items = misdirect_tls_items(&tp->value[MISDIRECT_TLS_CERTS], &n);
+    for (k = 0; k < n; k++) {
+        const char *file = items[k]->shown;     /* the resolved path */
         X509 *cert;
         FILE *fp;
 
-        while (*file == ' ') {
-            file++;
-        }
         if (!(cert = apr_hash_get(cache, file, APR_HASH_KEY_STRING))) {
             if (!(fp = fopen(file, "r"))) {
                 continue;
@@ -1101,7 +1215,8 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
             misdirect_lint_certs(ptemp, cache, tp, certs);
             if (certs->nelts) {
                 misdirect_lint_names(ptemp, main_s, s, certs,
-                                     tp->value[MISDIRECT_TLS_CERTS].shown);
+                                     misdirect_tls_shown(ptemp,
+                                         &tp->value[MISDIRECT_TLS_CERTS]));
             }
         }
         for (sar = s->addrs; sar; sar = sar->next) {
