@@ -760,8 +760,7 @@ static const char *misdirect_certs_name(apr_pool_t *p, X509 *const *certs,
 
 /* Notes the certificates of a vhost's context (one per key type), so a
  * connection's certificate can be told by its place among them. */
-static void misdirect_note_certs(apr_pool_t *p, misdirect_srv_conf *conf,
-                                 SSL_CTX *ctx)
+static void misdirect_note_certs(misdirect_srv_conf *conf, SSL_CTX *ctx)
 {
     X509 *current = SSL_CTX_get0_certificate(ctx);
     int n = 0, more;
@@ -775,7 +774,22 @@ static void misdirect_note_certs(apr_pool_t *p, misdirect_srv_conf *conf,
     if (current) {
         SSL_CTX_select_current_cert(ctx, current);
     }
-    conf->ctx_certs = misdirect_certs_name(p, conf->certs, n);
+}
+
+void misdirect_name_ctx_certs(apr_pool_t *p, server_rec *s)
+{
+    misdirect_srv_conf *conf = misdirect_conf(s);
+    int n = 0;
+
+    if (conf->ctx_certs || misdirect_tls_certs_elsewhere(s) != 1) {
+        return;
+    }
+    while (n < MISDIRECT_CERT_SLOTS && conf->certs[n]) {
+        n++;
+    }
+    if (n) {
+        conf->ctx_certs = misdirect_certs_name(p, conf->certs, n);
+    }
 }
 
 static int misdirect_ctx_index_get(apr_pool_t *process)
@@ -817,7 +831,8 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
         return OK;
     }
     misdirect_conf(s)->ssl_ctx = ctx;
-    misdirect_note_certs(p, misdirect_conf(s), ctx);
+    misdirect_note_certs(misdirect_conf(s), ctx);
+    misdirect_name_ctx_certs(p, s);
     return OK;
 }
 

@@ -676,8 +676,17 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
                               && !tp->value[MISDIRECT_TLS_CERTS]->canon;
         misdirect_tls_intern(ptemp, ids, &key, tp);
         misdirect_conf(s)->tls = tp;
+        /* Where mod_ssl's contexts were made before the model. */
+        misdirect_name_ctx_certs(p, s);
         n++;
     }
+}
+
+int misdirect_tls_certs_elsewhere(server_rec *s)
+{
+    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
+
+    return tp ? tp->certs_elsewhere : -1;
 }
 
 int misdirect_tls_enabled(server_rec *s)
@@ -782,43 +791,54 @@ static const char *misdirect_tls_shown(apr_pool_t *p,
     return shown;
 }
 
-/* Where a value was set, as a reader of the configuration finds it; a
- * vhost's value that is the global one is "inherited". */
-static const char *misdirect_tls_where(apr_pool_t *p,
-                                       const misdirect_tls_value *v,
-                                       int in_vhost)
-{
-    if (!v->line) {
-        return "default";
-    }
-    return apr_psprintf(p, "%s%s:%d", v->global && in_vhost
-                                      ? "inherited from " : "",
-                        v->line->filename, v->line->line_num);
-}
+#define MISDIRECT_PUSH(a, s) (APR_ARRAY_PUSH((a), const char *) = (s))
 
-static const char *misdirect_tls_desc(apr_pool_t *p,
-                                      const misdirect_tls_value *const *vp,
-                                      size_t i, int in_vhost)
+/* Adds "value (where)" to out, where is each item's "file:line", or
+ * "inherited from file:line" for a vhost's value that is the global
+ * one.  The pieces are joined once, when the line is made: explaining a
+ * refusal is the one place this runs per request. */
+static void misdirect_tls_desc(apr_pool_t *p, apr_array_header_t *out,
+                               const misdirect_tls_value *const *vp,
+                               size_t i, int in_vhost)
 {
     const misdirect_tls_value *const *items;
-    const char *shown, *where = NULL;
     int n, k;
 
     if (!(*vp)->canon && !(*vp)->shown) {
-        return "(not set)";
+        MISDIRECT_PUSH(out, "(not set)");
+        return;
     }
-    shown = misdirect_tls_shown(p, vp);
     items = misdirect_tls_items(vp, &n);
     for (k = 0; k < n; k++) {
-        const char *w = misdirect_tls_where(p, items[k], in_vhost);
-
-        where = where ? apr_pstrcat(p, where, ", ", w, NULL) : w;
+        if (k) {
+            MISDIRECT_PUSH(out, ", ");
+        }
+        MISDIRECT_PUSH(out, items[k]->shown ? items[k]->shown : "");
     }
     if (misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL) {
-        shown = apr_psprintf(p, "%s [%s]", shown,
-                             misdirect_proto_versions(p, (*vp)->canon));
+        MISDIRECT_PUSH(out, " [");
+        MISDIRECT_PUSH(out, misdirect_proto_versions(p, (*vp)->canon));
+        MISDIRECT_PUSH(out, "]");
     }
-    return apr_psprintf(p, "%s (%s)", shown, where);
+    MISDIRECT_PUSH(out, " (");
+    for (k = 0; k < n; k++) {
+        const ap_directive_t *line = items[k]->line;
+
+        if (k) {
+            MISDIRECT_PUSH(out, ", ");
+        }
+        if (!line) {
+            MISDIRECT_PUSH(out, "default");
+            continue;
+        }
+        if (items[k]->global && in_vhost) {
+            MISDIRECT_PUSH(out, "inherited from ");
+        }
+        MISDIRECT_PUSH(out, line->filename);
+        MISDIRECT_PUSH(out, ":");
+        MISDIRECT_PUSH(out, apr_itoa(p, line->line_num));
+    }
+    MISDIRECT_PUSH(out, ")");
 }
 
 const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
@@ -826,42 +846,49 @@ const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
 {
     const misdirect_tls_profile *th = hs ? misdirect_conf(hs)->tls : NULL;
     const misdirect_tls_profile *tr = rs ? misdirect_conf(rs)->tls : NULL;
-    const char *out = NULL;
+    apr_array_header_t *out;
+    const char *text;
     size_t i;
 
     if (!th || !tr) {
         return NULL;
     }
+    out = apr_array_make(p, 32, sizeof(const char *));
     if (th->enabled != tr->enabled
         && misdirect_policy != MISDIRECT_SSL_POLICY_INSECURE) {
-        out = apr_psprintf(p, "SSLEngine: %s vs %s",
-                           th->enabled ? "on" : "off",
-                           tr->enabled ? "on" : "off");
+        MISDIRECT_PUSH(out, th->enabled ? "SSLEngine: on vs off"
+                                        : "SSLEngine: off vs on");
     }
     if (misdirect_tls_counts(MISDIRECT_TLS_CERTS)
         && misdirect_certs_differ(hs, rs, th, tr)) {
-        out = apr_psprintf(p, "%s%scertificates from another module "
-                           "(mod_md?): %s vs %s", out ? out : "",
-                           out ? "; " : "",
-                           misdirect_conf(hs)->ctx_certs
-                           ? misdirect_conf(hs)->ctx_certs : "(none)",
-                           misdirect_conf(rs)->ctx_certs
-                           ? misdirect_conf(rs)->ctx_certs : "(none)");
+        const char *a = misdirect_conf(hs)->ctx_certs;
+        const char *b = misdirect_conf(rs)->ctx_certs;
+
+        MISDIRECT_PUSH(out, out->nelts ? "; " : "");
+        MISDIRECT_PUSH(out, "certificates from another module (mod_md?): ");
+        MISDIRECT_PUSH(out, a ? a : "(none)");
+        MISDIRECT_PUSH(out, " vs ");
+        MISDIRECT_PUSH(out, b ? b : "(none)");
     }
     for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
         if (!misdirect_tls_counts(i) || !misdirect_tls_differs(th, tr, i)) {
             continue;
         }
-        out = apr_psprintf(p, "%s%s%s: %s vs %s", out ? out : "",
-                           out ? "; " : "", misdirect_tls_settings[i].label,
-                           misdirect_tls_desc(p, &th->value[i], i,
-                                              hs->defn_name != NULL),
-                           misdirect_tls_desc(p, &tr->value[i], i,
-                                              rs->defn_name != NULL));
+        if (out->nelts) {
+            MISDIRECT_PUSH(out, "; ");
+        }
+        MISDIRECT_PUSH(out, misdirect_tls_settings[i].label);
+        MISDIRECT_PUSH(out, ": ");
+        misdirect_tls_desc(p, out, &th->value[i], i, hs->defn_name != NULL);
+        MISDIRECT_PUSH(out, " vs ");
+        misdirect_tls_desc(p, out, &tr->value[i], i, rs->defn_name != NULL);
+    }
+    if (!out->nelts) {
+        return NULL;
     }
     /* Values come from the configuration, yet may hold quotes. */
-    return out ? misdirect_escape(out, apr_palloc(p, 3 * strlen(out) + 1))
-               : NULL;
+    text = apr_array_pstrcat(p, out, 0);
+    return misdirect_escape(text, apr_palloc(p, 3 * strlen(text) + 1));
 }
 
 /* ------------------------------------------------------------------ */

@@ -91,6 +91,16 @@ MISDIRECT_INTERNAL void misdirect_tls_profiles_build(apr_pool_t *p,
 MISDIRECT_INTERNAL misdirect_ssl_policy_e misdirect_ssl_policy(void);
 /* Does s serve TLS (SSLEngine on, here or inherited)? */
 MISDIRECT_INTERNAL int misdirect_tls_enabled(server_rec *s);
+/* Does s take its certificates from another module (mod_md), no
+ * SSLCertificateFile naming them?  -1 before this pass's model is
+ * built. */
+MISDIRECT_INTERNAL int misdirect_tls_certs_elsewhere(server_rec *s);
+/* Names the certificates init_server noted for s (subject and digest),
+ * which the model compares where the files do not name them; a no-op
+ * until both the certificates and the model are known, and for other
+ * vhosts.  mod_misdirect.c. */
+MISDIRECT_INTERNAL void misdirect_name_ctx_certs(apr_pool_t *p,
+                                                 server_rec *s);
 MISDIRECT_INTERNAL const char *
 misdirect_ssl_policy_name(misdirect_ssl_policy_e policy);
 /* Would mod_ssl answer 421 to a request that selects rs on a connection

@@ -341,4 +341,36 @@ subtest 'port and scheme hints' => sub {
     like $f->{hint}, qr/scheme does not match this connection/, 'its hint';
 };
 
+subtest 'tls_differs: each value with the line that set it' => sub {
+    # A setting a vhost does not make is the global one, "inherited"; one
+    # it makes is its own line; the protocol is shown as versions too.
+    my $d = MisdirectTest->new(name => 'diagnosis-where',
+        global => "SSLVerifyDepth 3\nSSLProtocol all -TLSv1 -TLSv1.1",
+        vhost => { 'tls:shared2.test' =>
+            "SSLVerifyDepth 5\nSSLProtocol TLSv1.2" });
+    my $file = $d->conf_file;
+    my @lines = split /\n/, slurp_file($file);
+    my %at;
+    for my $i (0 .. $#lines) {
+        $at{$1} = $i + 1 if $lines[$i] =~ /^\s*(SSL(?:VerifyDepth|Protocol) .*?)\s*$/;
+    }
+    my $mark = $d->mark;
+    my @r = $d->https(sni => 'shared1.test', requests => [
+        { host => 'shared2.test' } ]);
+    is $r[0]{status}, 421, 'mod_ssl refuses: the settings differ';
+    my $f = fields($d->wait_error_log(qr/MISDIRECT006/, $mark) // '');
+    is $f->{tls_differs},
+        "SSLProtocol: all -TLSv1 -TLSv1.1 [TLSv1.2 TLSv1.3] (inherited from "
+        . "$file:$at{'SSLProtocol all -TLSv1 -TLSv1.1'}) vs TLSv1.2 [TLSv1.2] "
+        . "($file:$at{'SSLProtocol TLSv1.2'}); SSLVerifyDepth: 3 (inherited "
+        . "from $file:$at{'SSLVerifyDepth 3'}) vs 5 ($file:$at{'SSLVerifyDepth 5'})",
+        'both values, in configured words, each with its line';
+};
+
+sub slurp_file ($path) {
+    open my $fh, '<', $path or die "$path: $!";
+    local $/;
+    return scalar <$fh>;
+}
+
 done_testing;
