@@ -125,7 +125,33 @@ struct misdirect_tls_value {
 typedef struct {
     int engine;                                   /* MISDIRECT_UNSET, 0, 1 */
     apr_array_header_t *seen[MISDIRECT_TLS_NSETTINGS];
+    apr_pool_t *pool;                             /* of the seen lists */
 } misdirect_tls_scope;
+
+/* What reading the tree needs.  The model keeps only the values and the
+ * texts they compare, each text once however many vhosts hold it; all
+ * else lives in scratch, cleared after each vhost, so that reading
+ * 5,000 vhosts costs what they keep and not what reading them took. */
+typedef struct {
+    apr_pool_t *p;              /* the configuration's: what is kept */
+    apr_pool_t *scratch;
+    apr_hash_t *texts;          /* text -> its one kept copy */
+} misdirect_tls_reader;
+
+static const char *misdirect_tls_text(misdirect_tls_reader *rd,
+                                      const char *s)
+{
+    const char *kept;
+
+    if (!s) {
+        return NULL;
+    }
+    if (!(kept = apr_hash_get(rd->texts, s, APR_HASH_KEY_STRING))) {
+        kept = apr_pstrdup(rd->p, s);
+        apr_hash_set(rd->texts, kept, APR_HASH_KEY_STRING, kept);
+    }
+    return kept;
+}
 
 struct misdirect_tls_profile {
     int enabled;                                  /* SSLEngine on */
@@ -292,12 +318,15 @@ static const char *misdirect_command_value(apr_pool_t *p, const char *cmd,
 }
 
 /* The value one directive line gives, as mod_ssl reads it. */
-static misdirect_tls_value *misdirect_tls_read(apr_pool_t *p, size_t i,
+static misdirect_tls_value *misdirect_tls_read(misdirect_tls_reader *rd,
+                                               size_t i,
                                                apr_array_header_t *words,
                                                const ap_directive_t *line,
                                                int global)
 {
-    misdirect_tls_value *v = apr_pcalloc(p, sizeof(*v));
+    apr_pool_t *p = rd->scratch;
+    misdirect_tls_value *v = apr_pcalloc(rd->p, sizeof(*v));
+    const char *canon, *shown;
     const char *w0 = words->nelts > 0
                      ? APR_ARRAY_IDX(words, 0, const char *) : "";
     misdirect_tls_kind_e kind = misdirect_tls_settings[i].kind;
@@ -323,12 +352,8 @@ static misdirect_tls_value *misdirect_tls_read(apr_pool_t *p, size_t i,
         break;
     case MISDIRECT_TLS_CIPHER:
     case MISDIRECT_TLS_CIPHER13:
-        /* The words live in the pass's temporary pool; the value must
-         * last as long as the configuration. */
-        v->canon = apr_pstrdup(p, words->nelts > 1
-                                  ? APR_ARRAY_IDX(words, 1, const char *)
-                                  : w0);
-        v->shown = v->canon;
+        v->canon = v->shown = words->nelts > 1
+                              ? APR_ARRAY_IDX(words, 1, const char *) : w0;
         break;
     case MISDIRECT_TLS_WORDS:
         v->canon = misdirect_keywords_canon(p, words);
@@ -350,6 +375,10 @@ static misdirect_tls_value *misdirect_tls_read(apr_pool_t *p, size_t i,
                                 : "");
         break;
     }
+    canon = v->canon;
+    shown = v->shown;
+    v->canon = misdirect_tls_text(rd, canon);
+    v->shown = shown == canon ? v->canon : misdirect_tls_text(rd, shown);
     return v;
 }
 
@@ -385,7 +414,7 @@ static apr_array_header_t *misdirect_words(apr_pool_t *p, const char *args)
 }
 
 /* Takes one directive of the tree (not a section) into a scope. */
-static void misdirect_scope_take(apr_pool_t *p, apr_pool_t *ptemp,
+static void misdirect_scope_take(misdirect_tls_reader *rd,
                                  misdirect_tls_scope *sc, int global,
                                  const ap_directive_t *d)
 {
@@ -395,7 +424,7 @@ static void misdirect_scope_take(apr_pool_t *p, apr_pool_t *ptemp,
     if (d->directive[0] == '<' || strncasecmp(d->directive, "SSL", 3)) {
         return;
     }
-    words = misdirect_words(ptemp, d->args);
+    words = misdirect_words(rd->scratch, d->args);
     if (!strcasecmp(d->directive, "SSLEngine")) {
         /* "optional" is no longer supported: mod_ssl leaves TLS off. */
         sc->engine = words->nelts > 0
@@ -419,10 +448,11 @@ static void misdirect_scope_take(apr_pool_t *p, apr_pool_t *ptemp,
         return;
     }
     if (!sc->seen[i]) {
-        sc->seen[i] = apr_array_make(ptemp, 2, sizeof(misdirect_tls_value *));
+        sc->seen[i] = apr_array_make(sc->pool, 2,
+                                     sizeof(misdirect_tls_value *));
     }
     APR_ARRAY_PUSH(sc->seen[i], misdirect_tls_value *) =
-        misdirect_tls_read(p, (size_t)i, words, d, global);
+        misdirect_tls_read(rd, (size_t)i, words, d, global);
 }
 
 static int misdirect_canon_cmp(const void *a, const void *b)
@@ -609,13 +639,58 @@ static void misdirect_tls_intern(apr_pool_t *ptemp, apr_hash_t *ids,
     }
 }
 
+/* Each server's <VirtualHost> section in the tree, in the order of the
+ * server list (NULL for the main server, or a vhost whose section is not
+ * found), by the file and line httpd noted for it. */
+static const ap_directive_t **misdirect_tls_sections(apr_pool_t *ptemp,
+                                                     server_rec *main_s,
+                                                     int n)
+{
+    const ap_directive_t **section = apr_pcalloc(ptemp, n * sizeof(*section));
+    int *listed = apr_palloc(ptemp, n * sizeof(*listed));
+    server_rec **order = apr_palloc(ptemp, n * sizeof(*order));
+    const ap_directive_t *d;
+    server_rec *s;
+    int m = n - 1, j = 0, next = 0, k;
+
+    /* httpd adds each vhost in front of those before it: the list
+     * backwards is file order, the tree's, so the section found is
+     * nearly always that of the next vhost looked for. */
+    for (s = main_s->next; s; s = s->next) {
+        j++;
+        order[m - j] = s;
+        listed[m - j] = j;
+    }
+    for (d = ap_conftree; d; d = d->next) {
+        if (strcasecmp(d->directive, "<VirtualHost")) {
+            continue;
+        }
+        for (k = next; k < m; k++) {
+            s = order[k];
+            if (s && s->defn_name
+                && s->defn_line_number == (unsigned int)d->line_num
+                && !strcmp(s->defn_name, d->filename)) {
+                break;
+            }
+        }
+        if (k < m) {
+            section[listed[k]] = d;
+            order[k] = NULL;
+            while (next < m && !order[next]) {
+                next++;
+            }
+        }
+    }
+    return section;
+}
+
 void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
                                   server_rec *main_s)
 {
-    misdirect_tls_scope global, *scopes;
+    misdirect_tls_reader rd;
+    misdirect_tls_scope global, scope;
     const misdirect_tls_profile *g = NULL;
-    const ap_directive_t *d, *v;
-    apr_hash_t *by_defn = apr_hash_make(ptemp);
+    const ap_directive_t *d, **section;
     apr_hash_t *ids = apr_hash_make(ptemp);
     misdirect_buf key = { NULL, 0, 0 };
     server_rec *s;
@@ -623,52 +698,38 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
 
     misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
     misdirect_tls_defaults_init();
+    rd.p = p;
+    rd.texts = apr_hash_make(ptemp);
+    apr_pool_create(&rd.scratch, ptemp);
     /* Settings outside any <VirtualHost> are every vhost's defaults;
      * conditional sections were already spliced in when read, and those
      * in <Directory> or <Location> are per-directory, which mod_ssl's
      * verdict does not look at. */
     memset(&global, 0, sizeof(global));
     global.engine = MISDIRECT_UNSET;
+    global.pool = ptemp;
     for (d = ap_conftree; d; d = d->next) {
-        misdirect_scope_take(p, ptemp, &global, 1, d);
+        misdirect_scope_take(&rd, &global, 1, d);
     }
     for (s = main_s; s; s = s->next) {
         n++;
     }
-    scopes = apr_pcalloc(ptemp, n * sizeof(*scopes));
+    section = misdirect_tls_sections(ptemp, main_s, n);
     n = 0;
-    for (s = main_s; s; s = s->next) {
-        scopes[n].engine = MISDIRECT_UNSET;
-        if (s != main_s && s->defn_name) {
-            apr_hash_set(by_defn, apr_psprintf(ptemp, "%s:%u", s->defn_name,
-                                               s->defn_line_number),
-                         APR_HASH_KEY_STRING, &scopes[n]);
-        }
-        n++;
-    }
-    for (d = ap_conftree; d; d = d->next) {
-        misdirect_tls_scope *sc;
-
-        if (strcasecmp(d->directive, "<VirtualHost")) {
-            continue;
-        }
-        sc = apr_hash_get(by_defn, apr_psprintf(ptemp, "%s:%d", d->filename,
-                                                d->line_num),
-                          APR_HASH_KEY_STRING);
-        if (!sc) {
-            continue;
-        }
-        for (v = d->first_child; v; v = v->next) {
-            misdirect_scope_take(p, ptemp, sc, 0, v);
-        }
-    }
-    n = 0;
-    for (s = main_s; s; s = s->next) {
+    for (s = main_s; s; s = s->next, n++) {
         misdirect_tls_profile *tp = apr_pcalloc(p, sizeof(*tp));
 
+        apr_pool_clear(rd.scratch);
+        memset(&scope, 0, sizeof(scope));
+        scope.engine = MISDIRECT_UNSET;
+        scope.pool = rd.scratch;
+        for (d = section[n] ? section[n]->first_child : NULL; d;
+             d = d->next) {
+            misdirect_scope_take(&rd, &scope, 0, d);
+        }
         /* The main server's values are the global scope's own. */
-        misdirect_tls_merge(p, ptemp, tp, &global, g,
-                            s == main_s ? &global : &scopes[n]);
+        misdirect_tls_merge(p, rd.scratch, tp, &global, g,
+                            s == main_s ? &global : &scope);
         if (s == main_s) {
             g = tp;
         }
@@ -678,8 +739,8 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
         misdirect_conf(s)->tls = tp;
         /* Where mod_ssl's contexts were made before the model. */
         misdirect_name_ctx_certs(p, s);
-        n++;
     }
+    apr_pool_destroy(rd.scratch);
 }
 
 int misdirect_tls_certs_elsewhere(server_rec *s)
