@@ -8,8 +8,9 @@ CC      ?= cc
 PROVE   ?= prove
 
 SRCS     = mod_misdirect.c src/misdirect_logic.c src/misdirect_lint.c \
-           src/misdirect_status.c src/misdirect_dump.c
-HDRS     = src/misdirect_logic.h src/mod_misdirect.h
+           src/misdirect_status.c src/misdirect_layout.c src/misdirect_matrix.c \
+           src/misdirect_dump.c
+HDRS     = src/misdirect_logic.h src/mod_misdirect.h src/misdirect_dump.h
 MODULE   = .libs/mod_misdirect.so
 WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
 EXTRA_CFLAGS  ?=
