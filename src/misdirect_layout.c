@@ -145,10 +145,10 @@ static void misdirect_dump_try(const misdirect_dump_addr *a,
  * in the address's order whose ServerName, ServerAlias or wildcard
  * alias matches, or (for the host, not the SNI) whose <VirtualHost>
  * line used the name; none, the default. */
-static misdirect_dump_vhost *misdirect_dump_match(const misdirect_dump_addr *a,
-                                                  const misdirect_dump_lookup *l,
-                                                  const char *lower,
-                                                  int virthost)
+static misdirect_dump_vhost *
+misdirect_dump_match(const misdirect_dump_addr *a,
+                     const misdirect_dump_lookup *l, const char *lower,
+                     int virthost)
 {
     apr_size_t len = strlen(lower), k;
     int best = a->vhosts->nelts, i;
