@@ -8,8 +8,9 @@ CC      ?= cc
 PROVE   ?= prove
 
 SRCS     = mod_misdirect.c src/misdirect_logic.c src/misdirect_lint.c \
-           src/misdirect_status.c src/misdirect_dump.c
-HDRS     = src/misdirect_logic.h src/mod_misdirect.h
+           src/misdirect_status.c src/misdirect_layout.c src/misdirect_matrix.c \
+           src/misdirect_dump.c
+HDRS     = src/misdirect_logic.h src/mod_misdirect.h src/misdirect_dump.h
 MODULE   = .libs/mod_misdirect.so
 WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
 EXTRA_CFLAGS  ?=
@@ -205,13 +206,17 @@ check-all: deps-check
 # httpd without it; writes bench/results.md.  Not part of `make test`: it
 # measures and reports, it asserts nothing about time.  Pass options with
 # BENCH_ARGS, e.g. `make bench BENCH_ARGS=--quick` (see bench/bench.pl).
-BENCH_PKGS = $(BUILD_PKGS) curl nghttp2-client valgrind util-linux perl
+# bench/predict.pl then appends what the prediction dumps add to
+# `apache2 -t` at 5,000 vhosts (PREDICT_ARGS, e.g. --quick).
+BENCH_PKGS = $(BUILD_PKGS) curl nghttp2-client valgrind util-linux perl \
+             time
 
 .PHONY: bench deps-bench
 deps-bench:
 	$(call need_pkgs,$(BENCH_PKGS))
 bench: deps-bench $(MODULE)
 	perl bench/bench.pl $(BENCH_ARGS)
+	perl bench/predict.pl $(PREDICT_ARGS)
 
 # ---------------------------------------------------------------------------
 # Debian package (debian/).  `make deb` leaves

@@ -800,6 +800,19 @@ int misdirect_ssl_refuses(server_rec *hs, server_rec *rs)
     }
 }
 
+const char *misdirect_tls_canon(server_rec *s, const char *label)
+{
+    const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
+    size_t i;
+
+    for (i = 0; tp && i < MISDIRECT_TLS_NSETTINGS; i++) {
+        if (!strcmp(misdirect_tls_settings[i].label, label)) {
+            return tp->value[i]->canon;
+        }
+    }
+    return NULL;
+}
+
 /* Whether setting i counts under the policy. */
 static int misdirect_tls_counts(size_t i)
 {

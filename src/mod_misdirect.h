@@ -113,6 +113,11 @@ MISDIRECT_INTERNAL int misdirect_ssl_refuses(server_rec *hs, server_rec *rs);
 MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
                                                          server_rec *hs,
                                                          server_rec *rs);
+/* The value of one setting of s as the model keeps it, by its label
+ * ("SSLVerifyClient": its words in lower case; "SSLProtocol": the
+ * versions as a bitmask, TLSv1 = 1 up to TLSv1.3 = 8), or NULL. */
+MISDIRECT_INTERNAL const char *misdirect_tls_canon(server_rec *s,
+                                                   const char *label);
 MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
                                        server_rec *main_s);
 

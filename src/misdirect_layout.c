@@ -1,0 +1,580 @@
+/*
+ * mod_misdirect: the TLS addresses as httpd matches them, for the
+ * prediction: each address's vhosts in file order, its names, which
+ * vhost an SNI or a host of each name selects, and which names each
+ * vhost's certificates cover.  misdirect_matrix.c judges the pairs.
+ *
+ * Both lookups are indexed, so that 5,000 vhosts cost thousands of
+ * steps, not millions.  Names go through a hash of exact names and
+ * buckets of wildcard patterns by their literal prefix or suffix; the
+ * candidates found are confirmed by misdirect_host_matches(), as core
+ * matches a request.  configtest stops before mod_ssl loads its
+ * contexts, so certificates are read from the files the TLS model found
+ * (SSLCertificateFile), as the lint reads them; each certificate's
+ * subjectAltNames select the few configured names that could match, and
+ * only those are put to OpenSSL.
+ *
+ * Licensed under the Apache License, Version 2.0.
+ */
+
+#include "misdirect_dump.h"
+
+#include "http_core.h"
+#include "apr_strings.h"
+
+#include <openssl/x509v3.h>
+
+/* Every configured name of all TLS addresses, for the coverage index. */
+typedef struct {
+    apr_hash_t *exact;             /* lower name -> itself */
+    apr_hash_t *parent;            /* "example.com" -> array of lower
+                                    * names one label below it */
+    apr_array_header_t *ips;       /* lower names that are IP literals */
+    apr_hash_t *by_cert;           /* X509 * -> apr_hash_t * covered */
+} misdirect_dump_index;
+
+/* An address's names indexed for matching: exact names by themselves,
+ * wildcard patterns by their literal prefix (up to the first '*' or
+ * '?'), or where that is empty by their literal suffix.  Each bucket
+ * holds vhost positions in file order. */
+typedef struct {
+    apr_hash_t *exact;             /* lower name -> apr_array_header_t */
+    apr_hash_t *prefix;
+    apr_hash_t *suffix;
+    apr_hash_t *rest;              /* patterns with neither ("*"), at "" */
+} misdirect_dump_lookup;
+
+static void misdirect_dump_bucket(apr_pool_t *p, apr_hash_t *h,
+                                  const char *key, apr_size_t len, int at)
+{
+    apr_array_header_t *b = apr_hash_get(h, key, len);
+
+    if (!b) {
+        b = apr_array_make(p, 1, sizeof(int));
+        apr_hash_set(h, key, len, b);
+    }
+    if (!b->nelts || APR_ARRAY_IDX(b, b->nelts - 1, int) != at) {
+        APR_ARRAY_PUSH(b, int) = at;
+    }
+}
+
+static void misdirect_dump_lookup_add(apr_pool_t *p, misdirect_dump_lookup *l,
+                                      const char *name, int at)
+{
+    char *lower;
+    apr_size_t len, pre, post;
+
+    if (!name || !*name) {
+        return;
+    }
+    lower = apr_pstrdup(p, name);
+    ap_str_tolower(lower);
+    len = strlen(lower);
+    pre = strcspn(lower, "*?");
+    if (pre == len) {
+        misdirect_dump_bucket(p, l->exact, lower, len, at);
+        return;
+    }
+    for (post = 0; post < len && !strchr("*?", lower[len - post - 1]);
+         post++) {
+    }
+    if (pre) {
+        misdirect_dump_bucket(p, l->prefix, lower, pre, at);
+    }
+    else if (post) {
+        misdirect_dump_bucket(p, l->suffix, lower + len - post, post, at);
+    }
+    else {
+        misdirect_dump_bucket(p, l->rest, "", 0, at);
+    }
+}
+
+static void misdirect_dump_lookup_make(apr_pool_t *p, misdirect_dump_addr *a,
+                                       misdirect_dump_lookup *l)
+{
+    int i, j;
+
+    l->exact = apr_hash_make(p);
+    l->prefix = apr_hash_make(p);
+    l->suffix = apr_hash_make(p);
+    l->rest = apr_hash_make(p);
+    for (i = 0; i < a->vhosts->nelts; i++) {
+        server_rec *s = APR_ARRAY_IDX(a->vhosts, i,
+                                      misdirect_dump_vhost *)->s;
+
+        misdirect_dump_lookup_add(p, l, s->server_hostname, i);
+        for (j = 0; s->names && j < s->names->nelts; j++) {
+            misdirect_dump_lookup_add(p, l,
+                APR_ARRAY_IDX(s->names, j, const char *), i);
+        }
+        for (j = 0; s->wild_names && j < s->wild_names->nelts; j++) {
+            misdirect_dump_lookup_add(p, l,
+                APR_ARRAY_IDX(s->wild_names, j, const char *), i);
+        }
+    }
+}
+
+/* The first vhost of bucket b before *best that name really matches. */
+static void misdirect_dump_try(const misdirect_dump_addr *a,
+                               const apr_array_header_t *b, const char *name,
+                               int *best)
+{
+    int i;
+
+    for (i = 0; b && i < b->nelts; i++) {
+        int at = APR_ARRAY_IDX(b, i, int);
+        server_rec *s;
+
+        if (at >= *best) {
+            return;
+        }
+        s = APR_ARRAY_IDX(a->vhosts, at, misdirect_dump_vhost *)->s;
+        if (misdirect_host_matches(name, s->server_hostname,
+                s->names ? (const char *const *)s->names->elts : NULL,
+                s->names ? s->names->nelts : 0,
+                s->wild_names ? (const char *const *)s->wild_names->elts
+                              : NULL,
+                s->wild_names ? s->wild_names->nelts : 0)) {
+            *best = at;
+            return;
+        }
+    }
+}
+
+/* Which vhost core's name matching gives a (lower-case) name: the first
+ * in the address's order whose ServerName, ServerAlias or wildcard
+ * alias matches, or (for the host, not the SNI) whose <VirtualHost>
+ * line used the name; none, the default. */
+static misdirect_dump_vhost *
+misdirect_dump_match(const misdirect_dump_addr *a,
+                     const misdirect_dump_lookup *l, const char *lower,
+                     int virthost)
+{
+    apr_size_t len = strlen(lower), k;
+    int best = a->vhosts->nelts, i;
+
+    misdirect_dump_try(a, apr_hash_get(l->exact, lower, len), lower, &best);
+    for (k = 0; k <= len; k++) {
+        misdirect_dump_try(a, apr_hash_get(l->prefix, lower, k), lower,
+                           &best);
+        misdirect_dump_try(a, apr_hash_get(l->suffix, lower + len - k, k),
+                           lower, &best);
+    }
+    misdirect_dump_try(a, apr_hash_get(l->rest, "", 0), lower, &best);
+    for (i = 0; virthost && i < best; i++) {
+        server_addr_rec *sar = APR_ARRAY_IDX(a->vhosts, i,
+                                             misdirect_dump_vhost *)->sar;
+
+        if (sar->virthost && !strcasecmp(lower, sar->virthost)) {
+            best = i;
+        }
+    }
+    return APR_ARRAY_IDX(a->vhosts, best < a->vhosts->nelts ? best : 0,
+                         misdirect_dump_vhost *);
+}
+
+static void misdirect_dump_index_name(apr_pool_t *p, misdirect_dump_index *ix,
+                                      const char *lower)
+{
+    const char *dot;
+    apr_array_header_t *under;
+
+    if (apr_hash_get(ix->exact, lower, APR_HASH_KEY_STRING)) {
+        return;
+    }
+    apr_hash_set(ix->exact, lower, APR_HASH_KEY_STRING, lower);
+    if (misdirect_ip_literal(lower)) {
+        APR_ARRAY_PUSH(ix->ips, const char *) = lower;
+        return;
+    }
+    if ((dot = strchr(lower, '.')) && dot[1]) {
+        under = apr_hash_get(ix->parent, dot + 1, APR_HASH_KEY_STRING);
+        if (!under) {
+            under = apr_array_make(p, 4, sizeof(const char *));
+            apr_hash_set(ix->parent, dot + 1, APR_HASH_KEY_STRING, under);
+        }
+        APR_ARRAY_PUSH(under, const char *) = lower;
+    }
+}
+
+static void misdirect_dump_confirm(X509 *cert, apr_hash_t *covered,
+                                   const char *lower)
+{
+    /* OpenSSL has the last word, as on the request path. */
+    if (X509_check_host(cert, lower, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                        NULL) == 1) {
+        apr_hash_set(covered, lower, APR_HASH_KEY_STRING, lower);
+    }
+}
+
+/* The configured names one DNS identifier of a certificate may cover. */
+static void misdirect_dump_candidates(apr_pool_t *p,
+                                      const misdirect_dump_index *ix,
+                                      X509 *cert, apr_hash_t *covered,
+                                      const unsigned char *id, int len)
+{
+    char *l;
+    const char *hit;
+    apr_array_header_t *under;
+    int i;
+
+    if (len <= 0 || memchr(id, 0, len)) {
+        return;
+    }
+    l = apr_pstrndup(p, (const char *)id, len);
+    ap_str_tolower(l);
+    if (l[0] == '*' && l[1] == '.') {
+        under = apr_hash_get(ix->parent, l + 2, APR_HASH_KEY_STRING);
+        for (i = 0; under && i < under->nelts; i++) {
+            misdirect_dump_confirm(cert, covered,
+                                   APR_ARRAY_IDX(under, i, const char *));
+        }
+    }
+    else if ((hit = apr_hash_get(ix->exact, l, APR_HASH_KEY_STRING))) {
+        misdirect_dump_confirm(cert, covered, hit);
+    }
+}
+
+/* The configured names one certificate covers, computed once. */
+static apr_hash_t *misdirect_dump_cert_covers(apr_pool_t *p,
+                                              misdirect_dump_index *ix,
+                                              X509 *cert)
+{
+    apr_hash_t *covered = apr_hash_get(ix->by_cert, &cert, sizeof(cert));
+    GENERAL_NAMES *gens;
+    int i, dns = 0;
+
+    if (covered) {
+        return covered;
+    }
+    covered = apr_hash_make(p);
+    gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+        if (g->type == GEN_DNS) {
+            dns = 1;
+            misdirect_dump_candidates(p, ix, cert, covered,
+                                      ASN1_STRING_get0_data(g->d.dNSName),
+                                      ASN1_STRING_length(g->d.dNSName));
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    if (!dns) {
+        /* Without DNS names OpenSSL falls back to the subject's CN. */
+        X509_NAME *subj = X509_get_subject_name(cert);
+        int at = -1;
+
+        while ((at = X509_NAME_get_index_by_NID(subj, NID_commonName,
+                                                at)) >= 0) {
+            unsigned char *utf8 = NULL;
+            int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(
+                                              X509_NAME_get_entry(subj, at)));
+
+            if (len > 0) {
+                misdirect_dump_candidates(p, ix, cert, covered, utf8, len);
+            }
+            OPENSSL_free(utf8);
+        }
+    }
+    for (i = 0; i < ix->ips->nelts; i++) {
+        const char *ip = APR_ARRAY_IDX(ix->ips, i, const char *);
+
+        if (X509_check_ip_asc(cert, ip, 0) == 1) {
+            apr_hash_set(covered, ip, APR_HASH_KEY_STRING, ip);
+        }
+    }
+    apr_hash_set(ix->by_cert, apr_pmemdup(p, &cert, sizeof(cert)),
+                 sizeof(cert), covered);
+    return covered;
+}
+
+/* What httpd matches a connection's local address against. */
+static const char *misdirect_dump_ip_key(apr_pool_t *p, server_addr_rec *sar)
+{
+    char *ip = NULL;
+
+    apr_sockaddr_ip_get(&ip, sar->host_addr);
+    return apr_psprintf(p, strchr(ip ? ip : "", ':') ? "[%s]:%u" : "%s:%u",
+                        ip ? ip : "?", (unsigned int)sar->host_port);
+}
+
+/* The address as the <VirtualHost> line wrote it: "*:443" stands for
+ * the IPv4 and the IPv6 wildcard, which httpd keeps apart. */
+static const char *misdirect_dump_shown(apr_pool_t *p, server_addr_rec *sar)
+{
+    const char *host = sar->virthost;
+
+    if (!host) {
+        return misdirect_dump_ip_key(p, sar);
+    }
+    return apr_psprintf(p, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+                        (unsigned int)sar->host_port);
+}
+
+static int misdirect_dump_name_cmp(const void *a, const void *b)
+{
+    const misdirect_dump_name *x = a, *y = b;
+
+    return strcmp(x->lower, y->lower);
+}
+
+static void misdirect_dump_add_name(apr_pool_t *p, misdirect_dump_addr *a,
+                                    apr_hash_t *seen, const char *name)
+{
+    char *lower;
+    misdirect_dump_name *n;
+
+    if (!name || !*name || strpbrk(name, "*?")) {
+        return;
+    }
+    lower = apr_pstrdup(p, name);
+    ap_str_tolower(lower);
+    if (apr_hash_get(seen, lower, APR_HASH_KEY_STRING)) {
+        return;
+    }
+    apr_hash_set(seen, lower, APR_HASH_KEY_STRING, lower);
+    n = apr_array_push(a->names);
+    memset(n, 0, sizeof(*n));
+    n->name = name;
+    n->lower = lower;
+}
+
+static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
+                                                       server_rec *s,
+                                                       server_addr_rec *sar)
+{
+    misdirect_dump_vhost *v = apr_pcalloc(p, sizeof(*v));
+    misdirect_ssl_policy_e ssl = misdirect_ssl_policy();
+    const char *verify = misdirect_tls_canon(s, "SSLVerifyClient");
+    const char *proto = misdirect_tls_canon(s, "SSLProtocol");
+    int k;
+
+    v->s = s;
+    v->sar = sar;
+    v->conf = misdirect_conf(s);
+    v->mode = misdirect_mode(v->conf);
+    /* What post_config will put in policy[]. */
+    for (k = 0; k < MISDIRECT_CHECK_COUNT; k++) {
+        v->policy[k] = v->conf->action[k] == MISDIRECT_UNSET
+                       ? misdirect_default_for(k, ssl)
+                       : (misdirect_action_e)v->conf->action[k];
+    }
+    v->verify = !verify || !strncmp(verify, "none", 4) ? 0
+                : !strncmp(verify, "require", 7) ? 2 : 1;
+    /* Clients negotiate TLS 1.3 whenever the vhost allows it. */
+    v->tls13 = !proto || (atoi(proto) & 8);
+    v->own = apr_array_make(p, 2, sizeof(int));
+    return v;
+}
+
+/* Do a and b list the same vhosts: one <VirtualHost *:port> that httpd
+ * keeps as two addresses, one per IP family. */
+static int misdirect_dump_same_vhosts(const misdirect_dump_addr *a,
+                                      const misdirect_dump_addr *b)
+{
+    int i;
+
+    if (a->vhosts->nelts != b->vhosts->nelts) {
+        return 0;
+    }
+    for (i = 0; i < a->vhosts->nelts; i++) {
+        if (APR_ARRAY_IDX(a->vhosts, i, misdirect_dump_vhost *)->s
+            != APR_ARRAY_IDX(b->vhosts, i, misdirect_dump_vhost *)->s) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The TLS addresses in file order, each with its vhosts and names. */
+static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
+                                                server_rec *main_s)
+{
+    apr_array_header_t *all = apr_array_make(p, 64, sizeof(server_rec *));
+    apr_array_header_t *order = apr_array_make(p, 4, sizeof(void *));
+    apr_array_header_t *tls = apr_array_make(p, 4, sizeof(void *));
+    apr_hash_t *addrs = apr_hash_make(p), *shown = apr_hash_make(p);
+    misdirect_dump_lookup look;
+    server_rec *s;
+    int i, k;
+
+    /* The vhost list runs opposite to the file. */
+    for (s = main_s->next; s; s = s->next) {
+        APR_ARRAY_PUSH(all, server_rec *) = s;
+    }
+    for (i = all->nelts - 1; i >= 0; i--) {
+        server_addr_rec *sar;
+
+        s = APR_ARRAY_IDX(all, i, server_rec *);
+        for (sar = s->addrs; sar; sar = sar->next) {
+            const char *key = misdirect_dump_ip_key(p, sar);
+            misdirect_dump_addr *a = apr_hash_get(addrs, key,
+                                                  APR_HASH_KEY_STRING);
+
+            if (!a) {
+                a = apr_pcalloc(p, sizeof(*a));
+                a->key = misdirect_dump_shown(p, sar);
+                a->port = sar->host_port;
+                a->vhosts = apr_array_make(p, 4, sizeof(void *));
+                a->names = apr_array_make(p, 8, sizeof(misdirect_dump_name));
+                apr_hash_set(addrs, key, APR_HASH_KEY_STRING, a);
+                APR_ARRAY_PUSH(order, misdirect_dump_addr *) = a;
+            }
+            APR_ARRAY_PUSH(a->vhosts, misdirect_dump_vhost *) =
+                misdirect_dump_vhost_make(p, s, sar);
+        }
+    }
+    for (i = 0; i < order->nelts; i++) {
+        misdirect_dump_addr *a = APR_ARRAY_IDX(order, i,
+                                               misdirect_dump_addr *);
+        misdirect_dump_addr *twin = apr_hash_get(shown, a->key,
+                                                 APR_HASH_KEY_STRING);
+        apr_hash_t *seen = apr_hash_make(p);
+
+        if (!misdirect_tls_enabled(APR_ARRAY_IDX(a->vhosts, 0,
+                                   misdirect_dump_vhost *)->s)) {
+            continue;
+        }
+        if (twin && misdirect_dump_same_vhosts(a, twin)) {
+            continue;               /* the other family of a "*" */
+        }
+        if (twin) {
+            a->key = apr_psprintf(p, "%s (%s)", a->key,
+                misdirect_dump_ip_key(p, APR_ARRAY_IDX(a->vhosts, 0,
+                                      misdirect_dump_vhost *)->sar));
+        }
+        apr_hash_set(shown, a->key, APR_HASH_KEY_STRING, a);
+        for (k = 0; k < a->vhosts->nelts; k++) {
+            server_rec *vs = APR_ARRAY_IDX(a->vhosts, k,
+                                           misdirect_dump_vhost *)->s;
+            int j;
+
+            misdirect_dump_add_name(p, a, seen, vs->server_hostname);
+            for (j = 0; vs->names && j < vs->names->nelts; j++) {
+                misdirect_dump_add_name(p, a, seen,
+                    APR_ARRAY_IDX(vs->names, j, const char *));
+            }
+        }
+        qsort(a->names->elts, a->names->nelts, sizeof(misdirect_dump_name),
+              misdirect_dump_name_cmp);
+        misdirect_dump_lookup_make(p, a, &look);
+        for (k = 0; k < a->names->nelts; k++) {
+            misdirect_dump_name *n = &APR_ARRAY_IDX(a->names, k,
+                                                    misdirect_dump_name);
+
+            n->idx = k;
+            n->h = misdirect_dump_match(a, &look, n->lower, 0);
+            n->r = misdirect_dump_match(a, &look, n->lower, 1);
+            n->allowed = misdirect_host_allowed(n->r->conf, n->name);
+            n->h->sni_names++;
+            APR_ARRAY_PUSH(n->r->own, int) = k;
+        }
+        APR_ARRAY_PUSH(tls, misdirect_dump_addr *) = a;
+    }
+    return tls;
+}
+
+/* The bitmap of an address's names that a set of certificates covers. */
+static const unsigned char *misdirect_dump_bitmap(apr_pool_t *p,
+                                                  misdirect_dump_index *ix,
+                                                  const misdirect_dump_addr *a,
+                                                  apr_hash_t *by_name,
+                                                  apr_array_header_t *certs)
+{
+    unsigned char *bits = NULL;
+    int k;
+
+    for (k = 0; k < certs->nelts; k++) {
+        apr_hash_t *covered = misdirect_dump_cert_covers(p, ix,
+            APR_ARRAY_IDX(certs, k, X509 *));
+        apr_hash_index_t *hi;
+
+        for (hi = apr_hash_first(p, covered); hi; hi = apr_hash_next(hi)) {
+            const void *lower;
+            misdirect_dump_name *n;
+
+            apr_hash_this(hi, &lower, NULL, NULL);
+            if (!(n = apr_hash_get(by_name, lower, APR_HASH_KEY_STRING))) {
+                continue;           /* a name of another address */
+            }
+            if (!bits) {
+                bits = apr_pcalloc(p, a->names->nelts / 8 + 1);
+            }
+            bits[n->idx >> 3] |= 1u << (n->idx & 7);
+        }
+    }
+    return bits;
+}
+
+static const unsigned char misdirect_dump_nothing[1];
+
+/* Each vhost's certificates, as the bitmap of the names they cover;
+ * vhosts with the same certificate files share one. */
+static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
+{
+    misdirect_dump_index ix;
+    apr_hash_t *files = apr_hash_make(p);
+    apr_array_header_t *certs = apr_array_make(p, 4, sizeof(X509 *));
+    apr_hash_index_t *hi;
+    int i, j, k;
+
+    ix.exact = apr_hash_make(p);
+    ix.parent = apr_hash_make(p);
+    ix.ips = apr_array_make(p, 4, sizeof(const char *));
+    ix.by_cert = apr_hash_make(p);
+    for (i = 0; i < tls->nelts; i++) {
+        misdirect_dump_addr *a = APR_ARRAY_IDX(tls, i, misdirect_dump_addr *);
+
+        for (j = 0; j < a->names->nelts; j++) {
+            misdirect_dump_index_name(p, &ix, APR_ARRAY_IDX(a->names, j,
+                                          misdirect_dump_name).lower);
+        }
+    }
+    for (i = 0; i < tls->nelts; i++) {
+        misdirect_dump_addr *a = APR_ARRAY_IDX(tls, i, misdirect_dump_addr *);
+        apr_hash_t *by_name = apr_hash_make(p), *by_set = apr_hash_make(p);
+
+        for (j = 0; j < a->names->nelts; j++) {
+            misdirect_dump_name *n = &APR_ARRAY_IDX(a->names, j,
+                                                    misdirect_dump_name);
+
+            apr_hash_set(by_name, n->lower, APR_HASH_KEY_STRING, n);
+        }
+        for (j = 0; j < a->vhosts->nelts; j++) {
+            misdirect_dump_vhost *v = APR_ARRAY_IDX(a->vhosts, j,
+                                                    misdirect_dump_vhost *);
+            const char *set = "certificates";
+            const unsigned char *bits;
+
+            apr_array_clear(certs);
+            misdirect_tls_certs_load(p, files, v->s, certs);
+            for (k = 0; k < certs->nelts; k++) {
+                set = apr_psprintf(p, "%s %pp", set,
+                                   APR_ARRAY_IDX(certs, k, void *));
+            }
+            bits = apr_hash_get(by_set, set, APR_HASH_KEY_STRING);
+            if (!bits) {
+                bits = misdirect_dump_bitmap(p, &ix, a, by_name, certs);
+                /* A set that covers nothing is computed once too. */
+                apr_hash_set(by_set, set, APR_HASH_KEY_STRING,
+                             bits ? bits : misdirect_dump_nothing);
+            }
+            v->covers = bits == misdirect_dump_nothing ? NULL : bits;
+        }
+    }
+    for (hi = apr_hash_first(p, files); hi; hi = apr_hash_next(hi)) {
+        void *cert;
+
+        apr_hash_this(hi, NULL, NULL, &cert);
+        X509_free(cert);
+    }
+}
+
+apr_array_header_t *misdirect_dump_layout(apr_pool_t *p, server_rec *main_s)
+{
+    apr_array_header_t *tls = misdirect_dump_addrs(p, main_s);
+
+    misdirect_dump_covers(p, tls);
+    return tls;
+}

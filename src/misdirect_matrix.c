@@ -1,0 +1,231 @@
+/*
+ * mod_misdirect: what every (SNI, host) pair of each TLS address gets,
+ * for the prediction (misdirect_dump.c prints it).
+ *
+ * A pair is judged by the functions the request path asks:
+ * misdirect_ssl_refuses() for mod_ssl's verdict, misdirect_evaluate,
+ * forgive and decide for the module's, so a prediction cannot drift
+ * from what a request gets.  Then mod_ssl's access check: a request
+ * that crosses to a vhost verifying client certificates more strictly
+ * than the handshake did needs a new handshake (TLS 1.2 renegotiation)
+ * or post-handshake authentication (TLS 1.3), which clients do not
+ * offer, so mod_ssl answers 403.
+ *
+ * Handshake vhosts that answer every request for another vhost alike
+ * (a class: same mod_ssl settings, certificates and client
+ * verification) are judged once, so counting the pairs of 5,000 vhosts
+ * behind one wildcard certificate takes some 20,000 judgements, not 100
+ * million.
+ *
+ * Licensed under the Apache License, Version 2.0.
+ */
+
+#include "misdirect_dump.h"
+
+#include "apr_strings.h"
+
+/* Do two handshake vhosts answer every request for a third vhost
+ * alike, as far as mod_ssl's policy goes?  strict refuses and insecure
+ * serves whatever the settings; the others compare settings, and
+ * misdirect_ssl_refuses() is then equality of what they compare. */
+static int misdirect_dump_ssl_alike(const misdirect_dump_vhost *x,
+                                    const misdirect_dump_vhost *y)
+{
+    switch (misdirect_ssl_policy()) {
+    case MISDIRECT_SSL_POLICY_STRICT:
+    case MISDIRECT_SSL_POLICY_INSECURE:
+        return 1;
+    default:
+        return !misdirect_ssl_refuses(x->s, y->s);
+    }
+}
+
+static void misdirect_dump_classes(apr_pool_t *p, misdirect_dump_addr *a)
+{
+    apr_hash_t *buckets = apr_hash_make(p);
+    int i, j;
+
+    a->classes = apr_array_make(p, 4, sizeof(misdirect_dump_class));
+    for (i = 0; i < a->vhosts->nelts; i++) {
+        misdirect_dump_vhost *v = APR_ARRAY_IDX(a->vhosts, i,
+                                                misdirect_dump_vhost *);
+        const char *key = apr_psprintf(p, "%pp %d %d", v->covers, v->verify,
+                                       v->tls13);
+        apr_array_header_t *bucket = apr_hash_get(buckets, key,
+                                                  APR_HASH_KEY_STRING);
+        misdirect_dump_class *k = NULL;
+
+        if (!bucket) {
+            bucket = apr_array_make(p, 1, sizeof(int));
+            apr_hash_set(buckets, key, APR_HASH_KEY_STRING, bucket);
+        }
+        for (j = 0; j < bucket->nelts; j++) {
+            int at = APR_ARRAY_IDX(bucket, j, int);
+
+            k = &APR_ARRAY_IDX(a->classes, at, misdirect_dump_class);
+            if (misdirect_dump_ssl_alike(k->rep, v)) {
+                v->hclass = at;
+                break;
+            }
+            k = NULL;
+        }
+        if (!k) {
+            v->hclass = a->classes->nelts;
+            APR_ARRAY_PUSH(bucket, int) = v->hclass;
+            k = apr_array_push(a->classes);
+            memset(k, 0, sizeof(*k));
+            k->rep = v;
+            k->members = apr_array_make(p, 1, sizeof(void *));
+        }
+        else if (!k->alt) {
+            k->alt = v;
+        }
+        APR_ARRAY_PUSH(k->members, misdirect_dump_vhost *) = v;
+        if (v->sni_names) {
+            k->sni_members++;
+        }
+    }
+}
+
+apr_array_header_t *misdirect_dump_build(apr_pool_t *p, server_rec *main_s)
+{
+    apr_array_header_t *tls = misdirect_dump_layout(p, main_s);
+    int i;
+
+    for (i = 0; i < tls->nelts; i++) {
+        misdirect_dump_addr *a = APR_ARRAY_IDX(tls, i, misdirect_dump_addr *);
+
+        misdirect_dump_classes(p, a);
+        a->scratch = apr_pcalloc(p, (a->names->nelts + 1) * sizeof(int));
+    }
+    return tls;
+}
+
+void misdirect_dump_judge(const misdirect_dump_addr *a,
+                          const misdirect_dump_vhost *h,
+                          const misdirect_dump_name *n, int sni,
+                          misdirect_dump_outcome *o)
+{
+    const misdirect_dump_vhost *r = n->r;
+    misdirect_facts f;
+    misdirect_decision d;
+    unsigned int fired;
+
+    o->status = 200;
+    o->kind = MISDIRECT_DUMP_SERVED;
+    o->check = -1;
+    if (r != h && misdirect_ssl_refuses(h->s, r->s)) {
+        o->status = 421;
+        o->kind = MISDIRECT_DUMP_REFUSED_SSL;
+        return;
+    }
+    if (r->mode == MISDIRECT_MODE_OFF) {
+        o->kind = MISDIRECT_DUMP_SERVED_OFF;
+    }
+    else {
+        memset(&f, 0, sizeof(f));
+        f.tls = 1;
+        f.handshake_known = 1;
+        f.sni_sent = sni ? 1 : 0;
+        f.name_based = a->vhosts->nelts > 1;
+        f.same_vhost = r == h;
+        f.cert_covers = r != h && MISDIRECT_DUMP_COVERS(h, n->idx);
+        f.host_sent = 1;
+        f.host_known = 1;
+        f.local_port = a->port;
+        if ((fired = misdirect_evaluate(&f))
+            && !misdirect_forgive(fired, n->allowed, 0)) {
+            o->kind = MISDIRECT_DUMP_SERVED_LISTED;
+        }
+        else if (fired) {
+            misdirect_decide(misdirect_forgive(fired, n->allowed, 0),
+                             r->policy, r->mode, 0, &d);
+            o->check = d.reason;
+            if (d.action == MISDIRECT_REJECT) {
+                o->status = 421;
+                o->kind = MISDIRECT_DUMP_REFUSED;
+                return;
+            }
+            o->kind = d.action == MISDIRECT_REPORT
+                      ? MISDIRECT_DUMP_SERVED_REPORT
+                      : MISDIRECT_DUMP_SERVED_ALLOW;
+        }
+    }
+    /* mod_ssl's access check: a stricter SSLVerifyClient than the
+     * handshake's needs the client's certificate now.  TLS 1.3 asks by
+     * post-handshake authentication, which browsers and curl do not
+     * offer; TLS 1.2 renegotiates, and a client without a certificate
+     * then passes "optional" only. */
+    if (r != h && r->verify > h->verify && (h->tls13 || r->verify == 2)) {
+        o->status = 403;
+        o->kind = MISDIRECT_DUMP_FORBIDDEN_SSL;
+        o->check = -1;
+    }
+}
+
+static int misdirect_dump_code(const misdirect_dump_outcome *o)
+{
+    return MISDIRECT_DUMP_CODE(o->kind, o->check);
+}
+
+/* Pairs are counted per class: for a member H, the names of vhosts
+ * outside the class (judged once), plus those of the class's other
+ * members (judged once on a member that is not theirs), less H's own. */
+void misdirect_dump_count(misdirect_dump_addr *a, misdirect_dump_tally *t)
+{
+    apr_int64_t out[2][MISDIRECT_DUMP_CODES], in[2][MISDIRECT_DUMP_CODES];
+    misdirect_dump_outcome o;
+    int i, j, c, x;
+
+    memset(t, 0, sizeof(*t));
+    t->total = (apr_int64_t)a->names->nelts * a->names->nelts;
+    for (i = 0; i < a->classes->nelts; i++) {
+        misdirect_dump_class *k = &APR_ARRAY_IDX(a->classes, i,
+                                                 misdirect_dump_class);
+
+        if (!k->sni_members) {
+            continue;
+        }
+        memset(out, 0, sizeof(out));
+        memset(in, 0, sizeof(in));
+        for (j = 0; j < a->names->nelts; j++) {
+            const misdirect_dump_name *n = &APR_ARRAY_IDX(a->names, j,
+                                                          misdirect_dump_name);
+            int cov = MISDIRECT_DUMP_COVERS(k->rep, j) ? 1 : 0;
+
+            if (n->r->hclass != i) {
+                misdirect_dump_judge(a, k->rep, n, 1, &o);
+                out[cov][misdirect_dump_code(&o)]++;
+                k->open |= o.status != 421;
+            }
+            else if (k->alt) {
+                misdirect_dump_judge(a, n->r == k->rep ? k->alt : k->rep, n,
+                                     1, &o);
+                c = misdirect_dump_code(&o);
+                in[cov][c]++;
+                k->open |= o.status != 421;
+                a->scratch[j] = cov * MISDIRECT_DUMP_CODES + c;
+            }
+        }
+        for (j = 0; j < k->members->nelts; j++) {
+            const misdirect_dump_vhost *h = APR_ARRAY_IDX(k->members, j,
+                                                  misdirect_dump_vhost *);
+            apr_int64_t w = h->sni_names;
+
+            if (!w) {
+                continue;
+            }
+            t->same += w * h->own->nelts;
+            for (x = 0; x < 2; x++) {
+                for (c = 0; c < MISDIRECT_DUMP_CODES; c++) {
+                    t->cross[x][c] += w * (out[x][c] + in[x][c]);
+                }
+            }
+            for (c = 0; k->alt && c < h->own->nelts; c++) {
+                x = a->scratch[APR_ARRAY_IDX(h->own, c, int)];
+                t->cross[x / MISDIRECT_DUMP_CODES][x % MISDIRECT_DUMP_CODES]
+                    -= w;
+            }
+        }
+    }
+}
