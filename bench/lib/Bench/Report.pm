@@ -70,6 +70,15 @@ sub predicted_whole ($cg, $scale, $proto, $mix) {
         / ($w1->{$ca}{total} + $w1->{$cb}{total});
 }
 
+# Every vhost count, protocol and mix, in the order of the tables.
+sub each_mix ($do) {
+    for my $scale (@SCALES) {
+        for my $proto (@PROTOS) {
+            $do->($scale, $proto, $_) for @MIXES;
+        }
+    }
+}
+
 sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
     my @md;
     my @targets;    # [target, measured, met]
@@ -114,27 +123,23 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' | difference | module (misdirect_*) | module share'
             . ' | allocations under misdirect_* per request |',
             '|---:|---|---|---:|---:|---:|---:|---:|---:|';
-        for my $scale (@SCALES) {
-            for my $proto (@PROTOS) {
-                for my $mix (@MIXES) {
-                    my ($key, $label, $ca, $cb) = @$mix;
-                    my $avg = sub ($with, $what) {
-                        my $r = $cg->{$scale}{$with}{$proto};
-                        return ($r->{$ca}{$what} + $r->{$cb}{$what}) / 2;
-                    };
-                    my $t0 = $avg->(0, 'total');
-                    my $t1 = $avg->(1, 'total');
-                    my $mod = $avg->(1, 'module');
-                    my $alloc = $avg->(1, 'alloc');
-                    push @md, sprintf '| %s | %s | %s | %s | %s | %+s (%+.2f%%)'
-                        . ' | %s | %s | %s |', commify($scale),
-                        $PROTO_NAME{$proto}, $label, commify($t0), commify($t1),
-                        commify($t1 - $t0), 100 * ($t1 - $t0) / $t0,
-                        commify($mod), fmt_pct($mod / $t1),
-                        $alloc == 0 ? '0' : sprintf('%.2f', $alloc);
-                }
-            }
-        }
+        each_mix(sub ($scale, $proto, $mix) {
+            my ($key, $label, $ca, $cb) = @$mix;
+            my $avg = sub ($with, $what) {
+                my $r = $cg->{$scale}{$with}{$proto};
+                return ($r->{$ca}{$what} + $r->{$cb}{$what}) / 2;
+            };
+            my $t0 = $avg->(0, 'total');
+            my $t1 = $avg->(1, 'total');
+            my $mod = $avg->(1, 'module');
+            my $alloc = $avg->(1, 'alloc');
+            push @md, sprintf '| %s | %s | %s | %s | %s | %+s (%+.2f%%)'
+                . ' | %s | %s | %s |', commify($scale),
+                $PROTO_NAME{$proto}, $label, commify($t0), commify($t1),
+                commify($t1 - $t0), 100 * ($t1 - $t0) / $t0,
+                commify($mod), fmt_pct($mod / $t1),
+                $alloc == 0 ? '0' : sprintf('%.2f', $alloc);
+        });
         push @md, '';
         # What the module spends its instructions on, per class, where
         # its share is largest.
@@ -250,37 +255,33 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' | simultaneous | alternated | CPU | instructions (whole)'
             . ' | instructions (module) |',
             '|---:|---|---|---:|---:|---|---|---|---:|---:|';
-        for my $scale (@SCALES) {
-            for my $proto (@PROTOS) {
-                for my $mix (@MIXES) {
-                    my $r = $tp->{$scale}{$proto}{ $mix->[0] } or next;
-                    my $pred = $cg ? predicted($cg, $scale, $proto, $mix)
-                                   : undef;
-                    my $whole = $cg ? predicted_whole($cg, $scale, $proto,
-                                                      $mix) : undef;
-                    my $f3 = sub ($x) { defined $x ? sprintf('%.3f', $x) : '-' };
-                    push @md, sprintf '| %s | %s | %s | %s | %s | %s | %s | %s'
-                        . ' | %s | %s |',
-                        commify($scale), $PROTO_NAME{$proto}, $mix->[1],
-                        commify(median($r->{rate}{0})),
-                        commify(median($r->{rate}{1})), $rng->($r->{pair}),
-                        $rng->($r->{ratio}), $rng->($r->{cpu_ratio}),
-                        $f3->($whole), $f3->($pred);
-                    my $sim = median($r->{pair}) // 0;
-                    my $alt = median($r->{ratio}) // 0;
-                    my $met = !defined $pred ? 'not judged (no callgrind part)'
-                        : $pred >= 0.98 && $whole >= 0.98 ? 1
-                        : $pred < 0.98 && $whole < 0.98 ? 0
-                        : 'borderline';
-                    push @targets, ["throughput ratio ≥ 0.98 ($PROTO_NAME{$proto},"
-                        . " $mix->[1], " . commify($scale) . ' vhosts)',
-                        sprintf('instructions %s (whole), %s (module);'
-                            . ' measured %.3f simultaneous, %.3f alternated',
-                            $f3->($whole), $f3->($pred), $sim, $alt),
-                        $met];
-                }
-            }
-        }
+        each_mix(sub ($scale, $proto, $mix) {
+            my $r = $tp->{$scale}{$proto}{ $mix->[0] } or return;
+            my $pred = $cg ? predicted($cg, $scale, $proto, $mix)
+                           : undef;
+            my $whole = $cg ? predicted_whole($cg, $scale, $proto,
+                                              $mix) : undef;
+            my $f3 = sub ($x) { defined $x ? sprintf('%.3f', $x) : '-' };
+            push @md, sprintf '| %s | %s | %s | %s | %s | %s | %s | %s'
+                . ' | %s | %s |',
+                commify($scale), $PROTO_NAME{$proto}, $mix->[1],
+                commify(median($r->{rate}{0})),
+                commify(median($r->{rate}{1})), $rng->($r->{pair}),
+                $rng->($r->{ratio}), $rng->($r->{cpu_ratio}),
+                $f3->($whole), $f3->($pred);
+            my $sim = median($r->{pair}) // 0;
+            my $alt = median($r->{ratio}) // 0;
+            my $met = !defined $pred ? 'not judged (no callgrind part)'
+                : $pred >= 0.98 && $whole >= 0.98 ? 1
+                : $pred < 0.98 && $whole < 0.98 ? 0
+                : 'borderline';
+            push @targets, ["throughput ratio ≥ 0.98 ($PROTO_NAME{$proto},"
+                . " $mix->[1], " . commify($scale) . ' vhosts)',
+                sprintf('instructions %s (whole), %s (module);'
+                    . ' measured %.3f simultaneous, %.3f alternated',
+                    $f3->($whole), $f3->($pred), $sim, $alt),
+                $met];
+        });
         push @md, '';
     }
 
