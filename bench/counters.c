@@ -10,7 +10,8 @@
  *
  * Prints a Markdown table of nanoseconds of CPU time per increment (the
  * median of the rounds, and the least; with two threads, the slower
- * one's), and checks that every increment was counted.  `make bench` runs it; bench/README.md has the figures.
+ * one's), and checks that every increment was counted.  `make bench`
+ * runs it; bench/README.md has the figures.
  *
  * Licensed under the Apache License, Version 2.0.
  */

@@ -57,8 +57,10 @@ static const char *const misdirect_out_auto[MISDIRECT_OUTCOMES] = {
 /* ------------------------------------------------------------------ */
 /* Describing                                                         */
 
-static const char *misdirect_mode_name(int mode)
+static const char *misdirect_mode_name(server_rec *s)
 {
+    int mode = misdirect_mode(misdirect_conf(s));
+
     return mode == MISDIRECT_MODE_OFF ? "off"
            : mode == MISDIRECT_MODE_REPORT_ONLY ? "report-only" : "on";
 }
@@ -317,7 +319,7 @@ static void misdirect_json(request_rec *r)
                                                                   is_main)),
                    misdirect_json_str(p, misdirect_server_defined(p, s)),
                    is_main ? "true" : "false",
-                   misdirect_mode_name(misdirect_mode(misdirect_conf(s))));
+                   misdirect_mode_name(s));
         misdirect_json_counts(r, &c, "      ");
         ap_rputs(i + 1 < n ? "\n    },\n" : "\n    }\n", r);
     }
@@ -403,7 +405,7 @@ static void misdirect_text(request_rec *r, int html)
                            misdirect_server_address(p, s, is_main), waddr,
                            is_main ? "(main server)"
                            : misdirect_server_defined(p, s), wdef,
-                           misdirect_mode_name(misdirect_mode(misdirect_conf(s))),
+                           misdirect_mode_name(s),
                            &c);
     }
     misdirect_counters_totals(&c);
