@@ -76,7 +76,7 @@ misdirect_stripes *misdirect_stripes_init(void *mem, uint32_t capacity,
  * fails) everything goes to stripe 0: correct, only not spread.  glibc
  * reads the CPU from memory the kernel keeps up to date (rseq), so this
  * costs a few instructions, no system call. */
-static uint32_t misdirect_stripe(const misdirect_stripes *t)
+uint32_t misdirect_stripes_cpu(const misdirect_stripes *t)
 {
 #ifdef __linux__
     int cpu;
@@ -93,19 +93,6 @@ static uint32_t misdirect_stripe(const misdirect_stripes *t)
     (void)t;
 #endif
     return 0;
-}
-
-void misdirect_stripes_add(misdirect_stripes *t, uint32_t slot, int stat)
-{
-    uint64_t *n;
-
-    if (stat == MISDIRECT_STAT_CHECKED) {
-        n = &t->checked[(size_t)misdirect_stripe(t) * t->stride + slot];
-    }
-    else {
-        n = &t->rows[slot][stat - 1];
-    }
-    __atomic_fetch_add(n, 1, __ATOMIC_RELAXED);
 }
 
 /* Backwards, against the order in which a request is counted (checked,
