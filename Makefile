@@ -9,8 +9,10 @@ PROVE   ?= prove
 
 SRCS     = mod_misdirect.c src/misdirect_logic.c src/misdirect_lint.c \
            src/misdirect_status.c src/misdirect_layout.c src/misdirect_matrix.c \
-           src/misdirect_dump.c
-HDRS     = src/misdirect_logic.h src/mod_misdirect.h src/misdirect_dump.h
+           src/misdirect_dump.c src/misdirect_counters.c src/misdirect_metrics.c \
+           src/misdirect_stripes.c
+HDRS     = src/misdirect_logic.h src/mod_misdirect.h src/misdirect_dump.h \
+           src/misdirect_counters.h src/misdirect_stripes.h
 MODULE   = .libs/mod_misdirect.so
 WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
 EXTRA_CFLAGS  ?=
@@ -111,7 +113,7 @@ test: deps-test
 
 clean:
 	rm -rf .libs src/.libs *.la *.lo *.slo *.o src/*.la src/*.lo \
-	    src/*.slo src/*.o $(UNIT) t/tmp $(FLAGS_STAMP)
+	    src/*.slo src/*.o $(UNIT) t/tmp $(FLAGS_STAMP) bench/build
 
 # ---------------------------------------------------------------------------
 # Reliability checks: fuzz/, check/.  Slow, so not part of
@@ -211,12 +213,26 @@ check-all: deps-check
 BENCH_PKGS = $(BUILD_PKGS) curl nghttp2-client valgrind util-linux perl \
              time
 
-.PHONY: bench deps-bench
+# bench/counters.c: the counting code alone, one counter for all CPUs
+# against one per CPU, with one and two threads (bench/README.md).
+BENCH_COUNTERS = bench/build/counters
+
+.PHONY: bench deps-bench bench-counters
 deps-bench:
 	$(call need_pkgs,$(BENCH_PKGS))
-bench: deps-bench $(MODULE)
+bench: deps-bench $(MODULE) $(BENCH_COUNTERS)
 	perl bench/bench.pl $(BENCH_ARGS)
 	perl bench/predict.pl $(PREDICT_ARGS)
+	$(BENCH_COUNTERS)
+
+$(BENCH_COUNTERS): bench/counters.c src/misdirect_stripes.c \
+                   src/misdirect_stripes.h src/misdirect_logic.h $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O2 -pthread -Isrc -o $@ bench/counters.c \
+	    src/misdirect_stripes.c
+
+bench-counters: $(BENCH_COUNTERS)
+	$(BENCH_COUNTERS)
 
 # ---------------------------------------------------------------------------
 # Debian package (debian/).  `make deb` leaves

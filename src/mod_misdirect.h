@@ -141,8 +141,10 @@ MISDIRECT_INTERNAL void misdirect_tls_certs_load(apr_pool_t *ptemp,
 MISDIRECT_INTERNAL void misdirect_dump(apr_pool_t *ptemp,
                                        server_rec *main_s);
 
-/* misdirect_status.c: counters in shared memory, mod_status section and
- * the misdirect-status handler. */
+/* The counters in shared memory (misdirect_counters.c: the calls that
+ * count), mod_status's section and the misdirect-status and
+ * misdirect-metrics handlers (misdirect_status.c, which registers the
+ * hooks). */
 MISDIRECT_INTERNAL int misdirect_status_post_config(apr_pool_t *pconf,
                                                     apr_pool_t *ptemp,
                                                     server_rec *main_s);

@@ -1,0 +1,270 @@
+package Bench::Callgrind;
+# Instructions per request: httpd -X under callgrind, with and without
+# the module, counters zeroed after warm-up and dumped after each window
+# of requests; and the module's startup work, configtest under callgrind
+# at two vhost counts.
+
+use v5.36;
+use Exporter qw(import);
+use File::Path qw(make_path);
+use List::Util qw(max);
+use Time::HiRes qw(time);
+
+use Bench::Env;
+use Bench::Proc;
+use Bench::Server;
+
+our @EXPORT = qw(part_callgrind lint_start lint_finish cg_n);
+
+# Reads one callgrind dump: total instructions, the module's inclusive
+# instructions (calls into misdirect_* from outside it), call counts and
+# inclusive cost per module function, and allocations made under it.
+sub parse_callgrind ($file) {
+    open my $fh, '<', $file or die "bench: $file: $!\n";
+    my (%name, %self, %edge, $fn, $cfn, $calls, $total, $summary);
+    while (my $l = <$fh>) {
+        if ($l =~ /^fn=\((\d+)\)(?: (.*))?$/) {
+            $name{$1} = $2 if defined $2;
+            $fn = $name{$1};
+        }
+        elsif ($l =~ /^cfn=\((\d+)\)(?: (.*))?$/) {
+            $name{$1} = $2 if defined $2;
+            $cfn = $name{$1};
+        }
+        elsif ($l =~ /^calls=(\d+)/) {
+            $calls = $1;
+        }
+        elsif ($l =~ /^[-+*\d]/) {
+            my (undef, $ir) = split ' ', $l;
+            $ir //= 0;
+            if (defined $calls) {
+                my $e = $edge{$fn}{$cfn} //= [0, 0];
+                $e->[0] += $calls;
+                $e->[1] += $ir;
+                undef $calls;
+            }
+            else {
+                $self{$fn} += $ir;
+            }
+        }
+        elsif ($l =~ /^totals:\s*(\d+)/) {
+            $total = $1;
+        }
+        elsif ($l =~ /^summary:\s*(\d+)/) {
+            $summary = $1;
+        }
+    }
+    close $fh;
+    my $base = sub ($f) { (split /'/, $f)[0] };
+    my $is_mod = sub ($f) { $base->($f) =~ /^misdirect_/ };
+    my %alloc_fn = map { $_ => 1 } @ALLOC_FNS;
+    my %r = (total => $total // $summary // 0, module => 0, module_self => 0,
+             alloc => 0, alloc_by => {}, calls => {}, incl => {});
+    for my $f (keys %self) {
+        $r{module_self} += $self{$f} if $is_mod->($f);
+    }
+    for my $caller (keys %edge) {
+        for my $callee (keys %{ $edge{$caller} }) {
+            my ($n, $ir) = @{ $edge{$caller}{$callee} };
+            my $cb = $base->($callee);
+            if ($is_mod->($callee)) {
+                $r{calls}{$cb} += $n;
+                if (!$is_mod->($caller)) {
+                    $r{module} += $ir;
+                    $r{entry}{$cb} += $ir;
+                }
+            }
+            if ($is_mod->($caller)) {
+                $r{incl}{ $base->($caller) } += $ir;
+                $r{ext}{$cb} += $ir unless $is_mod->($callee);
+            }
+            # "malloc'CRYPTO_malloc'...'misdirect_x'...": a caller chain
+            # that passes through the module.
+            if ($alloc_fn{$cb} && $callee =~ /'misdirect_/) {
+                $r{alloc} += $n;
+                $r{alloc_by}{$cb} += $n;
+                # Name what the module called that led to it.
+                my @chain = split /'/, $callee;
+                my ($i) = grep { $chain[$_] =~ /^misdirect_/ } 0 .. $#chain;
+                my $via = $i ? "$chain[$i - 1] (from $chain[$i])" : $chain[$i];
+                $r{alloc_via}{$via} += $n;
+            }
+        }
+    }
+    for my $f (keys %self) {
+        $r{incl}{ $base->($f) } += $self{$f} if $is_mod->($f);
+    }
+    return \%r;
+}
+
+sub cg_control ($srv, @args) {
+    must(300, @AS_RUN_USER, $TOOL{callgrind_control},
+        "--vgdb-prefix=$srv->{root}/cg/vgdb", @args, $srv->{pid});
+}
+
+# Zero the counters, run the requests, dump, read the dump.
+sub cg_window ($srv, $proto, $class, $n) {
+    cg_control($srv, '-z');
+    h2load_run($srv, $proto, $class, $n, 1, 1, 900);
+    cg_control($srv, '-d');
+    my @dumps = sort { (stat $a)[9] <=> (stat $b)[9] || $a cmp $b }
+        grep { !$srv->{seen}{$_}++ } glob "$srv->{root}/cg/callgrind.out.*";
+    die "bench: no new callgrind dump for $srv->{name}\n" unless @dumps;
+    my $r = parse_callgrind($dumps[-1]);
+    unlink @dumps unless $opt{keep};
+    return $r;
+}
+
+# Per request: keep-alive classes are measured twice on one connection,
+# with 1 and with n requests, and the difference is divided by n - 1 so
+# that the TLS handshake and connection setup are not in the figure.  A
+# rejected HTTP/1.1 request ends its connection: its figure includes the
+# handshake, in both variants.
+sub cg_measure ($srv) {
+    my %res;
+    for my $proto (@PROTOS) {
+        for my $class (@CLASSES) {
+            my $fresh = $proto eq 'h1' && $class eq 'reject';
+            my $n = $fresh ? cg_n($srv->{scale}, 'cg-reject-h1')
+                           : cg_n($srv->{scale}, 'cg-requests');
+            my $wn = cg_window($srv, $proto, $class, $n);
+            my %per;
+            if ($fresh) {
+                %per = (total => $wn->{total} / $n,
+                        module => $wn->{module} / $n);
+            }
+            else {
+                my $w1 = cg_window($srv, $proto, $class, 1);
+                %per = (total => ($wn->{total} - $w1->{total}) / ($n - 1),
+                        module => ($wn->{module} - $w1->{module}) / ($n - 1));
+            }
+            $per{alloc} = $wn->{alloc} / $n;
+            $per{alloc_raw} = $wn->{alloc};
+            $per{alloc_by} = $wn->{alloc_by};
+            $per{alloc_via} = $wn->{alloc_via} // {};
+            $per{n} = $n;
+            $per{fresh} = $fresh;
+            $per{calls} = { map { $_ => $wn->{calls}{$_} / $n }
+                keys %{ $wn->{calls} } };
+            $per{incl} = { map { $_ => $wn->{incl}{$_} / $n }
+                keys %{ $wn->{incl} } };
+            $per{ext} = { map { $_ => $wn->{ext}{$_} / $n }
+                keys %{ $wn->{ext} // {} } };
+            $per{entry} = { map { $_ => $wn->{entry}{$_} / $n }
+                keys %{ $wn->{entry} // {} } };
+            $res{$proto}{$class} = \%per;
+            printf "  %-6s %-5s %-8s %9.0f instr/request, module %7.0f,"
+                . " allocations under misdirect_* %d\n", $srv->{name}, $proto,
+                $class, $per{total}, $per{module}, $wn->{alloc};
+        }
+    }
+    return \%res;
+}
+
+# At thousands of vhosts every request costs many times more (core's
+# name lookup walks them all), so fewer requests give the same precision
+# in the same time.
+sub cg_n ($scale, $what) {
+    my $n = $opt{$what};
+    return $scale >= 1000 ? max($what eq 'cg-requests' ? 50 : 10,
+                                int($n / ($what eq 'cg-requests' ? 5 : 2)))
+                          : $n;
+}
+
+sub cg_warm ($srv) {
+    for my $proto (@PROTOS) {
+        for my $class (@CLASSES) {
+            my $n = $proto eq 'h1' && $class eq 'reject' ? 3 : 30;
+            h2load_run($srv, $proto, $class, $n, 1, 1, 600);
+        }
+    }
+}
+
+sub part_callgrind {
+    say "== instructions per request (callgrind, apache2 -X)";
+    my @srvs;
+    # Start the largest first: valgrind starts thousands of TLS vhosts
+    # slowly, and instruction counts do not care what else runs.
+    for my $scale (reverse @SCALES) {
+        for my $with (0, 1) {
+            my $srv = make_root(sprintf('cg-%d-%s', $scale,
+                $with ? 'with' : 'without'), $scale, $with);
+            make_path("$srv->{root}/cg");
+            push @srvs, $srv;
+        }
+    }
+    my %launched;
+    my $launch = sub ($srv) {
+        $srv->{port} = free_port();
+        write_conf($srv);
+        system('chown', '-R', "$RUN_UID:$RUN_GID",
+            map { "$srv->{root}/$_" } qw(logs run cg)) == 0
+            or die "bench: chown failed\n";
+        $srv->{pid} = spawn("valgrind httpd $srv->{name}",
+            "$srv->{root}/logs/stdout", @AS_RUN_USER, $TOOL{valgrind},
+            '--tool=callgrind', '--instr-atstart=no',
+            "--vgdb-prefix=$srv->{root}/cg/vgdb",
+            "--callgrind-out-file=$srv->{root}/cg/callgrind.out",
+            (map { "--separate-callers30=$_" } @ALLOC_FNS),
+            $APACHE, '-X', '-d', $srv->{root}, '-f', $srv->{conf});
+        $launched{ $srv->{name} } = time;
+    };
+    $launch->($_) for @srvs;
+    my $lint = $PART{lint} ? lint_start() : undef;
+    my %cg;
+    for my $srv (reverse @srvs) {    # smallest first: ready soonest
+        my $up = wait_ready($srv, 900);
+        if (!defined $up) {
+            die "bench: valgrind httpd $srv->{name} did not start\n"
+                . tail(slurp("$srv->{root}/logs/error_log")
+                       . slurp("$srv->{root}/logs/stdout"), 30);
+        }
+        printf "  %s ready under valgrind (launched %.0fs ago)\n",
+            $srv->{name}, $up - $launched{ $srv->{name} };
+        cg_control($srv, '-i', 'on');
+        cg_warm($srv);
+        $cg{ $srv->{scale} }{ $srv->{with} } = cg_measure($srv);
+        stop($srv->{pid}, 120);
+    }
+    lint_finish($lint) if $lint;
+    return (\%cg, $lint);
+}
+
+# The module's startup work, deterministic: configtest (which runs the
+# module's TLS-profile building and lint) under callgrind at two vhost
+# counts.  Linear work doubles when the vhosts double.
+sub lint_start {
+    my @jobs;
+    for my $scale (@LINT_SCALES) {
+        my $srv = make_root("lint-$scale", $scale, 1);
+        make_path("$srv->{root}/cg");
+        $srv->{port} = free_port();
+        write_conf($srv);
+        my $out = "$srv->{root}/cg/configtest.out";
+        $srv->{cgout} = $out;
+        $srv->{pid} = spawn("valgrind configtest $scale",
+            "$srv->{root}/logs/stdout", $TOOL{valgrind}, '--tool=callgrind',
+            "--callgrind-out-file=$out", $APACHE, '-t', '-d', $srv->{root},
+            '-f', $srv->{conf});
+        push @jobs, $srv;
+    }
+    return \@jobs;
+}
+
+sub lint_finish ($jobs) {
+    for my $srv (@$jobs) {
+        my $rc = reap($srv->{pid}, 900);
+        die "bench: configtest under valgrind timed out\n" unless defined $rc;
+        my $log = slurp("$srv->{root}/logs/stdout");
+        die "bench: configtest at $srv->{scale} vhosts failed:\n" . tail($log, 20)
+            if $rc || $log !~ /Syntax OK/;
+        my $r = parse_callgrind($srv->{cgout});
+        $srv->{result} = $r;
+        my @warn = $log =~ /(MISDIRECT0\d\d)/g;
+        $srv->{lint_lines} = scalar @warn;
+        printf "  configtest at %d vhosts: %.0f instructions in all, %.0f in"
+            . " misdirect_* (%d lint lines)\n", $srv->{scale}, $r->{total},
+            $r->{module}, $srv->{lint_lines};
+    }
+}
+1;
