@@ -1516,13 +1516,19 @@ static const char *misdirect_set_policy(cmd_parms *cmd, void *dummy,
     misdirect_srv_conf *conf = misdirect_conf(cmd->server);
     int c = misdirect_check_parse(check);
     int a = misdirect_action_parse(action);
+    int i;
 
     (void)dummy;
     if (c < 0) {
-        return apr_psprintf(cmd->pool, "%s: %s: unknown check, expected "
-                            "scheme-mismatch, sni-missing, cert-mismatch, "
-                            "sni-host-mismatch, unknown-host or "
-                            "port-mismatch", cmd->cmd->name, check);
+        const char *known = misdirect_check_name(0);
+
+        for (i = 1; i < MISDIRECT_CHECK_COUNT; i++) {
+            known = apr_pstrcat(cmd->pool, known,
+                                i + 1 < MISDIRECT_CHECK_COUNT ? ", " : " or ",
+                                misdirect_check_name(i), NULL);
+        }
+        return apr_psprintf(cmd->pool, "%s: %s: unknown check, expected %s",
+                            cmd->cmd->name, check, known);
     }
     if (a < 0) {
         return apr_psprintf(cmd->pool, "%s: %s: unknown action for %s, "
@@ -1685,9 +1691,8 @@ static const command_rec misdirect_cmds[] = {
     AP_INIT_TAKE1("Misdirect", misdirect_set_mode, NULL, RSRC_CONF,
                   "On, Off or ReportOnly (every reject becomes report)"),
     AP_INIT_TAKE2("MisdirectPolicy", misdirect_set_policy, NULL, RSRC_CONF,
-                  "a check (scheme-mismatch, sni-missing, cert-mismatch, "
-                  "sni-host-mismatch, unknown-host, port-mismatch) and an "
-                  "action (reject, report, allow)"),
+                  "a check, one of " MISDIRECT_CHECK_NAMES "and an action: "
+                  "reject, report or allow"),
     AP_INIT_ITERATE("MisdirectAllow", misdirect_add_allow, NULL, RSRC_CONF,
                     "host names, *.wildcard names or IP addresses for "
                     "which no check but scheme-mismatch fires"),
