@@ -337,42 +337,28 @@ static int misdirect_path_exempt(const misdirect_srv_conf *conf,
 /* ------------------------------------------------------------------ */
 /* Diagnosis                                                          */
 
-/* Client text for error_log fields and variables.  Not ap_escape_logitem:
- * httpd escapes every error_log message again, turning its \" into \\"
- * and so ending the quoted field early.  Percent-encoding survives that
- * second pass unchanged. */
-static const char *misdirect_esc(apr_pool_t *p, const char *s)
+/* Not ap_escape_logitem: httpd escapes every error_log message again,
+ * turning its \" into \\" and so ending the quoted field early.
+ * Percent-encoding survives that second pass unchanged. */
+const char *misdirect_escape(apr_pool_t *p, const char *s)
 {
-    return misdirect_escape(s, apr_palloc(p, 3 * strlen(s) + 1));
+    return misdirect_escape_into(s, apr_palloc(p, 3 * strlen(s) + 1));
 }
 
-/* "check,check" for every mask of checks, made once per configuration
- * pass, so that a request only looks its list up. */
-static const char *misdirect_check_lists[1u << MISDIRECT_CHECK_COUNT];
-
-static void misdirect_check_lists_build(apr_pool_t *p)
+/* "check,check" for a set of checks. */
+static const char *misdirect_check_list(apr_pool_t *p, unsigned int mask)
 {
-    unsigned int mask;
+    const char *out = NULL;
     int i;
 
-    misdirect_check_lists[0] = "none";
-    for (mask = 1; mask < (1u << MISDIRECT_CHECK_COUNT); mask++) {
-        const char *out = NULL;
-
-        for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
-            if (mask & MISDIRECT_BIT(i)) {
-                out = out ? apr_pstrcat(p, out, ",", misdirect_check_name(i),
-                                        NULL)
-                          : misdirect_check_name(i);
-            }
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        if (mask & MISDIRECT_BIT(i)) {
+            out = out ? apr_pstrcat(p, out, ",", misdirect_check_name(i),
+                                    NULL)
+                      : misdirect_check_name(i);
         }
-        misdirect_check_lists[mask] = out;
     }
-}
-
-static const char *misdirect_check_list(unsigned int mask)
-{
-    return misdirect_check_lists[mask & ((1u << MISDIRECT_CHECK_COUNT) - 1)];
+    return out ? out : "none";
 }
 
 static const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
@@ -519,7 +505,7 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
     case MISDIRECT_CHECK_SCHEME:
         return apr_psprintf(p, "the request-target's scheme %s does not "
                             "match this %s connection",
-                            misdirect_esc(p, q->facts.scheme),
+                            misdirect_escape(p, q->facts.scheme),
                             q->facts.tls ? "TLS" : "plain");
     case MISDIRECT_CHECK_SNI_MISSING:
         return "the client sent no SNI to an address with name-based "
@@ -589,7 +575,7 @@ static const char *misdirect_header_field(request_rec *r, const char *field,
         return "";
     }
     return apr_pstrcat(r->pool, " ", field, "=\"",
-                       misdirect_esc(r->pool, v), "\"", NULL);
+                       misdirect_escape(r->pool, v), "\"", NULL);
 }
 
 /* The one line that explains a finding: a sentence first, then
@@ -602,7 +588,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
 {
     apr_pool_t *p = r->pool;
     const char *host_hdr = apr_table_get(r->headers_in, "Host");
-    const char *host = r->hostname ? misdirect_esc(p, r->hostname)
+    const char *host = r->hostname ? misdirect_escape(p, r->hostname)
                                    : "(none)";
     const char *proto = r->protocol ? r->protocol : "-";
     const char *stream = NULL, *tls = "", *forgiven = "", *ua = "";
@@ -628,7 +614,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
                            q->sni ? q->sni : "(none)",
                            SSL_session_reused(q->ssl) ? "yes" : "no",
                            alpn_len
-                           ? misdirect_esc(p, apr_pstrmemdup(p,
+                           ? misdirect_escape(p, apr_pstrmemdup(p,
                                                    (const char *)alpn,
                                                    alpn_len))
                            : "(none)");
@@ -653,8 +639,8 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
 
     if (q->found & ~q->decision.fired) {
         forgiven = apr_pstrcat(p, " forgiven=\"",
-                               misdirect_check_list(q->found
-                                                   & ~q->decision.fired),
+                               misdirect_check_list(p, q->found
+                                                      & ~q->decision.fired),
                                "\"", NULL);
     }
 
@@ -676,7 +662,7 @@ static void misdirect_log(const misdirect_req *q, request_rec *r,
                   q->facts.tls ? misdirect_vhost_desc(p, q->hs)
                                : "(none: not TLS)",
                   misdirect_vhost_desc(p, r->server), host,
-                  host_hdr ? misdirect_esc(p, host_hdr) : "(none)",
+                  host_hdr ? misdirect_escape(p, host_hdr) : "(none)",
                   misdirect_header_field(r, "x_forwarded_host",
                                          "X-Forwarded-Host"),
                   misdirect_header_field(r, "forwarded", "Forwarded"),
@@ -691,15 +677,13 @@ static void misdirect_set_vars(const misdirect_req *q, request_rec *r)
     apr_table_t *e = r->subprocess_env;
 
     /* Added, not set: this hook runs first and once per request, so none
-     * of them is there yet, and apr_table_setn would compare each new
-     * name with every MISDIRECT_* name before it (they share the prefix
-     * that APR's table index is built from). */
+     * of them is there yet. */
     apr_table_addn(e, "MISDIRECT_REASON",
                    misdirect_check_name(q->decision.reason));
     apr_table_addn(e, "MISDIRECT_ACTION",
                    misdirect_action_name(q->decision.action));
     apr_table_addn(e, "MISDIRECT_CHECKS",
-                   misdirect_check_list(q->decision.fired));
+                   misdirect_check_list(r->pool, q->decision.fired));
     if (q->sni) {
         apr_table_addn(e, "MISDIRECT_SNI", q->sni);
     }
@@ -718,8 +702,8 @@ static int misdirect_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     (void)plog;
     (void)ptemp;
+    (void)pconf;
     misdirect_memo.slot = NULL;
-    misdirect_check_lists_build(pconf);
     return OK;
 }
 
@@ -860,7 +844,7 @@ static int misdirect_checked_clean(request_rec *r, server_rec *hs,
                       MISDIRECT_LOGNO(004) "checked: %s; "
                       "handshake_vhost=\"%s\" request_vhost=\"%s\"",
                       forgiven ? apr_pstrcat(r->pool,
-                                     misdirect_check_list(forgiven),
+                                     misdirect_check_list(r->pool, forgiven),
                                      " forgiven by MisdirectAllow or "
                                      "MisdirectTrustedProxy", NULL)
                                : "nothing fired",
@@ -873,11 +857,8 @@ static int misdirect_checked_clean(request_rec *r, server_rec *hs,
 /* The facts of a request, as both the request check and the explanation
  * of other layers' refusals see them.  c is the client's connection (the
  * master of an HTTP/2 stream).  Returns the name of R the host matched
- * (see misdirect_host_matches).  Inlined: as a call it cost an accepted
- * request 37 instructions (make bench, callgrind), a tenth of the
- * module's share. */
-__attribute__((always_inline))
-static APR_INLINE int misdirect_gather(request_rec *r, conn_rec *c,
+ * (see misdirect_host_matches). */
+static int misdirect_gather(request_rec *r, conn_rec *c,
                                        const misdirect_srv_conf *conf,
                                        misdirect_facts *f, server_rec **hs,
                                        SSL **ssl, const char **sni)
@@ -935,14 +916,9 @@ static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
     q->found = found;
     q->hs = hs;
     /* Escaped once for every use, and never OpenSSL's own string, which
-     * a TLS 1.2 renegotiation later in the request frees.  The usual SNI
-     * is H's ServerName, byte for byte: then that is the escaped form. */
-    if (sni && hs && misdirect_conf(hs)->name_plain
-        && !strcmp(sni, hs->server_hostname)) {
-        q->sni = hs->server_hostname;
-    }
-    else if (sni) {
-        q->sni = misdirect_esc(r->pool, sni);
+     * a TLS 1.2 renegotiation later in the request frees. */
+    if (sni) {
+        q->sni = misdirect_escape(r->pool, sni);
     }
     q->ssl = ssl;
     q->request_no = c->keepalives + 1;
@@ -1230,7 +1206,7 @@ static const char *misdirect_handler_fields(request_rec *r)
 {
     const char *out = apr_pstrcat(r->pool, " handler=\"",
                                   r->handler
-                                  ? misdirect_esc(r->pool, r->handler)
+                                  ? misdirect_escape(r->pool, r->handler)
                                   : "(none: answered before the handler)",
                                   "\"", NULL);
     module *proxy;
@@ -1243,7 +1219,7 @@ static const char *misdirect_handler_fields(request_rec *r)
             dc = ap_get_module_config(r->per_dir_config, proxy);
         }
         out = apr_pstrcat(r->pool, out, " backend=\"",
-                          misdirect_esc(r->pool, r->filename + 6),
+                          misdirect_escape(r->pool, r->filename + 6),
                           "\" preserve_host=\"",
                           !dc ? "?" : dc->preserve_host ? "on" : "off",
                           "\"", NULL);
@@ -1254,7 +1230,6 @@ static const char *misdirect_handler_fields(request_rec *r)
 /* A refusal that mod_ssl produced, or a 421 from the handler or a
  * backend, is a misdirect too: explain it with the same line, plus what
  * caused it, and count it. */
-__attribute__((noinline))
 static void misdirect_explain(request_rec *r)
 {
     misdirect_req *q = ap_get_module_config(r->request_config,
@@ -1345,8 +1320,7 @@ static void misdirect_explain(request_rec *r)
 
 static int misdirect_log_transaction(request_rec *r)
 {
-    /* Every request passes here: only refusals go further, and their
-     * work stays out of line, off the path of the others. */
+    /* Every request passes here: only refusals go further. */
     if (r->status == HTTP_MISDIRECTED_REQUEST
         || r->status == HTTP_BAD_REQUEST || r->status == HTTP_FORBIDDEN) {
         misdirect_explain(r);
@@ -1383,9 +1357,6 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         misdirect_srv_conf *conf = misdirect_conf(v);
 
         conf->position = position++;
-        conf->name_plain = v->server_hostname
-                           && !strcmp(misdirect_esc(ptemp, v->server_hostname),
-                                      v->server_hostname);
         for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
             conf->policy[i] = conf->action[i] == MISDIRECT_UNSET
                               ? misdirect_default_for(i, ssl)

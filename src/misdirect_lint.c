@@ -744,8 +744,7 @@ const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
                            misdirect_tls_desc(p, &tr->value[i], i));
     }
     /* Values come from the configuration, yet may hold quotes. */
-    return out ? misdirect_escape(out, apr_palloc(p, 3 * strlen(out) + 1))
-               : NULL;
+    return out ? misdirect_escape(p, out) : NULL;
 }
 
 /* ------------------------------------------------------------------ */

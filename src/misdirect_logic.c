@@ -364,7 +364,7 @@ int misdirect_path_under(const char *path, const char *prefix)
            || path[n] == '/';
 }
 
-char *misdirect_escape(const char *in, char *out)
+char *misdirect_escape_into(const char *in, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     char *d = out;

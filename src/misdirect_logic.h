@@ -181,8 +181,9 @@ MISDIRECT_INTERNAL int misdirect_path_under(const char *path,
  * or a page: control bytes, bytes above 0x7e, '"', '\\' and '%' become
  * %XX, everything else stays.  No output byte is one that httpd's own
  * error_log escaping rewrites, so what is written is what is read.  out
- * must hold 3 * strlen(in) + 1 bytes; returns out. */
-MISDIRECT_INTERNAL char *misdirect_escape(const char *in, char *out);
+ * must hold 3 * strlen(in) + 1 bytes; returns out.  The module calls it
+ * through misdirect_escape(), which allocates out. */
+MISDIRECT_INTERNAL char *misdirect_escape_into(const char *in, char *out);
 
 /* Checks an address and optional mask (a prefix length, or a dotted IPv4
  * netmask) for MisdirectTrustedProxy: 0 when ip is a whole IPv4 or IPv6

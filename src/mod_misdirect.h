@@ -50,7 +50,6 @@ typedef struct {
     X509 *certs[MISDIRECT_CERT_SLOTS];       /* ssl_ctx's certificates */
     const char *ctx_certs;                   /* and their names, sorted */
     int position;                            /* in the server list */
-    int name_plain;                          /* ServerName needs no escape */
 } misdirect_srv_conf;
 
 /* What one checked request found, kept until the request ends, so that a
@@ -106,6 +105,10 @@ MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
 MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
                                        server_rec *main_s);
 
+/* Client text, escaped for a log field or a variable (see
+ * misdirect_escape_into); in memory of p (mod_misdirect.c). */
+MISDIRECT_INTERNAL const char *misdirect_escape(apr_pool_t *p,
+                                                const char *s);
 /* The module's mode for a vhost, defaulted (mod_misdirect.c). */
 MISDIRECT_INTERNAL int misdirect_mode(const misdirect_srv_conf *conf);
 /* Does MisdirectAllow of conf forgive host? */
