@@ -187,6 +187,17 @@ static int misdirect_server_has_name(server_rec *s, const char *host,
     return 0;
 }
 
+int misdirect_cert_covers_name(X509 *cert, const char *name)
+{
+    if (misdirect_ip_literal(name)) {
+        return X509_check_ip_asc(cert, name, 0) == 1;
+    }
+    /* RFC 6125: a wildcard stands for exactly one whole left-most
+     * label. */
+    return X509_check_host(cert, name, 0,
+                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
 /* Does one of H's certificates (at place slot in its context, or -1)
  * cover host, which is rs's name number name?  OpenSSL answers; the memo
  * remembers its answer for names of the configuration, which differ from
@@ -204,20 +215,10 @@ static int misdirect_one_cert_covers(X509 *cert, int slot,
                                   name);
     }
     covers = misdirect_cover_get(&misdirect_memo, key);
-    if (covers >= 0) {
-        return covers;
+    if (covers < 0) {
+        covers = misdirect_cert_covers_name(cert, host);
+        misdirect_cover_put(&misdirect_memo, key, covers);
     }
-    if (misdirect_ip_literal(host)) {
-        covers = X509_check_ip_asc(cert, host, 0) == 1;
-    }
-    else {
-        /* RFC 6125: a wildcard stands for exactly one whole left-most
-         * label. */
-        covers = X509_check_host(cert, host, 0,
-                                 X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
-                                 NULL) == 1;
-    }
-    misdirect_cover_put(&misdirect_memo, key, covers);
     return covers;
 }
 
@@ -361,16 +362,40 @@ static const char *misdirect_check_list(apr_pool_t *p, unsigned int mask)
     return out ? out : "none";
 }
 
-static const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
+const char *misdirect_vhost_where(apr_pool_t *p, server_rec *s)
+{
+    if (!s->defn_name) {
+        return "main server";
+    }
+    return apr_psprintf(p, "%s:%u", s->defn_name, s->defn_line_number);
+}
+
+const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
 {
     if (!s) {
         return "(unknown)";
     }
-    if (!s->defn_name) {
-        return apr_pstrcat(p, s->server_hostname, " (main server)", NULL);
+    return apr_psprintf(p, "%s (%s)", s->server_hostname,
+                        misdirect_vhost_where(p, s));
+}
+
+apr_array_header_t *misdirect_vhosts_in_file_order(apr_pool_t *p,
+                                                   server_rec *main_s)
+{
+    apr_array_header_t *list = apr_array_make(p, 64, sizeof(server_rec *));
+    server_rec *s;
+    int i, n;
+
+    for (s = main_s->next; s; s = s->next) {
+        APR_ARRAY_PUSH(list, server_rec *) = s;
     }
-    return apr_psprintf(p, "%s (%s:%u)", s->server_hostname, s->defn_name,
-                        s->defn_line_number);
+    for (i = 0, n = list->nelts; i < n / 2; i++) {
+        s = APR_ARRAY_IDX(list, i, server_rec *);
+        APR_ARRAY_IDX(list, i, server_rec *) =
+            APR_ARRAY_IDX(list, n - 1 - i, server_rec *);
+        APR_ARRAY_IDX(list, n - 1 - i, server_rec *) = s;
+    }
+    return list;
 }
 
 static int misdirect_sni_is_trailing_dot(const char *sni)

@@ -144,8 +144,7 @@ static void misdirect_dump_confirm(X509 *cert, apr_hash_t *covered,
                                    const char *lower)
 {
     /* OpenSSL has the last word, as on the request path. */
-    if (X509_check_host(cert, lower, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
-                        NULL) == 1) {
+    if (misdirect_cert_covers_name(cert, lower)) {
         apr_hash_set(covered, lower, APR_HASH_KEY_STRING, lower);
     }
 }
@@ -223,7 +222,7 @@ static apr_hash_t *misdirect_dump_cert_covers(apr_pool_t *p,
     for (i = 0; i < ix->ips->nelts; i++) {
         const char *ip = APR_ARRAY_IDX(ix->ips, i, const char *);
 
-        if (X509_check_ip_asc(cert, ip, 0) == 1) {
+        if (misdirect_cert_covers_name(cert, ip)) {
             apr_hash_set(covered, ip, APR_HASH_KEY_STRING, ip);
         }
     }
@@ -272,7 +271,7 @@ static void misdirect_dump_add_name(apr_pool_t *p, misdirect_dump_addr *a,
 static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
                                                 server_rec *main_s)
 {
-    apr_array_header_t *all = apr_array_make(p, 64, sizeof(server_rec *));
+    apr_array_header_t *all = misdirect_vhosts_in_file_order(p, main_s);
     apr_array_header_t *order = apr_array_make(p, 4, sizeof(void *));
     apr_array_header_t *tls = apr_array_make(p, 4, sizeof(void *));
     apr_hash_t *addrs = apr_hash_make(p);
@@ -280,11 +279,7 @@ static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
     server_rec *s;
     int i, k;
 
-    /* The vhost list runs opposite to the file. */
-    for (s = main_s->next; s; s = s->next) {
-        APR_ARRAY_PUSH(all, server_rec *) = s;
-    }
-    for (i = all->nelts - 1; i >= 0; i--) {
+    for (i = 0; i < all->nelts; i++) {
         server_addr_rec *sar;
 
         s = APR_ARRAY_IDX(all, i, server_rec *);
@@ -548,12 +543,6 @@ static void misdirect_dump_json(FILE *out, const apr_array_header_t *tls)
 /* ------------------------------------------------------------------ */
 /* Text                                                               */
 
-static const char *misdirect_dump_where(apr_pool_t *p, server_rec *s)
-{
-    return apr_psprintf(p, "%s:%u", s->defn_name ? s->defn_name : "-",
-                        s->defn_line_number);
-}
-
 /* "A: x vs y; B: z vs w" -> "A, B": what groups vhosts that mod_ssl
  * refuses for the same settings, whatever their values. */
 static const char *misdirect_dump_labels(apr_pool_t *p, const char *diff)
@@ -651,7 +640,7 @@ static void misdirect_dump_no_sni(apr_pool_t *p, FILE *out,
     int i;
 
     fprintf(out, "  without SNI (handshake vhost %s, %s):\n",
-            dflt->s->server_hostname, misdirect_dump_where(p, dflt->s));
+            dflt->s->server_hostname, misdirect_vhost_where(p, dflt->s));
     for (i = 0; i < a->vhosts->nelts; i++) {
         misdirect_dump_vhost *r = APR_ARRAY_IDX(a->vhosts, i,
                                                 misdirect_dump_vhost *);
@@ -675,7 +664,7 @@ static void misdirect_dump_no_sni(apr_pool_t *p, FILE *out,
             g->examples = apr_psprintf(p, "%s%s%s (%s)",
                                        g->examples ? g->examples : "",
                                        g->examples ? ", " : "", n->name,
-                                       misdirect_dump_where(p, r->s));
+                                       misdirect_vhost_where(p, r->s));
         }
     }
     qsort(list->elts, list->nelts, sizeof(void *), misdirect_dump_group_cmp);
@@ -723,9 +712,9 @@ static void misdirect_dump_reuse(apr_pool_t *p, FILE *out,
             apr_hash_set(done, key, APR_HASH_KEY_STRING, key);
             misdirect_dump_judge(a, h, n, 1, &o);
             fprintf(out, "    %s (%s) -> %s (%s), e.g. %s: %s\n",
-                    h->s->server_hostname, misdirect_dump_where(p, h->s),
+                    h->s->server_hostname, misdirect_vhost_where(p, h->s),
                     n->r->s->server_hostname,
-                    misdirect_dump_where(p, n->r->s), n->name,
+                    misdirect_vhost_where(p, n->r->s), n->name,
                     misdirect_dump_verdict(p, h, n->r, &o, 0));
             lines++;
         }

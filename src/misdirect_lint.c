@@ -765,13 +765,6 @@ static int misdirect_in_list(const char *list, const char *label)
     return 0;
 }
 
-static const char *misdirect_desc(apr_pool_t *p, server_rec *s)
-{
-    return apr_psprintf(p, "%s (%s:%u)", s->server_hostname,
-                        s->defn_name ? s->defn_name : "main server",
-                        s->defn_line_number);
-}
-
 /* Every certificate of a vhost (RSA, ECDSA, ...), read as mod_ssl reads
  * them, into certs; the cache spares re-reading one file shared by many
  * vhosts. */
@@ -824,23 +817,17 @@ void misdirect_tls_certs_load(apr_pool_t *ptemp, apr_hash_t *cache,
 
 static int misdirect_lint_covers(X509 *cert, const char *name)
 {
-    if (misdirect_ip_literal(name)) {
-        return X509_check_ip_asc(cert, name, 0) == 1;
-    }
     if (name[0] == '*' && name[1] == '.') {
         /* A wildcard alias is covered when any one name under it is. */
         char probe[300];
 
         apr_snprintf(probe, sizeof(probe), "misdirect-probe%s", name + 1);
-        return X509_check_host(cert, probe, 0,
-                               X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
-                               NULL) == 1;
+        return misdirect_cert_covers_name(cert, probe);
     }
     if (strpbrk(name, "*?")) {
         return 1;       /* other patterns: nothing sound to check */
     }
-    return X509_check_host(cert, name, 0,
-                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+    return misdirect_cert_covers_name(cert, name);
 }
 
 /* mod_ssl picks the certificate by the client's key types, so a name is
@@ -875,7 +862,7 @@ static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
                      "ServerName %s is not covered by %s %s: clients will "
                      "refuse the connection, and requests for it on other "
                      "connections are cert-mismatch",
-                     misdirect_desc(ptemp, s), s->server_hostname, own,
+                     misdirect_vhost_desc(ptemp, s), s->server_hostname, own,
                      files);
     }
     lists[0] = s->names;
@@ -891,7 +878,7 @@ static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
                              "clients will refuse the connection, and "
                              "requests for it on other connections are "
                              "cert-mismatch",
-                             misdirect_desc(ptemp, s), n, own, files);
+                             misdirect_vhost_desc(ptemp, s), n, own, files);
             }
         }
     }
@@ -975,7 +962,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "%s; make them send SNI, or relax the policy",
                      a->name, differing, examples,
                      differing > shown ? ", ..." : "",
-                     misdirect_desc(ptemp, dflt));
+                     misdirect_vhost_desc(ptemp, dflt));
     }
     else if (differing) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
@@ -986,7 +973,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "among them, get 421 from mod_ssl for those; make "
                      "them send SNI, or give those vhosts the default "
                      "vhost's settings",
-                     a->name, misdirect_desc(ptemp, dflt),
+                     a->name, misdirect_vhost_desc(ptemp, dflt),
                      settings ? settings : "SSLEngine",
                      misdirect_ssl_policy_name(misdirect_policy),
                      differing, a->vhosts->nelts - 1, examples,
@@ -1011,8 +998,8 @@ static void misdirect_lint_claim(apr_pool_t *ptemp, server_rec *main_s,
                      MISDIRECT_LOGNO(012) "Lint: on %s the name %s is "
                      "claimed by %s and again by %s: requests for it always "
                      "reach the first, the second is unreachable by that "
-                     "name", key, name, misdirect_desc(ptemp, first),
-                     misdirect_desc(ptemp, s));
+                     "name", key, name, misdirect_vhost_desc(ptemp, first),
+                     misdirect_vhost_desc(ptemp, s));
     }
 }
 
@@ -1074,8 +1061,7 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
     apr_hash_t *cache = apr_hash_make(ptemp);
     apr_hash_t *addrs = apr_hash_make(ptemp);
     apr_array_header_t *order = apr_array_make(ptemp, 8, sizeof(void *));
-    apr_array_header_t *vhosts = apr_array_make(ptemp, 64,
-                                                sizeof(server_rec *));
+    apr_array_header_t *vhosts;
     apr_array_header_t *certs = apr_array_make(ptemp, 4, sizeof(X509 *));
     apr_hash_index_t *hi;
     server_rec *s;
@@ -1084,12 +1070,10 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
     if (g->lint == 0) {
         return;
     }
-    /* The vhost list runs opposite to the file; lint in file order so
-     * that "first" means what the administrator reads. */
-    for (s = main_s->next; s; s = s->next) {
-        APR_ARRAY_PUSH(vhosts, server_rec *) = s;
-    }
-    for (i = vhosts->nelts - 1; i >= 0; i--) {
+    /* Lint in file order so that "first" means what the administrator
+     * reads. */
+    vhosts = misdirect_vhosts_in_file_order(ptemp, main_s);
+    for (i = 0; i < vhosts->nelts; i++) {
         const misdirect_tls_profile *tp;
         server_addr_rec *sar;
 

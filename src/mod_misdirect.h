@@ -68,6 +68,21 @@ typedef struct {
 } misdirect_req;
 
 MISDIRECT_INTERNAL misdirect_srv_conf *misdirect_conf(server_rec *s);
+/* Where s is defined, "file:line" ("main server" for the main server). */
+MISDIRECT_INTERNAL const char *misdirect_vhost_where(apr_pool_t *p,
+                                                     server_rec *s);
+/* "ServerName (file:line)", "(unknown)" for NULL: how every line names a
+ * virtual host. */
+MISDIRECT_INTERNAL const char *misdirect_vhost_desc(apr_pool_t *p,
+                                                    server_rec *s);
+/* The vhosts (main server left out) in the order of the configuration
+ * files: httpd keeps them the other way round. */
+MISDIRECT_INTERNAL apr_array_header_t *
+misdirect_vhosts_in_file_order(apr_pool_t *p, server_rec *main_s);
+/* Does cert cover name (a host name or IP literal), by RFC 6125 as
+ * OpenSSL checks it?  The one coverage rule of requests, lint and dump. */
+MISDIRECT_INTERNAL int misdirect_cert_covers_name(X509 *cert,
+                                                  const char *name);
 
 /* mod_ssl's SSLVHostSNIPolicy (server config only; "secure" when not
  * set, which is also what an httpd without the directive does). */
