@@ -66,8 +66,18 @@
 
 #include "src/mod_misdirect.h"
 
-#define MISDIRECT_DEFAULT_MODE      MISDIRECT_MODE_ON
-#define MISDIRECT_DEFAULT_LOG_LIMIT 10
+/* The value of every directive a configuration leaves unset (the checks'
+ * actions come from the check table, misdirect_logic.h), read through
+ * MISDIRECT_GET where the value is used. */
+static const misdirect_srv_conf misdirect_defaults = {
+    .mode = MISDIRECT_MODE_ON,
+    .lint = 1,                  /* misdirect_lint.c lints unless it is 0 */
+    .log_limit = 10,
+};
+
+#define MISDIRECT_GET(conf, field) \
+    ((conf)->field == MISDIRECT_UNSET ? misdirect_defaults.field \
+                                      : (conf)->field)
 
 /*
  * mod_ssl's optional hooks (modules/ssl/mod_ssl_openssl.h, which
@@ -113,15 +123,12 @@ misdirect_srv_conf *misdirect_conf(server_rec *s)
 
 int misdirect_mode(const misdirect_srv_conf *conf)
 {
-    return conf->mode == MISDIRECT_UNSET ? MISDIRECT_DEFAULT_MODE : conf->mode;
+    return MISDIRECT_GET(conf, mode);
 }
 
 static int misdirect_log_limit(void)
 {
-    const misdirect_srv_conf *g = misdirect_conf(ap_server_conf);
-
-    return g->log_limit == MISDIRECT_UNSET ? MISDIRECT_DEFAULT_LOG_LIMIT
-                                           : g->log_limit;
+    return MISDIRECT_GET(misdirect_conf(ap_server_conf), log_limit);
 }
 
 /* ------------------------------------------------------------------ */
@@ -211,8 +218,8 @@ static int misdirect_one_cert_covers(X509 *cert, int slot,
     int covers;
 
     if (slot >= 0) {
-        key = misdirect_cover_key(hconf->position, slot, rconf->position,
-                                  name);
+        key = misdirect_cover_key(hconf->file_order, slot,
+                                  rconf->file_order, name);
     }
     covers = misdirect_cover_get(&misdirect_memo, key);
     if (covers < 0) {
@@ -1373,7 +1380,7 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     misdirect_ssl_policy_e ssl;
     server_rec *v;
-    int position = 0, relaxed = 0, i;
+    int file_order = 0, relaxed = 0, i;
 
     (void)plog;
     misdirect_tls_profiles_build(pconf, ptemp, s);
@@ -1381,7 +1388,7 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     for (v = s; v; v = v->next) {
         misdirect_srv_conf *conf = misdirect_conf(v);
 
-        conf->position = position++;
+        conf->file_order = file_order++;
         for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
             conf->policy[i] = conf->action[i] == MISDIRECT_UNSET
                               ? misdirect_default_for(i, ssl)
@@ -1438,7 +1445,7 @@ static void *misdirect_create_srv_conf(apr_pool_t *p, server_rec *s)
     conf->trusted = NULL;
     conf->lint = MISDIRECT_UNSET;
     conf->log_limit = MISDIRECT_UNSET;
-    conf->index = MISDIRECT_UNSET;
+    conf->counter_slot = MISDIRECT_UNSET;
     conf->tls = NULL;
     conf->ssl_ctx = NULL;
     conf->ctx_certs = NULL;
@@ -1476,7 +1483,7 @@ static void *misdirect_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     conf->log_limit = add->log_limit == MISDIRECT_UNSET ? base->log_limit
                                               : add->log_limit;
     /* Set per vhost at startup, never inherited. */
-    conf->index = MISDIRECT_UNSET;
+    conf->counter_slot = MISDIRECT_UNSET;
     conf->tls = NULL;
     conf->ssl_ctx = NULL;
     conf->ctx_certs = NULL;

@@ -44,12 +44,17 @@ typedef struct {
     int log_limit;                           /* global only */
     /* Set at startup, never by a directive. */
     misdirect_action_e policy[MISDIRECT_CHECK_COUNT]; /* action, defaulted */
-    int index;                               /* this vhost's counter slot */
+    union {
+        int counter_slot;                    /* this vhost's counters */
+        int index;                           /* its former name, still
+                                              * read by misdirect_status.c */
+    };
     misdirect_tls_profile *tls;              /* NULL without SSLEngine */
     SSL_CTX *ssl_ctx;                        /* mod_ssl's, for this vhost */
     X509 *certs[MISDIRECT_CERT_SLOTS];       /* ssl_ctx's certificates */
     const char *ctx_certs;                   /* and their names, sorted */
-    int position;                            /* in the server list */
+    int file_order;                          /* 0 the main server, then
+                                              * the vhosts as written */
 } misdirect_srv_conf;
 
 /* What one checked request found, kept until the request ends, so that a
