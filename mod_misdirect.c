@@ -134,37 +134,76 @@ static int misdirect_log_limit(void)
 /* ------------------------------------------------------------------ */
 /* Facts                                                              */
 
-/* The module's slot in a client connection's conn_config holds mod_ssl's
- * SSL on a TLS connection (pre_handshake), and on a plain one, once an
- * HTTP/1.1 request asking for h2c was checked, this marker: the upgrade
- * replays that request as stream 1.  h2c exists only without TLS, so the
- * two never meet, and no connection costs an allocation. */
-static char misdirect_h2c_checked;
+/* The states of a connection's handshake record. */
+#define MISDIRECT_HS_UNKNOWN   0
+#define MISDIRECT_HS_WRITING   1
+#define MISDIRECT_HS_PUBLISHED 2
 
-static SSL *misdirect_conn_ssl(conn_rec *c)
+/* Reads what the finished handshake of c's ssl says into hk. */
+static void misdirect_handshake_read(conn_rec *c, SSL *ssl,
+                                     misdirect_handshake *hk)
 {
-    void *v = ap_get_module_config(c->conn_config, &misdirect_module);
+    const misdirect_srv_conf *hconf;
+    const char *sni;
+    SSL_CTX *ctx;
+    int slot;
 
-    return v == &misdirect_h2c_checked ? NULL : v;
+    memset(hk, 0, sizeof(*hk));
+    hk->cert_slot = MISDIRECT_CERT_OTHER;
+    /* mod_ssl frees the SSL of a connection whose client spoke plain
+     * HTTP to the TLS port, and then answers 400 to what it read: a TLS
+     * connection with no handshake to tell of. */
+    if (!ap_ssl_conn_is_ssl(c)) {
+        return;
+    }
+    hk->ssl = ssl;
+    sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    ctx = SSL_get_SSL_CTX(ssl);
+    hk->hs = ctx && misdirect_ctx_index >= 0
+             ? SSL_CTX_get_ex_data(ctx, misdirect_ctx_index) : NULL;
+    hk->sni_sent = sni != NULL;
+    apr_cpystrn(hk->sni, sni ? sni : "", sizeof(hk->sni));
+    if (!hk->hs) {
+        return;
+    }
+    /* A resumed session shows no certificate, and OpenSSL then names the
+     * context's current one, not the one the session began with.  With
+     * several (RSA and ECDSA, say), the client may hold any of them. */
+    hconf = misdirect_conf(hk->hs);
+    if (hconf->certs[1] && SSL_session_reused(ssl)) {
+        hk->cert_slot = MISDIRECT_CERT_ANY;
+        return;
+    }
+    hk->cert = SSL_get_certificate(ssl);
+    for (slot = 0; hk->cert && slot < MISDIRECT_CERT_SLOTS; slot++) {
+        if (hconf->certs[slot] == hk->cert) {
+            hk->cert_slot = slot;
+            break;
+        }
+    }
 }
 
-static server_rec *misdirect_handshake_server(SSL *ssl, server_rec *rs,
-                                              const misdirect_srv_conf *rconf)
+static const misdirect_handshake *
+misdirect_handshake_get(conn_rec *c, misdirect_handshake *scratch)
 {
-    SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+    misdirect_conn_ctx *cc = misdirect_conn_get(c);
 
-    if (!ctx) {
+    if (!cc || !cc->ssl) {
         return NULL;
     }
-    /* The common case, H == R, is one comparison: each vhost's context
-     * is mod_ssl's alone (init_server).  The map is for H != R. */
-    if (ctx == rconf->ssl_ctx) {
-        return rs;
+    if (apr_atomic_read32(&cc->state) == MISDIRECT_HS_PUBLISHED) {
+        return &cc->handshake;
     }
-    if (misdirect_ctx_index < 0) {
-        return NULL;
+    /* The first request of the connection writes the record; HTTP/2
+     * streams that run meanwhile read the handshake for themselves. */
+    if (apr_atomic_cas32(&cc->state, MISDIRECT_HS_WRITING,
+                         MISDIRECT_HS_UNKNOWN) == MISDIRECT_HS_UNKNOWN) {
+        misdirect_handshake_read(c, cc->ssl, &cc->handshake);
+        apr_atomic_set32(&cc->state, MISDIRECT_HS_PUBLISHED);
+        return &cc->handshake;
     }
-    return SSL_CTX_get_ex_data(ctx, misdirect_ctx_index);
+    misdirect_handshake_read(c, cc->ssl, scratch);
+    return scratch;
 }
 
 /* Is host one of s's names, as core's vhost matching sees them?  0 for
@@ -229,24 +268,21 @@ static int misdirect_one_cert_covers(X509 *cert, int slot,
     return covers;
 }
 
-/* Does the certificate the client was shown for this connection (H's)
- * cover host? */
-static int misdirect_cert_covers(SSL *ssl, server_rec *hs, server_rec *rs,
-                                 int name, const char *host)
+/* Does the certificate of the handshake hk cover host, which is rs's
+ * name number name? */
+static int misdirect_cert_covers(const misdirect_handshake *hk, server_rec *rs,
+                          int name, const char *host)
 {
-    const misdirect_srv_conf *hconf = misdirect_conf(hs);
+    const misdirect_srv_conf *hconf = misdirect_conf(hk->hs);
     const misdirect_srv_conf *rconf = misdirect_conf(rs);
-    X509 *cert;
     int slot;
 
     if (!host) {
         return 0;
     }
-    /* A resumed session shows no certificate, and OpenSSL then names the
-     * context's current one, not the one the session began with.  With
-     * several (RSA and ECDSA, say), the client may hold any of them: the
-     * host is not covered only if none of them covers it. */
-    if (hconf->certs[1] && SSL_session_reused(ssl)) {
+    /* The host is not covered only if none of those the client may hold
+     * covers it. */
+    if (hk->cert_slot == MISDIRECT_CERT_ANY) {
         for (slot = 0; slot < MISDIRECT_CERT_SLOTS && hconf->certs[slot];
              slot++) {
             if (misdirect_one_cert_covers(hconf->certs[slot], slot, hconf,
@@ -256,18 +292,8 @@ static int misdirect_cert_covers(SSL *ssl, server_rec *hs, server_rec *rs,
         }
         return 0;
     }
-    cert = SSL_get_certificate(ssl);
-    if (!cert) {
-        return 0;
-    }
-    for (slot = 0; slot < MISDIRECT_CERT_SLOTS; slot++) {
-        if (hconf->certs[slot] == cert) {
-            break;
-        }
-    }
-    return misdirect_one_cert_covers(cert,
-                                     slot < MISDIRECT_CERT_SLOTS ? slot : -1,
-                                     hconf, rconf, name, host);
+    return hk->cert && misdirect_one_cert_covers(hk->cert, hk->cert_slot,
+                                                 hconf, rconf, name, host);
 }
 
 int misdirect_host_allowed(const misdirect_srv_conf *conf,
@@ -839,11 +865,16 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
 
 static int misdirect_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
 {
+    misdirect_conn_ctx *cc;
+
     if (!is_proxy) {
-        ap_set_module_config(c->conn_config, &misdirect_module, ssl);
+        cc = apr_pcalloc(c->pool, sizeof(*cc));
+        cc->ssl = ssl;
+        ap_set_module_config(c->conn_config, &misdirect_module, cc);
     }
     return OK;
 }
+
 
 static void misdirect_optional_fn_retrieve(void)
 {
@@ -888,28 +919,23 @@ static int misdirect_checked_clean(request_rec *r, server_rec *hs,
 
 /* The facts of a request, as both the request check and the explanation
  * of other layers' refusals see them.  c is the client's connection (the
- * master of an HTTP/2 stream).  Returns the name of R the host matched
- * (see misdirect_host_matches). */
-static int misdirect_gather(request_rec *r, conn_rec *c,
-                                       const misdirect_srv_conf *conf,
-                                       misdirect_facts *f, server_rec **hs,
-                                       SSL **ssl, const char **sni)
+ * master of an HTTP/2 stream); *hk is its handshake, or NULL.  Returns
+ * the name of R the host matched (see misdirect_host_matches). */
+static int misdirect_gather(request_rec *r, conn_rec *c, misdirect_facts *f,
+                            const misdirect_handshake **hk,
+                            misdirect_handshake *scratch)
 {
     int name;
 
     memset(f, 0, sizeof(*f));
-    *hs = NULL;
-    *sni = NULL;
     /* A connection whose handshake mod_ssl showed us is TLS: no need to
      * ask the ssl_conn_is_ssl hooks on every request. */
-    *ssl = misdirect_conn_ssl(c);
-    f->tls = *ssl || ap_ssl_conn_is_ssl(c) ? 1 : 0;
-    if (*ssl) {
-        *sni = SSL_get_servername(*ssl, TLSEXT_NAMETYPE_host_name);
-        *hs = misdirect_handshake_server(*ssl, r->server, conf);
-        f->sni_sent = *sni != NULL;
-        f->handshake_known = *hs != NULL;
-        f->same_vhost = *hs == r->server;
+    *hk = misdirect_handshake_get(c, scratch);
+    f->tls = *hk || ap_ssl_conn_is_ssl(c) ? 1 : 0;
+    if (*hk) {
+        f->sni_sent = (*hk)->sni_sent;
+        f->handshake_known = (*hk)->hs != NULL;
+        f->same_vhost = (*hk)->hs == r->server;
     }
     else {
         /* A TLS stack that did not show us its handshake (no mod_ssl
@@ -922,8 +948,8 @@ static int misdirect_gather(request_rec *r, conn_rec *c,
                                                    c->local_addr->port)
                        : 0;
     f->host_known = name != 0;
-    if (*hs && *hs != r->server) {
-        f->cert_covers = misdirect_cert_covers(*ssl, *hs, r->server, name,
+    if (f->handshake_known && !f->same_vhost) {
+        f->cert_covers = misdirect_cert_covers(*hk, r->server, name,
                                                r->hostname);
     }
     if (r->parsed_uri.scheme && r->parsed_uri.hostname) {
@@ -939,20 +965,18 @@ static int misdirect_gather(request_rec *r, conn_rec *c,
  * that comes later). */
 static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
                                          const misdirect_facts *f,
-                                         unsigned int found, server_rec *hs,
-                                         SSL *ssl, const char *sni)
+                                         unsigned int found,
+                                         const misdirect_handshake *hk)
 {
     misdirect_req *q = apr_pcalloc(r->pool, sizeof(*q));
 
     q->facts = *f;
     q->found = found;
-    q->hs = hs;
-    /* Escaped once for every use, and never OpenSSL's own string, which
-     * a TLS 1.2 renegotiation later in the request frees. */
-    if (sni) {
-        q->sni = misdirect_escape(r->pool, sni);
+    if (hk) {
+        q->hs = hk->hs;
+        q->sni = hk->sni_sent ? misdirect_escape(r->pool, hk->sni) : NULL;
+        q->ssl = hk->ssl;
     }
-    q->ssl = ssl;
     q->request_no = c->keepalives + 1;
     ap_set_module_config(r->request_config, &misdirect_module, q);
     return q;
@@ -987,10 +1011,10 @@ static misdirect_req misdirect_judged_clean;
  * already checked before the connection was upgraded? */
 static int misdirect_h2c_replay(request_rec *r, conn_rec *c)
 {
+    misdirect_conn_ctx *cc = misdirect_conn_get(c);
     const char *id;
 
-    if (ap_get_module_config(c->conn_config, &misdirect_module)
-            != &misdirect_h2c_checked || !misdirect_h2_var) {
+    if (!cc || !cc->h2c_checked || !misdirect_h2_var) {
         return 0;
     }
     id = misdirect_h2_var(r->pool, r->server, r->connection, r,
@@ -1002,16 +1026,20 @@ static int misdirect_h2c_replay(request_rec *r, conn_rec *c)
  * checked: if the upgrade happens, its stream 1 is the same request. */
 static void misdirect_h2c_note(request_rec *r, conn_rec *c)
 {
+    misdirect_conn_ctx *cc = misdirect_conn_get(c);
     const char *upgrade;
 
     /* TLS reaches h2 by ALPN, never by Upgrade. */
-    if (r->connection->master || misdirect_conn_ssl(c)
+    if (r->connection->master || (cc && cc->ssl)
         || !(upgrade = apr_table_get(r->headers_in, "Upgrade"))
         || !ap_find_token(r->pool, upgrade, "h2c")) {
         return;
     }
-    ap_set_module_config(c->conn_config, &misdirect_module,
-                         &misdirect_h2c_checked);
+    if (!cc) {
+        cc = apr_pcalloc(c->pool, sizeof(*cc));
+        ap_set_module_config(c->conn_config, &misdirect_module, cc);
+    }
+    cc->h2c_checked = 1;
 }
 
 /* The request check.  It runs after mod_ssl's: where mod_ssl refuses a
@@ -1023,9 +1051,8 @@ static int misdirect_post_read_request(request_rec *r)
     conn_rec *c;
     misdirect_facts f;
     misdirect_req *q;
-    server_rec *hs;
-    const char *sni;
-    SSL *ssl;
+    const misdirect_handshake *hk;
+    misdirect_handshake scratch;
     const misdirect_outcome *out;
     unsigned int found;
 
@@ -1047,18 +1074,18 @@ static int misdirect_post_read_request(request_rec *r)
         misdirect_h2c_note(r, c);
     }
 
-    misdirect_gather(r, c, conf, &f, &hs, &ssl, &sni);
+    misdirect_gather(r, c, &f, &hk, &scratch);
     found = misdirect_evaluate(&f);
     if (!found) {
         ap_set_module_config(r->request_config, &misdirect_module,
                              &misdirect_judged_clean);
-        return misdirect_checked_clean(r, hs, 0);
+        return misdirect_checked_clean(r, hk ? hk->hs : NULL, 0);
     }
 
     /* Something was found: from here on, allocation is fine. */
-    q = misdirect_req_make(r, c, &f, found, hs, ssl, sni);
+    q = misdirect_req_make(r, c, &f, found, hk);
     if (!misdirect_judge(r, c, conf, q)) {
-        return misdirect_checked_clean(r, hs, found);
+        return misdirect_checked_clean(r, q->hs, found);
     }
     misdirect_set_vars(q, r);
     misdirect_status_count(r->server, &q->decision);
@@ -1267,10 +1294,10 @@ static void misdirect_explain(request_rec *r)
     misdirect_req *q = ap_get_module_config(r->request_config,
                                             &misdirect_module);
     misdirect_srv_conf *conf = misdirect_conf(r->server);
-    const char *what = NULL, *extra, *hint, *logno, *sni;
+    const char *what = NULL, *extra, *hint, *logno;
+    const misdirect_handshake *hk;
+    misdirect_handshake scratch;
     misdirect_facts f;
-    server_rec *hs;
-    SSL *ssl;
     conn_rec *c;
 
     /* Not reached post_read_request (core refused what it read), a
@@ -1290,9 +1317,8 @@ static void misdirect_explain(request_rec *r)
     if (q == &misdirect_reached || q == &misdirect_judged_clean) {
         int refused = q == &misdirect_reached;
 
-        misdirect_gather(r, c, conf, &f, &hs, &ssl, &sni);
-        q = misdirect_req_make(r, c, &f, misdirect_evaluate(&f), hs, ssl,
-                               sni);
+        misdirect_gather(r, c, &f, &hk, &scratch);
+        q = misdirect_req_make(r, c, &f, misdirect_evaluate(&f), hk);
         misdirect_judge(r, c, conf, q);
         what = refused ? misdirect_ssl_refusal(r, q) : NULL;
         if (what && r->status != HTTP_MISDIRECTED_REQUEST) {

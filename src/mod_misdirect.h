@@ -57,6 +57,48 @@ typedef struct {
                                               * the vhosts as written */
 } misdirect_srv_conf;
 
+/* What the module knows about a client connection, in its conn_config
+ * slot (misdirect_conn_get): on a TLS connection from mod_ssl's
+ * pre_handshake on, on a plain one only once an h2c upgrade was asked
+ * for.  HTTP/2 streams read their master connection's, from several
+ * threads at once: the handshake facts are written by the first request
+ * to find them unknown, and read by others only once published. */
+#define MISDIRECT_SNI_MAX 255                /* OpenSSL's longest SNI */
+
+typedef struct {
+    SSL *ssl;                                /* NULL: mod_ssl freed it */
+    server_rec *hs;                          /* H, or NULL: not known */
+    int sni_sent;
+    /* A copy of the SNI as sent: OpenSSL's own string is freed by a TLS
+     * 1.2 renegotiation. */
+    char sni[MISDIRECT_SNI_MAX + 1];
+    /* Which of H's certificates the client was shown: a place in H's
+     * certs[], MISDIRECT_CERT_ANY for a resumed session (it may hold any
+     * of them), MISDIRECT_CERT_OTHER for one that is not among them (or
+     * none). */
+    X509 *cert;
+    int cert_slot;
+} misdirect_handshake;
+
+#define MISDIRECT_CERT_ANY   (-2)
+#define MISDIRECT_CERT_OTHER (-1)
+
+typedef struct {
+    SSL *ssl;                                /* NULL on plain connections */
+    apr_uint32_t state;                      /* of handshake: unknown,
+                                              * being written, published
+                                              * (misdirect_tls.c) */
+    misdirect_handshake handshake;
+    int h2c_checked;                         /* an HTTP/1.1 request asking
+                                              * for h2c was judged: its
+                                              * replay as stream 1 is not
+                                              * judged again */
+} misdirect_conn_ctx;
+
+#define misdirect_conn_get(c) \
+    ((misdirect_conn_ctx *)ap_get_module_config((c)->conn_config, \
+                                                &misdirect_module))
+
 /* What one checked request found, kept until the request ends, so that a
  * 421 that mod_ssl answers after us is explained too. */
 typedef struct {
