@@ -7,9 +7,10 @@ APXS    ?= apxs
 CC      ?= cc
 PROVE   ?= prove
 
-SRCS     = mod_misdirect.c src/misdirect_logic.c src/misdirect_lint.c \
+SRCS     = mod_misdirect.c src/misdirect_tls.c src/misdirect_request.c \
+           src/misdirect_diag.c src/misdirect_logic.c src/misdirect_lint.c \
            src/misdirect_status.c src/misdirect_dump.c
-HDRS     = src/misdirect_logic.h src/mod_misdirect.h
+HDRS     = src/misdirect_logic.h src/misdirect_private.h src/mod_misdirect.h
 MODULE   = .libs/mod_misdirect.so
 WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
 EXTRA_CFLAGS  ?=

@@ -12,7 +12,7 @@
  * Licensed under the Apache License, Version 2.0.
  */
 
-#include "mod_misdirect.h"
+#include "misdirect_private.h"
 
 #include "http_log.h"
 #include "http_main.h"
