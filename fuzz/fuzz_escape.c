@@ -1,8 +1,8 @@
 /*
- * Fuzz target: misdirect_escape, through which every piece of client text
- * (SNI, Host, X-Forwarded-Host, Forwarded, scheme, ALPN) reaches a
- * quoted error_log field, a MISDIRECT_* variable or an ErrorDocument
- * page.  A flaw here lets a client forge log fields or lines.
+ * Fuzz target: misdirect_escape_into, through which every piece of
+ * client text (SNI, Host, X-Forwarded-Host, Forwarded, scheme, ALPN)
+ * reaches a quoted error_log field, a MISDIRECT_* variable or an
+ * ErrorDocument page.  A flaw here lets a client forge log fields or lines.
  *
  * Input: the client text (cut at the first NUL, as C strings are).
  * Properties: the output fits the documented 3 * strlen + 1 bytes (the
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     memset(out, 0x7f, 3 * n + 1);
-    PROPERTY(misdirect_escape(in, out) == out);
+    PROPERTY(misdirect_escape_into(in, out) == out);
     PROPERTY(memchr(out, '\0', 3 * n + 1) != NULL);
     m = strlen(out);
     PROPERTY(m >= n && m <= 3 * n);
@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!again) {
         abort();
     }
-    misdirect_escape(out, again);
+    misdirect_escape_into(out, again);
     PROPERTY(strlen(again) == m + 2 * pct);
     free(again);
     free(out);

@@ -122,22 +122,16 @@ static apr_uint64_t misdirect_server_key(server_rec *s, int is_main)
     return h;
 }
 
-/* httpd keeps the vhosts the other way round. */
+/* The main server, then the vhosts in file order. */
 server_rec **misdirect_servers(apr_pool_t *p, server_rec *main_s,
                                int *count)
 {
-    server_rec **list, *s;
-    int n = 0, i;
+    apr_array_header_t *vhosts = misdirect_vhosts_in_file_order(p, main_s);
+    server_rec **list = apr_palloc(p, (vhosts->nelts + 1) * sizeof(*list));
 
-    for (s = main_s; s; s = s->next) {
-        n++;
-    }
-    list = apr_palloc(p, n * sizeof(*list));
     list[0] = main_s;
-    for (s = main_s->next, i = n - 1; s; s = s->next, i--) {
-        list[i] = s;
-    }
-    *count = n;
+    memcpy(list + 1, vhosts->elts, vhosts->nelts * sizeof(*list));
+    *count = vhosts->nelts + 1;
     return list;
 }
 
@@ -276,7 +270,7 @@ static apr_status_t misdirect_assign(misdirect_retained *kept,
             at = ++used;
             kept->seg->key[at - 1] = id[j].key;
         }
-        misdirect_conf(id[j].s)->index = (int)(at - 1);
+        misdirect_conf(id[j].s)->counter_slot = (int)(at - 1);
         if (misdirect_mode(misdirect_conf(id[j].s)) != MISDIRECT_MODE_OFF) {
             misdirect_active = 1;
         }
@@ -363,7 +357,7 @@ static int misdirect_slot_of(server_rec *s)
     if (!seg) {
         return -1;
     }
-    index = misdirect_conf(s)->index;
+    index = misdirect_conf(s)->counter_slot;
     if (index < 0 || (apr_uint32_t)index >= seg->capacity) {
         return -1;
     }

@@ -1,6 +1,6 @@
 /*
  * mod_misdirect: what the counters and the pages that show them share.
- * Private to the module's files, like mod_misdirect.h; the counting
+ * Private to the module's files, like misdirect_private.h; the counting
  * calls of the request path are declared there.
  *
  * Licensed under the Apache License, Version 2.0.
@@ -9,7 +9,7 @@
 #ifndef MISDIRECT_COUNTERS_H
 #define MISDIRECT_COUNTERS_H
 
-#include "mod_misdirect.h"
+#include "misdirect_private.h"
 #include "misdirect_stripes.h"
 
 /* One reading of a vhost's counters, or of all of them. */

@@ -9,7 +9,7 @@
 #ifndef MISDIRECT_DUMP_H
 #define MISDIRECT_DUMP_H
 
-#include "mod_misdirect.h"
+#include "misdirect_private.h"
 
 /* What a pair gets.  Ordered by the answer, so that sorted output puts
  * the served pairs first. */

@@ -201,8 +201,7 @@ static void misdirect_dump_confirm(X509 *cert, apr_hash_t *covered,
                                    const char *lower)
 {
     /* OpenSSL has the last word, as on the request path. */
-    if (X509_check_host(cert, lower, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
-                        NULL) == 1) {
+    if (misdirect_cert_covers_name(cert, lower)) {
         apr_hash_set(covered, lower, APR_HASH_KEY_STRING, lower);
     }
 }
@@ -280,7 +279,7 @@ static apr_hash_t *misdirect_dump_cert_covers(apr_pool_t *p,
     for (i = 0; i < ix->ips->nelts; i++) {
         const char *ip = APR_ARRAY_IDX(ix->ips, i, const char *);
 
-        if (X509_check_ip_asc(cert, ip, 0) == 1) {
+        if (misdirect_cert_covers_name(cert, ip)) {
             apr_hash_set(covered, ip, APR_HASH_KEY_STRING, ip);
         }
     }
@@ -391,7 +390,7 @@ static int misdirect_dump_same_vhosts(const misdirect_dump_addr *a,
 static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
                                                 server_rec *main_s)
 {
-    apr_array_header_t *all = apr_array_make(p, 64, sizeof(server_rec *));
+    apr_array_header_t *all = misdirect_vhosts_in_file_order(p, main_s);
     apr_array_header_t *order = apr_array_make(p, 4, sizeof(void *));
     apr_array_header_t *tls = apr_array_make(p, 4, sizeof(void *));
     apr_hash_t *addrs = apr_hash_make(p), *shown = apr_hash_make(p);
@@ -399,11 +398,7 @@ static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
     server_rec *s;
     int i, k;
 
-    /* The vhost list runs opposite to the file. */
-    for (s = main_s->next; s; s = s->next) {
-        APR_ARRAY_PUSH(all, server_rec *) = s;
-    }
-    for (i = all->nelts - 1; i >= 0; i--) {
+    for (i = 0; i < all->nelts; i++) {
         server_addr_rec *sar;
 
         s = APR_ARRAY_IDX(all, i, server_rec *);

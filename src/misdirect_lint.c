@@ -12,7 +12,7 @@
  * Licensed under the Apache License, Version 2.0.
  */
 
-#include "mod_misdirect.h"
+#include "misdirect_private.h"
 
 #include "http_log.h"
 #include "http_main.h"
@@ -639,62 +639,75 @@ static void misdirect_tls_intern(apr_pool_t *ptemp, apr_hash_t *ids,
     }
 }
 
-/* Each server's <VirtualHost> section in the tree, in the order of the
- * server list (NULL for the main server, or a vhost whose section is not
- * found), by the file and line httpd noted for it. */
-static const ap_directive_t **misdirect_tls_sections(apr_pool_t *ptemp,
-                                                     server_rec *main_s,
-                                                     int n)
+static int misdirect_tls_is_section(const ap_directive_t *d, server_rec *s)
 {
-    const ap_directive_t **section = apr_pcalloc(ptemp, n * sizeof(*section));
-    int *listed = apr_palloc(ptemp, n * sizeof(*listed));
-    server_rec **order = apr_palloc(ptemp, n * sizeof(*order));
-    const ap_directive_t *d;
-    server_rec *s;
-    int m = n - 1, j = 0, next = 0, k;
+    return !strcasecmp(d->directive, "<VirtualHost") && s->defn_name
+           && s->defn_line_number == (unsigned int)d->line_num
+           && !strcmp(s->defn_name, d->filename);
+}
 
-    /* httpd adds each vhost in front of those before it: the list
-     * backwards is file order, the tree's, so the section found is
-     * nearly always that of the next vhost looked for. */
-    for (s = main_s->next; s; s = s->next) {
-        j++;
-        order[m - j] = s;
-        listed[m - j] = j;
-    }
-    for (d = ap_conftree; d; d = d->next) {
-        if (strcasecmp(d->directive, "<VirtualHost")) {
-            continue;
-        }
-        for (k = next; k < m; k++) {
-            s = order[k];
-            if (s && s->defn_name
-                && s->defn_line_number == (unsigned int)d->line_num
-                && !strcmp(s->defn_name, d->filename)) {
-                break;
-            }
-        }
-        if (k < m) {
-            section[listed[k]] = d;
-            order[k] = NULL;
-            while (next < m && !order[next]) {
-                next++;
-            }
+/* The <VirtualHost> section of s, the vhosts taken in file order: the
+ * tree is in that order too, so the search from the last one found
+ * nearly always ends at once; NULL if the tree has none for s. */
+static const ap_directive_t *misdirect_tls_section(
+    const ap_directive_t **from, server_rec *s)
+{
+    const ap_directive_t *d;
+
+    for (d = *from; d; d = d->next) {
+        if (misdirect_tls_is_section(d, s)) {
+            *from = d->next;
+            return d;
         }
     }
-    return section;
+    for (d = ap_conftree; d && d != *from; d = d->next) {
+        if (misdirect_tls_is_section(d, s)) {
+            return d;
+        }
+    }
+    return NULL;
+}
+
+/* s's profile, from its own section (NULL: the main server, whose
+ * values are the global scope's own) merged over the global scope g. */
+static misdirect_tls_profile *misdirect_tls_profile_make(
+    misdirect_tls_reader *rd, apr_pool_t *ptemp, apr_hash_t *ids,
+    misdirect_buf *key, server_rec *s, const ap_directive_t *section,
+    const misdirect_tls_scope *global, const misdirect_tls_profile *g)
+{
+    misdirect_tls_profile *tp = apr_pcalloc(rd->p, sizeof(*tp));
+    misdirect_tls_scope scope;
+    const ap_directive_t *d;
+
+    apr_pool_clear(rd->scratch);
+    memset(&scope, 0, sizeof(scope));
+    scope.engine = MISDIRECT_UNSET;
+    scope.pool = rd->scratch;
+    for (d = section ? section->first_child : NULL; d; d = d->next) {
+        misdirect_scope_take(rd, &scope, 0, d);
+    }
+    misdirect_tls_merge(rd->p, rd->scratch, tp, global, g,
+                        g ? &scope : global);
+    tp->certs_elsewhere = tp->enabled
+                          && !tp->value[MISDIRECT_TLS_CERTS]->canon;
+    misdirect_tls_intern(ptemp, ids, key, tp);
+    misdirect_conf(s)->tls = tp;
+    /* Where mod_ssl's contexts were made before the model. */
+    misdirect_name_ctx_certs(rd->p, s);
+    return tp;
 }
 
 void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
                                   server_rec *main_s)
 {
     misdirect_tls_reader rd;
-    misdirect_tls_scope global, scope;
-    const misdirect_tls_profile *g = NULL;
-    const ap_directive_t *d, **section;
+    misdirect_tls_scope global;
+    const misdirect_tls_profile *g;
+    const ap_directive_t *d, *from = ap_conftree;
+    apr_array_header_t *vhosts;
     apr_hash_t *ids = apr_hash_make(ptemp);
     misdirect_buf key = { NULL, 0, 0 };
-    server_rec *s;
-    int n = 0;
+    int i;
 
     misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
     misdirect_tls_defaults_init();
@@ -711,34 +724,15 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
     for (d = ap_conftree; d; d = d->next) {
         misdirect_scope_take(&rd, &global, 1, d);
     }
-    for (s = main_s; s; s = s->next) {
-        n++;
-    }
-    section = misdirect_tls_sections(ptemp, main_s, n);
-    n = 0;
-    for (s = main_s; s; s = s->next, n++) {
-        misdirect_tls_profile *tp = apr_pcalloc(p, sizeof(*tp));
+    g = misdirect_tls_profile_make(&rd, ptemp, ids, &key, main_s, NULL,
+                                   &global, NULL);
+    vhosts = misdirect_vhosts_in_file_order(ptemp, main_s);
+    for (i = 0; i < vhosts->nelts; i++) {
+        server_rec *s = APR_ARRAY_IDX(vhosts, i, server_rec *);
 
-        apr_pool_clear(rd.scratch);
-        memset(&scope, 0, sizeof(scope));
-        scope.engine = MISDIRECT_UNSET;
-        scope.pool = rd.scratch;
-        for (d = section[n] ? section[n]->first_child : NULL; d;
-             d = d->next) {
-            misdirect_scope_take(&rd, &scope, 0, d);
-        }
-        /* The main server's values are the global scope's own. */
-        misdirect_tls_merge(p, rd.scratch, tp, &global, g,
-                            s == main_s ? &global : &scope);
-        if (s == main_s) {
-            g = tp;
-        }
-        tp->certs_elsewhere = tp->enabled
-                              && !tp->value[MISDIRECT_TLS_CERTS]->canon;
-        misdirect_tls_intern(ptemp, ids, &key, tp);
-        misdirect_conf(s)->tls = tp;
-        /* Where mod_ssl's contexts were made before the model. */
-        misdirect_name_ctx_certs(p, s);
+        misdirect_tls_profile_make(&rd, ptemp, ids, &key, s,
+                                   misdirect_tls_section(&from, s),
+                                   &global, g);
     }
     apr_pool_destroy(rd.scratch);
 }
@@ -962,7 +956,7 @@ const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
     }
     /* Values come from the configuration, yet may hold quotes. */
     text = apr_array_pstrcat(p, out, 0);
-    return misdirect_escape(text, apr_palloc(p, 3 * strlen(text) + 1));
+    return misdirect_escape(p, text);
 }
 
 /* ------------------------------------------------------------------ */
@@ -981,13 +975,6 @@ static int misdirect_in_list(const char *list, const char *label)
         at += n;
     }
     return 0;
-}
-
-static const char *misdirect_desc(apr_pool_t *p, server_rec *s)
-{
-    return apr_psprintf(p, "%s (%s:%u)", s->server_hostname,
-                        s->defn_name ? s->defn_name : "main server",
-                        s->defn_line_number);
 }
 
 /* Every certificate of a vhost (RSA, ECDSA, ...), read as mod_ssl reads
@@ -1040,23 +1027,17 @@ void misdirect_tls_certs_load(apr_pool_t *ptemp, apr_hash_t *cache,
 
 static int misdirect_lint_covers(X509 *cert, const char *name)
 {
-    if (misdirect_ip_literal(name)) {
-        return X509_check_ip_asc(cert, name, 0) == 1;
-    }
     if (name[0] == '*' && name[1] == '.') {
         /* A wildcard alias is covered when any one name under it is. */
         char probe[300];
 
         apr_snprintf(probe, sizeof(probe), "misdirect-probe%s", name + 1);
-        return X509_check_host(cert, probe, 0,
-                               X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
-                               NULL) == 1;
+        return misdirect_cert_covers_name(cert, probe);
     }
     if (strpbrk(name, "*?")) {
         return 1;       /* other patterns: nothing sound to check */
     }
-    return X509_check_host(cert, name, 0,
-                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+    return misdirect_cert_covers_name(cert, name);
 }
 
 /* mod_ssl picks the certificate by the client's key types, so a name is
@@ -1091,7 +1072,7 @@ static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
                      "ServerName %s is not covered by %s %s: clients will "
                      "refuse the connection, and requests for it on other "
                      "connections are cert-mismatch",
-                     misdirect_desc(ptemp, s), s->server_hostname, own,
+                     misdirect_vhost_desc(ptemp, s), s->server_hostname, own,
                      files);
     }
     lists[0] = s->names;
@@ -1107,7 +1088,7 @@ static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
                              "clients will refuse the connection, and "
                              "requests for it on other connections are "
                              "cert-mismatch",
-                             misdirect_desc(ptemp, s), n, own, files);
+                             misdirect_vhost_desc(ptemp, s), n, own, files);
             }
         }
     }
@@ -1191,7 +1172,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "%s; make them send SNI, or relax the policy",
                      a->name, differing, examples,
                      differing > shown ? ", ..." : "",
-                     misdirect_desc(ptemp, dflt));
+                     misdirect_vhost_desc(ptemp, dflt));
     }
     else if (differing) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
@@ -1202,7 +1183,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "among them, get 421 from mod_ssl for those; make "
                      "them send SNI, or give those vhosts the default "
                      "vhost's settings",
-                     a->name, misdirect_desc(ptemp, dflt),
+                     a->name, misdirect_vhost_desc(ptemp, dflt),
                      settings ? settings : "SSLEngine",
                      misdirect_ssl_policy_name(misdirect_policy),
                      differing, a->vhosts->nelts - 1, examples,
@@ -1227,8 +1208,8 @@ static void misdirect_lint_claim(apr_pool_t *ptemp, server_rec *main_s,
                      MISDIRECT_LOGNO(012) "Lint: on %s the name %s is "
                      "claimed by %s and again by %s: requests for it always "
                      "reach the first, the second is unreachable by that "
-                     "name", key, name, misdirect_desc(ptemp, first),
-                     misdirect_desc(ptemp, s));
+                     "name", key, name, misdirect_vhost_desc(ptemp, first),
+                     misdirect_vhost_desc(ptemp, s));
     }
 }
 
@@ -1290,8 +1271,7 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
     apr_hash_t *cache = apr_hash_make(ptemp);
     apr_hash_t *addrs = apr_hash_make(ptemp);
     apr_array_header_t *order = apr_array_make(ptemp, 8, sizeof(void *));
-    apr_array_header_t *vhosts = apr_array_make(ptemp, 64,
-                                                sizeof(server_rec *));
+    apr_array_header_t *vhosts;
     apr_array_header_t *certs = apr_array_make(ptemp, 4, sizeof(X509 *));
     apr_hash_index_t *hi;
     server_rec *s;
@@ -1300,12 +1280,10 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
     if (g->lint == 0) {
         return;
     }
-    /* The vhost list runs opposite to the file; lint in file order so
-     * that "first" means what the administrator reads. */
-    for (s = main_s->next; s; s = s->next) {
-        APR_ARRAY_PUSH(vhosts, server_rec *) = s;
-    }
-    for (i = vhosts->nelts - 1; i >= 0; i--) {
+    /* Lint in file order so that "first" means what the administrator
+     * reads. */
+    vhosts = misdirect_vhosts_in_file_order(ptemp, main_s);
+    for (i = 0; i < vhosts->nelts; i++) {
         const misdirect_tls_profile *tp;
         server_addr_rec *sar;
 

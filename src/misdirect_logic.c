@@ -14,22 +14,14 @@
 #include <string.h>
 #include <strings.h>
 
+#define MISDIRECT_CHECK_NAME(id, name, dflt) name,
 static const char *const misdirect_check_names[MISDIRECT_CHECK_COUNT] = {
-    "scheme-mismatch",
-    "sni-missing",
-    "cert-mismatch",
-    "sni-host-mismatch",
-    "unknown-host",
-    "port-mismatch"
+    MISDIRECT_CHECK_TABLE(MISDIRECT_CHECK_NAME)
 };
 
+#define MISDIRECT_CHECK_DEFAULT(id, name, dflt) dflt,
 static const misdirect_action_e misdirect_defaults[MISDIRECT_CHECK_COUNT] = {
-    MISDIRECT_REJECT,   /* scheme-mismatch */
-    MISDIRECT_ALLOW,    /* sni-missing */
-    MISDIRECT_REJECT,   /* cert-mismatch */
-    MISDIRECT_ALLOW,    /* sni-host-mismatch */
-    MISDIRECT_ALLOW,    /* unknown-host */
-    MISDIRECT_ALLOW     /* port-mismatch */
+    MISDIRECT_CHECK_TABLE(MISDIRECT_CHECK_DEFAULT)
 };
 
 static const char *const misdirect_action_names[] = {
@@ -372,7 +364,7 @@ int misdirect_path_under(const char *path, const char *prefix)
            || path[n] == '/';
 }
 
-char *misdirect_escape(const char *in, char *out)
+char *misdirect_escape_into(const char *in, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     char *d = out;

@@ -18,16 +18,29 @@
 #define MISDIRECT_INTERNAL __attribute__((visibility("hidden")))
 
 /* The checks, in the order of the table in docs/checks.md: that order
- * picks the reason when several fire. */
+ * picks the reason when several fire.  Every list of the checks (the
+ * enum, their names, their default actions, the help and the errors of
+ * MisdirectPolicy) is made from this one table:
+ * X(enum suffix, name, default action). */
+#define MISDIRECT_CHECK_TABLE(X)                                  \
+    X(SCHEME,       "scheme-mismatch",   MISDIRECT_REJECT)        \
+    X(SNI_MISSING,  "sni-missing",       MISDIRECT_ALLOW)         \
+    X(CERT,         "cert-mismatch",     MISDIRECT_REJECT)        \
+    X(SNI_HOST,     "sni-host-mismatch", MISDIRECT_ALLOW)         \
+    X(UNKNOWN_HOST, "unknown-host",      MISDIRECT_ALLOW)         \
+    X(PORT,         "port-mismatch",     MISDIRECT_ALLOW)
+
+#define MISDIRECT_CHECK_ENUM(id, name, dflt) MISDIRECT_CHECK_##id,
 typedef enum {
-    MISDIRECT_CHECK_SCHEME = 0,     /* scheme-mismatch */
-    MISDIRECT_CHECK_SNI_MISSING,    /* sni-missing */
-    MISDIRECT_CHECK_CERT,           /* cert-mismatch */
-    MISDIRECT_CHECK_SNI_HOST,       /* sni-host-mismatch */
-    MISDIRECT_CHECK_UNKNOWN_HOST,   /* unknown-host */
-    MISDIRECT_CHECK_PORT,           /* port-mismatch */
+    MISDIRECT_CHECK_TABLE(MISDIRECT_CHECK_ENUM)
     MISDIRECT_CHECK_COUNT
 } misdirect_check_e;
+#undef MISDIRECT_CHECK_ENUM
+
+/* "scheme-mismatch, sni-missing, ..., port-mismatch, ": the names as one
+ * string constant, for help text. */
+#define MISDIRECT_CHECK_HELP(id, name, dflt) name ", "
+#define MISDIRECT_CHECK_NAMES MISDIRECT_CHECK_TABLE(MISDIRECT_CHECK_HELP)
 
 #define MISDIRECT_BIT(check) (1u << (check))
 #define MISDIRECT_ALL_CHECKS (MISDIRECT_BIT(MISDIRECT_CHECK_COUNT) - 1)
@@ -168,8 +181,9 @@ MISDIRECT_INTERNAL int misdirect_path_under(const char *path,
  * or a page: control bytes, bytes above 0x7e, '"', '\\' and '%' become
  * %XX, everything else stays.  No output byte is one that httpd's own
  * error_log escaping rewrites, so what is written is what is read.  out
- * must hold 3 * strlen(in) + 1 bytes; returns out. */
-MISDIRECT_INTERNAL char *misdirect_escape(const char *in, char *out);
+ * must hold 3 * strlen(in) + 1 bytes; returns out.  The module calls it
+ * through misdirect_escape(), which allocates out. */
+MISDIRECT_INTERNAL char *misdirect_escape_into(const char *in, char *out);
 
 /* Checks an address and optional mask (a prefix length, or a dotted IPv4
  * netmask) for MisdirectTrustedProxy: 0 when ip is a whole IPv4 or IPv6

@@ -119,14 +119,6 @@ const char *misdirect_server_address(apr_pool_t *p, server_rec *s,
     return out;
 }
 
-static const char *misdirect_server_defined(apr_pool_t *p, server_rec *s)
-{
-    if (!s->defn_name) {
-        return NULL;
-    }
-    return apr_psprintf(p, "%s:%u", s->defn_name, s->defn_line_number);
-}
-
 static const char *misdirect_iso_time(apr_pool_t *p, apr_time_t t)
 {
     apr_time_exp_t x;
@@ -317,7 +309,8 @@ static void misdirect_json(request_rec *r)
                    misdirect_json_str(p, misdirect_server_name(s)),
                    misdirect_json_str(p, misdirect_server_address(p, s,
                                                                   is_main)),
-                   misdirect_json_str(p, misdirect_server_defined(p, s)),
+                   misdirect_json_str(p, is_main ? NULL
+                                         : misdirect_vhost_where(p, s)),
                    is_main ? "true" : "false",
                    misdirect_mode_name(s));
         misdirect_json_counts(r, &c, "      ");
@@ -384,7 +377,7 @@ static void misdirect_text(request_rec *r, int html)
         waddr = misdirect_width(p, misdirect_server_address(p, s, is_main),
                                 waddr);
         wdef = misdirect_width(p, is_main ? "(main server)"
-                               : misdirect_server_defined(p, s), wdef);
+                               : misdirect_vhost_where(p, s), wdef);
     }
 
     ap_rprintf(r, "mod_misdirect counters since %s (generation %d)\n%s\n\n",
@@ -404,7 +397,7 @@ static void misdirect_text(request_rec *r, int html)
         misdirect_text_row(r, html, misdirect_server_name(s), wname,
                            misdirect_server_address(p, s, is_main), waddr,
                            is_main ? "(main server)"
-                           : misdirect_server_defined(p, s), wdef,
+                           : misdirect_vhost_where(p, s), wdef,
                            misdirect_mode_name(s),
                            &c);
     }
@@ -507,7 +500,7 @@ static void misdirect_status_html(request_rec *r)
                                                                   is_main),
                                       1),
                    misdirect_text_str(p, is_main ? "(main server)"
-                                      : misdirect_server_defined(p, s), 1));
+                                      : misdirect_vhost_where(p, s), 1));
         misdirect_html_cells(r, &c);
         ap_rputs("</tr>\n", r);
     }
@@ -576,9 +569,7 @@ static int misdirect_status_handler(request_rec *r)
     misdirect_format_e format;
     const char *type;
 
-    /* Every request passes here: the first byte turns nearly all away
-     * (both names start alike). */
-    if (!r->handler || r->handler[0] != MISDIRECT_HANDLER[0]) {
+    if (!r->handler) {
         return DECLINED;
     }
     if (!strcmp(r->handler, MISDIRECT_HANDLER)) {

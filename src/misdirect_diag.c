@@ -1,0 +1,581 @@
+/*
+ * mod_misdirect: the diagnosis line.
+ *
+ * One line per finding and per 421, whoever answered it: this module,
+ * mod_ssl (its 421, 400 and 403, recognised by status and by the facts
+ * that cause each), or a handler or proxied backend.  A sentence in the
+ * administrator's terms first, then key="value" fields for machines,
+ * then a hint at the likely cause and fix.  Client text is escaped, and
+ * MisdirectLogLimit keeps floods out of error_log.
+ *
+ * Licensed under the Apache License, Version 2.0.
+ */
+
+#include "misdirect_private.h"
+
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "mod_http2.h"
+#include "mod_proxy.h"
+#include "apr_atomic.h"
+#include "apr_optional_hooks.h"
+#include "apr_strings.h"
+
+APLOG_USE_MODULE(misdirect);
+
+static APR_OPTIONAL_FN_TYPE(http2_var_lookup) *misdirect_h2_var;
+
+/* Log limiter state of this child: the second being counted, the lines
+ * logged in it and the lines suppressed since the last summary. */
+static apr_uint32_t misdirect_log_second;
+static apr_uint32_t misdirect_log_count;
+static apr_uint32_t misdirect_log_dropped;
+
+void misdirect_diag_optional_fns(void)
+{
+    misdirect_h2_var = APR_RETRIEVE_OPTIONAL_FN(http2_var_lookup);
+}
+
+/* Not ap_escape_logitem: httpd escapes every error_log message again,
+ * turning its \" into \\" and so ending the quoted field early.
+ * Percent-encoding survives that second pass unchanged. */
+const char *misdirect_escape(apr_pool_t *p, const char *s)
+{
+    return misdirect_escape_into(s, apr_palloc(p, 3 * strlen(s) + 1));
+}
+
+const char *misdirect_check_list(apr_pool_t *p, unsigned int mask)
+{
+    const char *out = NULL;
+    int i;
+
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        if (mask & MISDIRECT_BIT(i)) {
+            out = out ? apr_pstrcat(p, out, ",", misdirect_check_name(i),
+                                    NULL)
+                      : misdirect_check_name(i);
+        }
+    }
+    return out ? out : "none";
+}
+
+const char *misdirect_h2_stream(request_rec *r)
+{
+    if (r->connection->master && misdirect_h2_var) {
+        return misdirect_h2_var(r->pool, r->server, r->connection, r,
+                                (char *)"H2_STREAM_ID");
+    }
+    return NULL;
+}
+
+static int misdirect_sni_is_trailing_dot(const char *sni)
+{
+    size_t n = sni ? strlen(sni) : 0;
+
+    return n > 1 && sni[n - 1] == '.';
+}
+
+/* The hint for an SNI that named none of H's names, so that mod_ssl fell
+ * back to the address's default vhost; NULL when the SNI selected H (an
+ * alias of H, IP literals included, does). */
+static const char *misdirect_fallback_hint(const misdirect_req *q,
+                                           conn_rec *c)
+{
+    if (!q->sni || !q->hs
+        || misdirect_server_has_name(q->hs, q->sni, c->local_addr->port)) {
+        return NULL;
+    }
+    if (misdirect_sni_is_trailing_dot(q->sni)) {
+        return "the SNI ends in a dot, which mod_ssl does not strip, so the "
+               "handshake used the default virtual host: make the client "
+               "send the name without the trailing dot";
+    }
+    if (misdirect_ip_literal(q->sni)) {
+        return "the client sent an IP address as SNI, which names no "
+               "virtual host, so the handshake used the default one: "
+               "connect by host name";
+    }
+    return "the SNI names no virtual host on this address, so the "
+           "handshake used the default virtual host: add the name as "
+           "ServerName or ServerAlias of the vhost it belongs to";
+}
+
+/* One sentence: the likely cause and the fix. */
+static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
+                                  conn_rec *c, const char *diff)
+{
+    const misdirect_facts *f = &q->facts;
+    misdirect_check_e reason = q->decision.reason;
+    int tls_reason = (MISDIRECT_BIT(reason) & MISDIRECT_TLS_CHECKS) != 0;
+    const char *fallback;
+
+    if (reason == MISDIRECT_CHECK_SCHEME) {
+        return "the client asked for a URL whose scheme does not match "
+               "this connection (https:// over plain HTTP or http:// over "
+               "TLS): point it at the right port, or fix the proxy that "
+               "forwards absolute URLs";
+    }
+    if (tls_reason && !f->sni_sent) {
+        return "the client sent no SNI, as many reverse proxies and load "
+               "balancers do, so the handshake used the default virtual "
+               "host: make it send the request's host as SNI (nginx: "
+               "proxy_ssl_server_name on; proxy_ssl_name $host; HAProxy: "
+               "sni req.hdr(host); httpd: ProxyPreserveHost On), or list "
+               "its address in MisdirectTrustedProxy";
+    }
+    if (tls_reason && (fallback = misdirect_fallback_hint(q, c))) {
+        return fallback;
+    }
+    switch (reason) {
+    case MISDIRECT_CHECK_SNI_HOST:
+        if (diff) {
+            return apr_psprintf(r->pool, "a client (typically a browser "
+                                "on HTTP/2) reused a connection for "
+                                "another name its certificate covers; "
+                                "their TLS settings differ (tls_differs), "
+                                "which SSLVHostSNIPolicy %s lets through: "
+                                "give both the same settings, or separate "
+                                "certificates",
+                                misdirect_ssl_policy_name(
+                                    misdirect_ssl_policy()));
+        }
+        return q->decision.action == MISDIRECT_REJECT
+               ? "a client (typically a browser on HTTP/2) reused a "
+                 "connection for another name its certificate covers, and "
+                 "mod_ssl accepts the two virtual hosts' TLS settings "
+                 "together: this reuse is legitimate; 'MisdirectPolicy "
+                 "sni-host-mismatch allow' serves it"
+               : "a client (typically a browser on HTTP/2) reused a "
+                 "connection for another name its certificate covers, and "
+                 "mod_ssl accepts the two virtual hosts' TLS settings "
+                 "together: this reuse is legitimate; 'MisdirectPolicy "
+                 "sni-host-mismatch allow' stops these lines";
+    case MISDIRECT_CHECK_CERT:
+        return "the certificate of this connection does not cover the "
+               "requested host, so no correct client sends it here: check "
+               "the SNI your client or proxy sends and the DNS of the "
+               "name";
+    case MISDIRECT_CHECK_SNI_MISSING:
+        return "the client sent no SNI on an address with name-based "
+               "virtual hosts: make it send SNI, or list its address in "
+               "MisdirectTrustedProxy";
+    case MISDIRECT_CHECK_UNKNOWN_HOST:
+        if (!f->host_sent) {
+            return "the request named no host (HTTP/1.0 without Host), so "
+                   "the default virtual host answered: make the client "
+                   "send Host";
+        }
+        return "no virtual host on this address is named for the "
+               "request's host: DNS may point here by mistake or a proxy "
+               "rewrites Host; add the name as ServerAlias if it is yours";
+    case MISDIRECT_CHECK_PORT:
+        return "the host names another port than the one the connection "
+               "reached, typical of a port-forwarding proxy or NAT: make it "
+               "keep the port, or 'MisdirectPolicy port-mismatch allow'";
+    default:
+        return "";
+    }
+}
+
+/* The opening sentence of a line, naming what happened in the admin's
+ * terms. */
+static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
+                                      conn_rec *c, const char *host)
+{
+    apr_pool_t *p = r->pool;
+    const char *hname = q->hs ? q->hs->server_hostname : "?";
+
+    if (!q->decision.fired) {
+        /* Nothing left to judge: say which vhosts the request met, and
+         * whether the lists forgave what the checks found. */
+        return apr_psprintf(p, "host %s selects virtual host %s%s%s%s",
+                            host, r->server->server_hostname,
+                            q->hs ? " on a connection set up for " : "",
+                            q->hs ? hname : "",
+                            q->found ? "; MisdirectAllow or "
+                                       "MisdirectTrustedProxy forgave what "
+                                       "mod_misdirect found" : "");
+    }
+    switch (q->decision.reason) {
+    case MISDIRECT_CHECK_SCHEME:
+        return apr_psprintf(p, "the request-target's scheme %s does not "
+                            "match this %s connection",
+                            misdirect_escape(p, q->facts.scheme),
+                            q->facts.tls ? "TLS" : "plain");
+    case MISDIRECT_CHECK_SNI_MISSING:
+        return "the client sent no SNI to an address with name-based "
+               "virtual hosts";
+    case MISDIRECT_CHECK_CERT:
+        return apr_psprintf(p, "host %s selects virtual host %s, but the "
+                            "TLS handshake was for %s, whose certificate "
+                            "does not cover it", host,
+                            r->server->server_hostname, hname);
+    case MISDIRECT_CHECK_SNI_HOST:
+        return apr_psprintf(p, "host %s selects virtual host %s on a "
+                            "connection set up for %s, whose certificate "
+                            "covers it", host, r->server->server_hostname,
+                            hname);
+    case MISDIRECT_CHECK_UNKNOWN_HOST:
+        return q->facts.host_sent
+            ? apr_psprintf(p, "no virtual host is named %s, so the default "
+                           "%s answers", host, r->server->server_hostname)
+            : apr_psprintf(p, "the request named no host, so the default "
+                           "%s answers", r->server->server_hostname);
+    case MISDIRECT_CHECK_PORT:
+        return apr_psprintf(p, "host names port %u but the connection "
+                            "reached port %u", q->facts.host_port,
+                            (unsigned int)c->local_addr->port);
+    default:
+        return "";
+    }
+}
+
+/* Says how many lines were suppressed once a second has passed. */
+int misdirect_log_permit(request_rec *r)
+{
+    int limit = misdirect_log_limit();
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t was = apr_atomic_read32(&misdirect_log_second);
+
+    if (was != now
+        && apr_atomic_cas32(&misdirect_log_second, now, was) == was) {
+        apr_uint32_t dropped = apr_atomic_xchg32(&misdirect_log_dropped, 0);
+
+        apr_atomic_set32(&misdirect_log_count, 0);
+        if (dropped) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          MISDIRECT_LOGNO(005)
+                          "%u diagnosis lines suppressed by "
+                          "MisdirectLogLimit %d in this process "
+                          "(requests were still decided)",
+                          dropped, limit);
+        }
+    }
+    if (limit == 0
+        || apr_atomic_inc32(&misdirect_log_count) < (apr_uint32_t)limit) {
+        return 1;
+    }
+    apr_atomic_inc32(&misdirect_log_dropped);
+    return 0;
+}
+
+/* " name=\"value\"" for an optional request header, escaped. */
+static const char *misdirect_header_field(request_rec *r, const char *field,
+                                          const char *header)
+{
+    const char *v = apr_table_get(r->headers_in, header);
+
+    if (!v) {
+        return "";
+    }
+    return apr_pstrcat(r->pool, " ", field, "=\"",
+                       misdirect_escape(r->pool, v), "\"", NULL);
+}
+
+/* A sentence first, then key="value" fields for machines. */
+void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
+                   int level, const char *logno, const char *what,
+                   const char *extra, const char *hint)
+{
+    apr_pool_t *p = r->pool;
+    const char *host_hdr = apr_table_get(r->headers_in, "Host");
+    const char *host = r->hostname ? misdirect_escape(p, r->hostname)
+                                   : "(none)";
+    const char *proto = r->protocol ? r->protocol : "-";
+    const char *stream = misdirect_h2_stream(r);
+    const char *tls = "", *forgiven = "", *ua = "";
+    const char *diff = NULL;
+    int request_no = q->request_no;
+    char checks[160];
+
+    if (stream) {
+        /* Client streams are odd: 1, 3, 5 are requests 1, 2, 3. */
+        request_no = (atoi(stream) + 1) / 2;
+        proto = apr_pstrcat(p, "h2\" stream=\"", stream, NULL);
+    }
+    if (q->ssl) {
+        const unsigned char *alpn = NULL;
+        unsigned int alpn_len = 0;
+
+        SSL_get0_alpn_selected(q->ssl, &alpn, &alpn_len);
+        tls = apr_psprintf(p, " sni=\"%s\" tls_resumed=\"%s\" alpn=\"%s\"",
+                           q->sni ? q->sni : "(none)",
+                           SSL_session_reused(q->ssl) ? "yes" : "no",
+                           alpn_len
+                           ? misdirect_escape(p, apr_pstrmemdup(p,
+                                                   (const char *)alpn,
+                                                   alpn_len))
+                           : "(none)");
+    }
+
+    if (q->facts.tls && q->hs && q->hs != r->server
+        && r->status != HTTP_BAD_REQUEST && r->status != HTTP_FORBIDDEN) {
+        /* Built once: the hint asks whether anything differs. */
+        diff = misdirect_tls_differences(p, q->hs, r->server);
+        /* What the module's model says mod_ssl decides for this pair. */
+        tls = apr_psprintf(p, "%s ssl_policy=\"%s\" ssl_verdict=\"%s\" "
+                           "tls_differs=\"%s\"", tls,
+                           misdirect_ssl_policy_name(misdirect_ssl_policy()),
+                           misdirect_ssl_refuses(q->hs, r->server)
+                           ? "refuse" : "serve", diff ? diff : "none");
+    }
+    if (r->useragent_addr && r->useragent_addr != c->client_addr) {
+        /* mod_remoteip's client, as a header or PROXY preamble says. */
+        ua = apr_psprintf(p, " useragent=\"%s:%u\"", r->useragent_ip,
+                          (unsigned int)r->useragent_addr->port);
+    }
+
+    if (q->found & ~q->decision.fired) {
+        forgiven = apr_pstrcat(p, " forgiven=\"",
+                               misdirect_check_list(p, q->found
+                                                      & ~q->decision.fired),
+                               "\"", NULL);
+    }
+
+    ap_log_rerror(APLOG_MARK, level, 0, r,
+                  "%s%s: %s. reason=\"%s\" checks=\"%s\"%s client=\"%s:%u\"%s "
+                  "local=\"%s:%u\" proto=\"%s\" request=\"%d\"%s "
+                  "handshake_vhost=\"%s\" request_vhost=\"%s\" host=\"%s\" "
+                  "host_header=\"%s\"%s%s%s hint=\"%s\"",
+                  logno, what, misdirect_sentence(q, r, c, host),
+                  q->decision.fired
+                      ? misdirect_check_name(q->decision.reason) : "none",
+                  q->decision.fired
+                      ? misdirect_format_checks(&q->decision, checks,
+                                                sizeof(checks))
+                      : "none",
+                  forgiven, c->client_ip, (unsigned int)c->client_addr->port,
+                  ua, c->local_ip, (unsigned int)c->local_addr->port,
+                  proto, request_no, tls,
+                  q->facts.tls ? misdirect_vhost_desc(p, q->hs)
+                               : "(none: not TLS)",
+                  misdirect_vhost_desc(p, r->server), host,
+                  host_hdr ? misdirect_escape(p, host_hdr) : "(none)",
+                  misdirect_header_field(r, "x_forwarded_host",
+                                         "X-Forwarded-Host"),
+                  misdirect_header_field(r, "forwarded", "Forwarded"),
+                  extra ? extra : "",
+                  hint ? hint : misdirect_hint(q, r, c, diff));
+}
+
+/* Why mod_ssl refused a request that never reached the module's check,
+ * recognised by status and by the facts that cause each refusal; NULL
+ * when mod_ssl's rules do not explain it. */
+static const char *misdirect_ssl_refusal(request_rec *r,
+                                         const misdirect_req *q)
+{
+    const char *notes;
+
+    if (!q->facts.tls) {
+        return NULL;
+    }
+    notes = apr_table_get(r->notes, "error-notes");
+    switch (r->status) {
+    case HTTP_MISDIRECTED_REQUEST:
+        /* Only mod_ssl answers 421 on R != H before the check; where the
+         * model says it would serve, say so rather than pretend. */
+        if (q->facts.same_vhost) {
+            return NULL;
+        }
+        return !q->hs || misdirect_ssl_refuses(q->hs, r->server)
+               ? "mod_ssl answered 421: its SSLVHostSNIPolicy refuses the "
+                 "request's virtual host on this handshake"
+               : "mod_ssl (or a module that runs before mod_misdirect) "
+                 "answered 421, though the model of mod_ssl's policy "
+                 "expected it to serve this pair";
+    case HTTP_BAD_REQUEST:
+        if (notes && strstr(notes, "speaking plain HTTP")) {
+            return "mod_ssl answered 400: the client spoke plain HTTP to "
+                   "this TLS port";
+        }
+        return q->facts.sni_sent && !q->facts.host_sent
+               ? "mod_ssl answered 400: SNI was sent but the request named "
+                 "no host"
+               : NULL;
+    case HTTP_FORBIDDEN:
+        return !q->facts.sni_sent && notes
+               && strstr(notes, "Server Name Indication")
+               ? "mod_ssl answered 403: SSLStrictSNIVHostCheck requires "
+                 "SNI on this address"
+               : NULL;
+    default:
+        return NULL;
+    }
+}
+
+static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
+                                      const misdirect_req *q)
+{
+    const char *fallback = misdirect_fallback_hint(q, c);
+
+    if (r->status == HTTP_BAD_REQUEST && !q->facts.sni_sent) {
+        return "a client or proxy sends http:// to a port that expects "
+               "https://: point it at https://, or at the plain HTTP port";
+    }
+    if (r->status == HTTP_BAD_REQUEST) {
+        return "the client named a host in SNI but none in the request "
+               "(HTTP/1.0 without Host): make it send Host";
+    }
+    if (r->status == HTTP_FORBIDDEN) {
+        return "SSLStrictSNIVHostCheck On refuses clients without SNI: "
+               "make the client or proxy send SNI, or turn the check off "
+               "for trusted proxies";
+    }
+    if (fallback) {
+        return apr_pstrcat(r->pool, fallback, "; mod_ssl then compared "
+                           "that vhost's TLS settings with the request's "
+                           "(tls_differs)", NULL);
+    }
+    if (q->facts.host_sent && !q->facts.host_known) {
+        return "the host names no virtual host on this address (the "
+               "certificate may name it, but no ServerName or ServerAlias "
+               "does), so the default one answered, and mod_ssl refuses "
+               "that vhost on this handshake: add the name to the vhost it "
+               "belongs to";
+    }
+    if (misdirect_ssl_policy() == MISDIRECT_SSL_POLICY_STRICT) {
+        return "SSLVHostSNIPolicy strict refuses every request for another "
+               "virtual host than the handshake's: make the client send "
+               "the request's host as SNI, or relax the policy to secure";
+    }
+    if (q->found && !q->decision.fired) {
+        return "mod_misdirect trusts this request (MisdirectTrustedProxy "
+               "or MisdirectAllow), but mod_ssl's SSLVHostSNIPolicy still "
+               "refuses a virtual host whose TLS settings differ from the "
+               "handshake's (tls_differs): set SSLVHostSNIPolicy insecure "
+               "where you trust the proxy, or make it send SNI";
+    }
+    if (!q->facts.sni_sent) {
+        return "the client sent no SNI, so mod_ssl used the default "
+               "virtual host's TLS settings, which differ from the "
+               "request's vhost (tls_differs): make the proxy send SNI "
+               "(nginx: proxy_ssl_server_name on; proxy_ssl_name $host; "
+               "HAProxy: sni req.hdr(host)), or give the default vhost the "
+               "same TLS settings";
+    }
+    return "mod_ssl's SSLVHostSNIPolicy refuses to serve a virtual host "
+           "whose TLS settings differ from the handshake's (tls_differs): "
+           "give both the same settings, or separate certificates so that "
+           "clients open a new connection";
+}
+
+/* Did mod_proxy handle the request (ProxyPass and its kin)? */
+static int misdirect_proxied(request_rec *r)
+{
+    return r->filename && !strncmp(r->filename, "proxy:", 6);
+}
+
+/* " handler=... backend=... preserve_host=..." for a 421 that the
+ * request's handler or a proxied backend answered. */
+static const char *misdirect_handler_fields(request_rec *r)
+{
+    const char *out = apr_pstrcat(r->pool, " handler=\"",
+                                  r->handler
+                                  ? misdirect_escape(r->pool, r->handler)
+                                  : "(none: answered before the handler)",
+                                  "\"", NULL);
+    module *proxy;
+
+    if (misdirect_proxied(r)) {
+        const proxy_dir_conf *dc = NULL;
+
+        /* Found by name: the module must load without mod_proxy. */
+        if ((proxy = ap_find_linked_module("mod_proxy.c"))) {
+            dc = ap_get_module_config(r->per_dir_config, proxy);
+        }
+        out = apr_pstrcat(r->pool, out, " backend=\"",
+                          misdirect_escape(r->pool, r->filename + 6),
+                          "\" preserve_host=\"",
+                          !dc ? "?" : dc->preserve_host ? "on" : "off",
+                          "\"", NULL);
+    }
+    return out;
+}
+
+/* A refusal that mod_ssl produced, or a 421 from the handler or a
+ * backend, is a misdirect too: explain it with the same line, plus what
+ * caused it, and count it. */
+void misdirect_explain(request_rec *r)
+{
+    misdirect_req *q = ap_get_module_config(r->request_config,
+                                            &misdirect_module);
+    misdirect_srv_conf *conf = misdirect_conf(r->server);
+    const char *what = NULL, *extra, *hint, *logno;
+    conn_rec *c;
+
+    /* Not reached post_read_request (core refused what it read), a
+     * forward-proxy request, or the module's own 421, already
+     * explained. */
+    if (!q || r->proxyreq == PROXYREQ_PROXY
+        || misdirect_mode(conf) == MISDIRECT_MODE_OFF
+        || (q->decision.fired && q->decision.action == MISDIRECT_REJECT)) {
+        return;
+    }
+    /* Refused between the mark and the check: by mod_ssl, when its rules
+     * explain it.  Answered after the check: only a 421 concerns us. */
+    if (q != &misdirect_reached && r->status != HTTP_MISDIRECTED_REQUEST) {
+        return;
+    }
+    c = r->connection->master ? r->connection->master : r->connection;
+    if (q == &misdirect_reached || q == &misdirect_judged_clean) {
+        int refused = q == &misdirect_reached;
+
+        q = misdirect_req_judge(r, c);
+        what = refused ? misdirect_ssl_refusal(r, q) : NULL;
+        if (what && r->status != HTTP_MISDIRECTED_REQUEST) {
+            /* Plain HTTP on a TLS port, no Host, no SNI: mod_ssl's cause
+             * is not one of the module's checks, and a line that named
+             * them would mislead. */
+            q->found = 0;
+            memset(&q->decision, 0, sizeof(q->decision));
+        }
+        if (what && r->status == HTTP_BAD_REQUEST && !q->facts.sni_sent) {
+            /* No handshake happened: what mod_ssl answers is a request
+             * of its own making, on no TLS at all. */
+            q->facts.tls = 0;
+            q->hs = NULL;
+            q->ssl = NULL;
+        }
+        /* ap_set_keepalive has counted this request already, if the
+         * connection goes on. */
+        if (r->connection->keepalive == AP_CONN_KEEPALIVE) {
+            q->request_no--;
+        }
+    }
+    if (what) {
+        misdirect_status_count_ssl(r->server, r->status);
+        logno = MISDIRECT_LOGNO(006);
+        extra = " by=\"mod_ssl\"";
+        hint = misdirect_ssl_hint(r, c, q);
+    }
+    else if (r->status == HTTP_MISDIRECTED_REQUEST) {
+        misdirect_status_count_other(r->server);
+        logno = MISDIRECT_LOGNO(007);
+        what = misdirect_proxied(r)
+               ? "a proxied backend answered 421, not mod_ssl or "
+                 "mod_misdirect"
+               : "the request's handler answered 421, not mod_ssl or "
+                 "mod_misdirect";
+        extra = apr_pstrcat(r->pool, " by=\"handler\"",
+                            misdirect_handler_fields(r), NULL);
+        hint = misdirect_proxied(r)
+               ? "the backend decided this 421 itself: see its own logs; "
+                 "a backend behind ProxyPass often wants the client's "
+                 "Host (ProxyPreserveHost On), or SNI that matches it"
+               : "the configuration or the application decided this 421 "
+                 "itself (a RewriteRule [R=421], a Redirect 421, a "
+                 "script's Status: 421): see the rules and the "
+                 "application's logs for this URL";
+    }
+    else {
+        return;                 /* an ordinary 400 or 403 */
+    }
+    if (!APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, APLOG_ERR)
+        || !misdirect_log_permit(r)) {
+        return;
+    }
+    misdirect_log(q, r, c, APLOG_ERR, logno, what, extra, hint);
+}
+

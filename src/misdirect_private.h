@@ -1,0 +1,283 @@
+/*
+ * mod_misdirect: private to the module's own files.  Not an API: nothing
+ * here is exported from mod_misdirect.so, and nothing here is meant for
+ * other modules.
+ *
+ *   mod_misdirect.c         module record, directives, configuration
+ *   misdirect_tls.c         mod_ssl's hooks, each connection's handshake
+ *   misdirect_request.c     the request check
+ *   misdirect_diag.c        the diagnosis line, others' 421s explained
+ *   misdirect_lint.c        the model of mod_ssl's verdict, the lint
+ *   misdirect_dump.c        the prediction dump
+ *   misdirect_status.c      counters, status and metrics
+ *   misdirect_logic.c       the decisions as pure functions
+ *
+ * Licensed under the Apache License, Version 2.0.
+ */
+
+#ifndef MISDIRECT_PRIVATE_H
+#define MISDIRECT_PRIVATE_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "apr_tables.h"
+#include "apr_hash.h"
+
+#include <openssl/ssl.h>
+
+#include "misdirect_logic.h"
+
+#define MISDIRECT_UNSET -1
+
+/* The module's own message numbers: never httpd's AH numbers, never
+ * reused once published. */
+#define MISDIRECT_LOGNO(n) "MISDIRECT" #n ": "
+
+extern module AP_MODULE_DECLARE_DATA misdirect_module;
+
+/* How many certificates of one vhost (RSA, ECDSA, ...) the coverage
+ * memo tells apart.  Servers use two or three of OpenSSL's key types; a
+ * certificate past the eighth is checked, but its answers not kept. */
+#define MISDIRECT_CERT_SLOTS 8
+
+/* The TLS settings of one vhost that decide whether mod_ssl lets a
+ * request cross from another vhost's handshake (see misdirect_lint.c). */
+typedef struct misdirect_tls_profile misdirect_tls_profile;
+
+typedef struct {
+    int mode;                                /* misdirect_mode_e or UNSET */
+    int action[MISDIRECT_CHECK_COUNT];       /* misdirect_action_e/UNSET */
+    apr_array_header_t *allow;               /* const char *, normalised */
+    apr_array_header_t *exempt;              /* const char *, URL-paths */
+    apr_array_header_t *trusted;             /* apr_ipsubnet_t * */
+    int lint;                                /* global only */
+    int log_limit;                           /* global only */
+    /* Set at startup, never by a directive. */
+    misdirect_action_e policy[MISDIRECT_CHECK_COUNT]; /* action, defaulted */
+    int counter_slot;                        /* this vhost's counters */
+    misdirect_tls_profile *tls;              /* NULL without SSLEngine */
+    SSL_CTX *ssl_ctx;                        /* mod_ssl's, for this vhost */
+    X509 *certs[MISDIRECT_CERT_SLOTS];       /* ssl_ctx's certificates */
+    const char *ctx_certs;                   /* and their names, sorted */
+    int file_order;                          /* 0 the main server, then
+                                              * the vhosts as written */
+} misdirect_srv_conf;
+
+/* What the module knows about a client connection, in its conn_config
+ * slot (misdirect_conn_get): on a TLS connection from mod_ssl's
+ * pre_handshake on, on a plain one only once an h2c upgrade was asked
+ * for.  HTTP/2 streams read their master connection's, from several
+ * threads at once: the handshake facts are written by the first request
+ * to find them unknown, and read by others only once published. */
+#define MISDIRECT_SNI_MAX 255                /* OpenSSL's longest SNI */
+
+typedef struct {
+    SSL *ssl;                                /* NULL: mod_ssl freed it */
+    server_rec *hs;                          /* H, or NULL: not known */
+    int sni_sent;
+    /* A copy of the SNI as sent: OpenSSL's own string is freed by a TLS
+     * 1.2 renegotiation. */
+    char sni[MISDIRECT_SNI_MAX + 1];
+    /* Which of H's certificates the client was shown: a place in H's
+     * certs[], MISDIRECT_CERT_ANY for a resumed session (it may hold any
+     * of them), MISDIRECT_CERT_OTHER for one that is not among them (or
+     * none). */
+    X509 *cert;
+    int cert_slot;
+} misdirect_handshake;
+
+#define MISDIRECT_CERT_ANY   (-2)
+#define MISDIRECT_CERT_OTHER (-1)
+
+typedef struct {
+    SSL *ssl;                                /* NULL on plain connections */
+    apr_uint32_t state;                      /* of handshake: unknown,
+                                              * being written, published
+                                              * (misdirect_tls.c) */
+    misdirect_handshake handshake;
+    int h2c_checked;                         /* an HTTP/1.1 request asking
+                                              * for h2c was judged: its
+                                              * replay as stream 1 is not
+                                              * judged again */
+} misdirect_conn_ctx;
+
+#define misdirect_conn_get(c) \
+    ((misdirect_conn_ctx *)ap_get_module_config((c)->conn_config, \
+                                                &misdirect_module))
+
+/* What one checked request found, kept until the request ends, so that a
+ * 421 that mod_ssl answers after us is explained too. */
+typedef struct {
+    misdirect_facts facts;
+    unsigned int found;                      /* fired before the lists */
+    misdirect_decision decision;             /* fired == 0: all forgiven */
+    server_rec *hs;                          /* H, or NULL */
+    /* As sent, escaped, or NULL.  Matching it against host names or IP
+     * literals gives what the raw SNI would: the bytes that are escaped
+     * occur in neither. */
+    const char *sni;
+    SSL *ssl;                                /* NULL on plain connections */
+    int request_no;                          /* on its connection, from 1 */
+} misdirect_req;
+
+/* mod_ssl's SSLVHostSNIPolicy (server config only; "secure" when not
+ * set, which is also what an httpd without the directive does). */
+typedef enum {
+    MISDIRECT_SSL_POLICY_STRICT = 0,
+    MISDIRECT_SSL_POLICY_SECURE,
+    MISDIRECT_SSL_POLICY_AUTHONLY,
+    MISDIRECT_SSL_POLICY_INSECURE
+} misdirect_ssl_policy_e;
+
+/* mod_misdirect.c: configuration.  A server's configuration, its mode and
+ * the log limit defaulted, and how a line names a vhost. */
+MISDIRECT_INTERNAL misdirect_srv_conf *misdirect_conf(server_rec *s);
+MISDIRECT_INTERNAL int misdirect_mode(const misdirect_srv_conf *conf);
+MISDIRECT_INTERNAL int misdirect_log_limit(void);
+/* Where s is defined, "file:line" ("main server" for the main server). */
+MISDIRECT_INTERNAL const char *misdirect_vhost_where(apr_pool_t *p,
+                                                     server_rec *s);
+/* "ServerName (file:line)", "(unknown)" for NULL: how every line names a
+ * virtual host. */
+MISDIRECT_INTERNAL const char *misdirect_vhost_desc(apr_pool_t *p,
+                                                    server_rec *s);
+/* The vhosts (main server left out) in the order of the configuration
+ * files: httpd keeps them the other way round. */
+MISDIRECT_INTERNAL apr_array_header_t *
+misdirect_vhosts_in_file_order(apr_pool_t *p, server_rec *main_s);
+/* The action of a check a vhost leaves unset, under mod_ssl's policy. */
+MISDIRECT_INTERNAL misdirect_action_e
+misdirect_default_for(misdirect_check_e check, misdirect_ssl_policy_e ssl);
+
+/* misdirect_lint.c: the model of mod_ssl's verdict.  Each vhost's TLS
+ * settings, read from the configuration tree once per pass as mod_ssl
+ * parses them (quotes stripped, paths resolved, lists as sets, protocols
+ * as versions), the policy, the settings that differ, and the startup
+ * lint.  The request path, the explanation of mod_ssl's refusals and the
+ * lint all ask the same functions. */
+MISDIRECT_INTERNAL void misdirect_tls_profiles_build(apr_pool_t *p,
+                                                     apr_pool_t *ptemp,
+                                                     server_rec *main_s);
+MISDIRECT_INTERNAL misdirect_ssl_policy_e misdirect_ssl_policy(void);
+/* Does s serve TLS (SSLEngine on, here or inherited)? */
+MISDIRECT_INTERNAL int misdirect_tls_enabled(server_rec *s);
+/* Does s take its certificates from another module (mod_md), no
+ * SSLCertificateFile naming them?  -1 before this pass's model is
+ * built. */
+MISDIRECT_INTERNAL int misdirect_tls_certs_elsewhere(server_rec *s);
+MISDIRECT_INTERNAL const char *
+misdirect_ssl_policy_name(misdirect_ssl_policy_e policy);
+/* Would mod_ssl answer 421 to a request that selects rs on a connection
+ * whose handshake selected hs (hs != rs, both TLS vhosts)?  Cheap: it
+ * compares values computed at startup. */
+MISDIRECT_INTERNAL int misdirect_ssl_refuses(server_rec *hs, server_rec *rs);
+/* The settings mod_ssl compares under the policy that differ between hs
+ * and rs, each with both values and where they are set, escaped for a
+ * log field; NULL when none differs. */
+MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
+                                                         server_rec *hs,
+                                                         server_rec *rs);
+/* The value of one setting of s as the model keeps it, by its label
+ * ("SSLVerifyClient": its words in lower case; "SSLProtocol": the
+ * versions as a bitmask, TLSv1 = 1 up to TLSv1.3 = 8), or NULL. */
+MISDIRECT_INTERNAL const char *misdirect_tls_canon(server_rec *s,
+                                                   const char *label);
+MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
+                                       server_rec *main_s);
+/* The certificates of s's SSLCertificateFile list (misdirect_lint.c);
+ * cache maps a file to its X509, and the caller frees them. */
+MISDIRECT_INTERNAL void misdirect_tls_certs_load(apr_pool_t *ptemp,
+                                                 apr_hash_t *cache,
+                                                 server_rec *s,
+                                                 apr_array_header_t *certs);
+
+/* misdirect_tls.c: what mod_ssl shows the module.  Its optional hooks,
+ * each vhost's certificates, and the handshake of a connection. */
+MISDIRECT_INTERNAL void misdirect_tls_register_hooks(void);
+MISDIRECT_INTERNAL void misdirect_tls_pre_config(void);
+MISDIRECT_INTERNAL void misdirect_tls_post_config(apr_pool_t *pconf);
+/* Names the certificates init_server noted for s (subject and digest),
+ * which the model compares where the files do not name them; a no-op
+ * until both the certificates and the model are known, and for other
+ * vhosts. */
+MISDIRECT_INTERNAL void misdirect_name_ctx_certs(apr_pool_t *p,
+                                                 server_rec *s);
+/* The handshake of c's TLS session as mod_ssl showed it, or NULL (a
+ * plain connection, or TLS by a module other than mod_ssl).  scratch
+ * holds the answer while another thread is still publishing it. */
+MISDIRECT_INTERNAL const misdirect_handshake *
+misdirect_handshake_get(conn_rec *c, misdirect_handshake *scratch);
+/* Does the certificate of the handshake hk cover host, which is rs's
+ * name number name (see misdirect_host_matches)? */
+MISDIRECT_INTERNAL int misdirect_cert_covers(const misdirect_handshake *hk,
+                                             server_rec *rs, int name,
+                                             const char *host);
+/* Does cert cover name (a host name or IP literal), by RFC 6125 as
+ * OpenSSL checks it?  The one coverage rule of requests, lint and dump. */
+MISDIRECT_INTERNAL int misdirect_cert_covers_name(X509 *cert,
+                                                  const char *name);
+
+/* misdirect_request.c: the request check. */
+MISDIRECT_INTERNAL void misdirect_request_register_hooks(void);
+/* Is host one of s's names, as core's vhost matching sees them?  0 for
+ * no, else which name (see misdirect_host_matches). */
+MISDIRECT_INTERNAL int misdirect_server_has_name(server_rec *s,
+                                                 const char *host,
+                                                 apr_port_t port);
+/* Does MisdirectAllow of conf forgive host? */
+MISDIRECT_INTERNAL int misdirect_host_allowed(const misdirect_srv_conf *conf,
+                                              const char *host);
+/* The facts, findings and decision of r as the request check sees them
+ * (c is the client's connection), kept in r's request_config. */
+MISDIRECT_INTERNAL misdirect_req *misdirect_req_judge(request_rec *r,
+                                                      conn_rec *c);
+/* What the request check left in r's request_config besides a record:
+ * r reached mod_ssl's check (and no further), or was judged clean. */
+MISDIRECT_INTERNAL extern misdirect_req misdirect_reached;
+MISDIRECT_INTERNAL extern misdirect_req misdirect_judged_clean;
+
+/* misdirect_diag.c: the diagnosis line. */
+MISDIRECT_INTERNAL void misdirect_diag_optional_fns(void);
+/* Client text, escaped for a log field or a variable (see
+ * misdirect_escape_into); in memory of p. */
+MISDIRECT_INTERNAL const char *misdirect_escape(apr_pool_t *p,
+                                                const char *s);
+/* "check,check" for a set of checks. */
+MISDIRECT_INTERNAL const char *misdirect_check_list(apr_pool_t *p,
+                                                    unsigned int mask);
+/* The HTTP/2 stream id of r, or NULL (HTTP/1.x, or no mod_http2). */
+MISDIRECT_INTERNAL const char *misdirect_h2_stream(request_rec *r);
+/* Admits one diagnosis line under MisdirectLogLimit. */
+MISDIRECT_INTERNAL int misdirect_log_permit(request_rec *r);
+/* The one line that explains a finding; extra holds further fields
+ * (with a leading space), hint, when given, replaces the usual one. */
+MISDIRECT_INTERNAL void misdirect_log(const misdirect_req *q, request_rec *r,
+                                      conn_rec *c, int level,
+                                      const char *logno, const char *what,
+                                      const char *extra, const char *hint);
+/* Explains a 421, 400 or 403 that the request check did not answer. */
+MISDIRECT_INTERNAL void misdirect_explain(request_rec *r);
+
+/* misdirect_dump.c: with -t -D DUMP_MISDIRECT_JSON or -D DUMP_MISDIRECT,
+ * what every (SNI, host) pair of each TLS address will get, on stdout. */
+MISDIRECT_INTERNAL void misdirect_dump(apr_pool_t *ptemp,
+                                       server_rec *main_s);
+
+/* misdirect_status.c: counters in shared memory, mod_status section and
+ * the misdirect-status handler. */
+MISDIRECT_INTERNAL int misdirect_status_post_config(apr_pool_t *pconf,
+                                                    apr_pool_t *ptemp,
+                                                    server_rec *main_s);
+/* Every checked request; d is NULL when nothing fired. */
+MISDIRECT_INTERNAL void misdirect_status_count(server_rec *s,
+                                               const misdirect_decision *d);
+/* A 421, 400 or 403 (status) that mod_ssl answered and this module
+ * explained. */
+MISDIRECT_INTERNAL void misdirect_status_count_ssl(server_rec *s,
+                                                   int status);
+/* A 421 that neither this module nor mod_ssl answered: a handler, the
+ * application or a proxied backend. */
+MISDIRECT_INTERNAL void misdirect_status_count_other(server_rec *s);
+MISDIRECT_INTERNAL void misdirect_status_register_hooks(apr_pool_t *p);
+
+#endif /* MISDIRECT_PRIVATE_H */

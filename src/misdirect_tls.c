@@ -1,0 +1,328 @@
+/*
+ * mod_misdirect: what mod_ssl shows the module.
+ *
+ * mod_ssl's optional hooks tell which SSL_CTX serves which vhost
+ * (init_server) and hand out each client connection's SSL before its
+ * handshake (pre_handshake).  After the handshake, SSL_get_SSL_CTX() is
+ * the context of the vhost mod_ssl chose from SNI, which is how the
+ * handshake vhost H is known exactly rather than guessed.  Each vhost's
+ * certificates are noted too, so that whether the certificate a client
+ * was shown covers another vhost's name is asked of OpenSSL once per
+ * process and configuration, not once per request.
+ *
+ * Licensed under the Apache License, Version 2.0.
+ */
+
+#include "misdirect_private.h"
+
+#include "http_log.h"
+#include "http_ssl.h"
+#include "mod_ssl.h"
+#include "apr_atomic.h"
+#include "apr_optional_hooks.h"
+#include "apr_strings.h"
+
+#include <openssl/x509v3.h>
+
+APLOG_USE_MODULE(misdirect);
+
+/* The prototypes of modules/ssl/mod_ssl_openssl.h, which Debian's
+ * apache2-dev does not install. */
+APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
+                          (server_rec *s, apr_pool_t *p, int is_proxy,
+                           SSL_CTX *ctx))
+APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, pre_handshake,
+                          (conn_rec *c, SSL *ssl, int is_proxy))
+
+/* The SSL_CTX ex_data index under which init_server leaves each
+ * context's vhost: the context itself says which vhost it serves, so
+ * nothing outlives a configuration pass.  Indices belong to the whole
+ * process and httpd reloads the module on every restart, so the index is
+ * kept in the process pool and taken once, not once per restart. */
+#define MISDIRECT_CTX_INDEX_KEY "mod_misdirect:ctx-index"
+static int misdirect_ctx_index = -1;
+
+/* What OpenSSL said about a certificate and a configured name, kept for
+ * the configuration's lifetime (see misdirect_logic.h).  4,096 slots of
+ * 8 bytes: each pair of vhosts that clients reuse connections between
+ * costs one X509_check_host per child, then none. */
+#define MISDIRECT_MEMO_SLOTS 4096
+static misdirect_cover_memo misdirect_memo;
+
+/* The states of a connection's handshake record. */
+#define MISDIRECT_HS_UNKNOWN   0
+#define MISDIRECT_HS_WRITING   1
+#define MISDIRECT_HS_PUBLISHED 2
+
+static int misdirect_strcmp_sort(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "subject sha256:digest, ..." for a set of certificates, in a stable
+ * order: what the model compares for a vhost whose certificates another
+ * module (mod_md) gave mod_ssl, and which the configuration files do not
+ * name. */
+static const char *misdirect_certs_name(apr_pool_t *p, X509 *const *certs,
+                                        int n)
+{
+    const char *one[MISDIRECT_CERT_SLOTS], *out = NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    char subject[256];
+    int i;
+
+    for (i = 0; i < n; i++) {
+        X509_NAME_oneline(X509_get_subject_name(certs[i]), subject,
+                          sizeof(subject));
+        if (!X509_digest(certs[i], EVP_sha256(), md, &len) || len < 8) {
+            memset(md, 0, 8);
+        }
+        one[i] = apr_psprintf(p, "%s sha256:%02x%02x%02x%02x%02x%02x%02x"
+                              "%02x", subject, md[0], md[1], md[2], md[3],
+                              md[4], md[5], md[6], md[7]);
+    }
+    qsort(one, n, sizeof(one[0]), misdirect_strcmp_sort);
+    for (i = 0; i < n; i++) {
+        out = out ? apr_pstrcat(p, out, ", ", one[i], NULL) : one[i];
+    }
+    return out;
+}
+
+/* Notes the certificates of a vhost's context (one per key type), so a
+ * connection's certificate can be told by its place among them. */
+static void misdirect_note_certs(misdirect_srv_conf *conf, SSL_CTX *ctx)
+{
+    X509 *current = SSL_CTX_get0_certificate(ctx);
+    int n = 0, more;
+
+    for (more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
+         more && n < MISDIRECT_CERT_SLOTS;
+         more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
+        conf->certs[n++] = SSL_CTX_get0_certificate(ctx);
+    }
+    /* Leave the context as mod_ssl left it. */
+    if (current) {
+        SSL_CTX_select_current_cert(ctx, current);
+    }
+}
+
+void misdirect_name_ctx_certs(apr_pool_t *p, server_rec *s)
+{
+    misdirect_srv_conf *conf = misdirect_conf(s);
+    int n = 0;
+
+    if (conf->ctx_certs || misdirect_tls_certs_elsewhere(s) != 1) {
+        return;
+    }
+    while (n < MISDIRECT_CERT_SLOTS && conf->certs[n]) {
+        n++;
+    }
+    if (n) {
+        conf->ctx_certs = misdirect_certs_name(p, conf->certs, n);
+    }
+}
+
+static int misdirect_ctx_index_get(apr_pool_t *process)
+{
+    void *data = NULL;
+
+    if (misdirect_ctx_index >= 0) {
+        return misdirect_ctx_index;
+    }
+    apr_pool_userdata_get(&data, MISDIRECT_CTX_INDEX_KEY, process);
+    if (data) {
+        misdirect_ctx_index = (int)((apr_uintptr_t)data - 1);
+    }
+    else {
+        misdirect_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+                                                       NULL);
+        if (misdirect_ctx_index >= 0) {
+            apr_pool_userdata_set((void *)(apr_uintptr_t)
+                                  (misdirect_ctx_index + 1),
+                                  MISDIRECT_CTX_INDEX_KEY,
+                                  apr_pool_cleanup_null, process);
+        }
+    }
+    return misdirect_ctx_index;
+}
+
+static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
+                                 SSL_CTX *ctx)
+{
+    if (is_proxy || !ctx) {
+        return OK;
+    }
+    if (misdirect_ctx_index_get(s->process->pool) < 0
+        || !SSL_CTX_set_ex_data(ctx, misdirect_ctx_index, s)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MISDIRECT_LOGNO(013)
+                     "OpenSSL gave no room to note the virtual host of a "
+                     "TLS context: requests whose host differs from their "
+                     "SNI will report the handshake vhost as unknown");
+        return OK;
+    }
+    misdirect_conf(s)->ssl_ctx = ctx;
+    misdirect_note_certs(misdirect_conf(s), ctx);
+    misdirect_name_ctx_certs(p, s);
+    return OK;
+}
+
+static int misdirect_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
+{
+    misdirect_conn_ctx *cc;
+
+    if (!is_proxy) {
+        cc = apr_pcalloc(c->pool, sizeof(*cc));
+        cc->ssl = ssl;
+        ap_set_module_config(c->conn_config, &misdirect_module, cc);
+    }
+    return OK;
+}
+
+/* Reads what the finished handshake of c's ssl says into hk. */
+static void misdirect_handshake_read(conn_rec *c, SSL *ssl,
+                                     misdirect_handshake *hk)
+{
+    const misdirect_srv_conf *hconf;
+    const char *sni;
+    SSL_CTX *ctx;
+    int slot;
+
+    memset(hk, 0, sizeof(*hk));
+    hk->cert_slot = MISDIRECT_CERT_OTHER;
+    /* mod_ssl frees the SSL of a connection whose client spoke plain
+     * HTTP to the TLS port, and then answers 400 to what it read: a TLS
+     * connection with no handshake to tell of. */
+    if (!ap_ssl_conn_is_ssl(c)) {
+        return;
+    }
+    hk->ssl = ssl;
+    sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    ctx = SSL_get_SSL_CTX(ssl);
+    hk->hs = ctx && misdirect_ctx_index >= 0
+             ? SSL_CTX_get_ex_data(ctx, misdirect_ctx_index) : NULL;
+    hk->sni_sent = sni != NULL;
+    apr_cpystrn(hk->sni, sni ? sni : "", sizeof(hk->sni));
+    if (!hk->hs) {
+        return;
+    }
+    /* A resumed session shows no certificate, and OpenSSL then names the
+     * context's current one, not the one the session began with.  With
+     * several (RSA and ECDSA, say), the client may hold any of them. */
+    hconf = misdirect_conf(hk->hs);
+    if (hconf->certs[1] && SSL_session_reused(ssl)) {
+        hk->cert_slot = MISDIRECT_CERT_ANY;
+        return;
+    }
+    hk->cert = SSL_get_certificate(ssl);
+    for (slot = 0; hk->cert && slot < MISDIRECT_CERT_SLOTS; slot++) {
+        if (hconf->certs[slot] == hk->cert) {
+            hk->cert_slot = slot;
+            break;
+        }
+    }
+}
+
+const misdirect_handshake *misdirect_handshake_get(conn_rec *c,
+                                                   misdirect_handshake *scratch)
+{
+    misdirect_conn_ctx *cc = misdirect_conn_get(c);
+
+    if (!cc || !cc->ssl) {
+        return NULL;
+    }
+    if (apr_atomic_read32(&cc->state) == MISDIRECT_HS_PUBLISHED) {
+        return &cc->handshake;
+    }
+    /* The first request of the connection writes the record; HTTP/2
+     * streams that run meanwhile read the handshake for themselves. */
+    if (apr_atomic_cas32(&cc->state, MISDIRECT_HS_WRITING,
+                         MISDIRECT_HS_UNKNOWN) == MISDIRECT_HS_UNKNOWN) {
+        misdirect_handshake_read(c, cc->ssl, &cc->handshake);
+        apr_atomic_set32(&cc->state, MISDIRECT_HS_PUBLISHED);
+        return &cc->handshake;
+    }
+    misdirect_handshake_read(c, cc->ssl, scratch);
+    return scratch;
+}
+
+int misdirect_cert_covers_name(X509 *cert, const char *name)
+{
+    if (misdirect_ip_literal(name)) {
+        return X509_check_ip_asc(cert, name, 0) == 1;
+    }
+    /* RFC 6125: a wildcard stands for exactly one whole left-most
+     * label. */
+    return X509_check_host(cert, name, 0,
+                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+/* Does H's certificate at place slot in its context (or -1) cover host,
+ * which is rs's name number name?  The memo remembers OpenSSL's answer
+ * for names of the configuration, which differ from host at most in
+ * case, and OpenSSL compares names regardless of case. */
+static int misdirect_one_cert_covers(X509 *cert, int slot,
+                                     const misdirect_srv_conf *hconf,
+                                     const misdirect_srv_conf *rconf,
+                                     int name, const char *host)
+{
+    uint64_t key = 0;
+    int covers;
+
+    if (slot >= 0) {
+        key = misdirect_cover_key(hconf->file_order, slot,
+                                  rconf->file_order, name);
+    }
+    covers = misdirect_cover_get(&misdirect_memo, key);
+    if (covers < 0) {
+        covers = misdirect_cert_covers_name(cert, host);
+        misdirect_cover_put(&misdirect_memo, key, covers);
+    }
+    return covers;
+}
+
+int misdirect_cert_covers(const misdirect_handshake *hk, server_rec *rs,
+                          int name, const char *host)
+{
+    const misdirect_srv_conf *hconf = misdirect_conf(hk->hs);
+    const misdirect_srv_conf *rconf = misdirect_conf(rs);
+    int slot;
+
+    if (!host) {
+        return 0;
+    }
+    /* The host is not covered only if none of those the client may hold
+     * covers it. */
+    if (hk->cert_slot == MISDIRECT_CERT_ANY) {
+        for (slot = 0; slot < MISDIRECT_CERT_SLOTS && hconf->certs[slot];
+             slot++) {
+            if (misdirect_one_cert_covers(hconf->certs[slot], slot, hconf,
+                                          rconf, name, host)) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    return hk->cert && misdirect_one_cert_covers(hk->cert, hk->cert_slot,
+                                                 hconf, rconf, name, host);
+}
+
+void misdirect_tls_pre_config(void)
+{
+    misdirect_memo.slot = NULL;
+}
+
+void misdirect_tls_post_config(apr_pool_t *pconf)
+{
+    misdirect_memo.slot = apr_pcalloc(pconf, MISDIRECT_MEMO_SLOTS
+                                             * sizeof(*misdirect_memo.slot));
+    misdirect_memo.mask = MISDIRECT_MEMO_SLOTS - 1;
+}
+
+void misdirect_tls_register_hooks(void)
+{
+    APR_OPTIONAL_HOOK(ssl, init_server, misdirect_init_server, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ssl, pre_handshake, misdirect_pre_handshake, NULL,
+                      NULL, APR_HOOK_MIDDLE);
+}
