@@ -129,15 +129,26 @@ sub cg_measure ($srv) {
                            : cg_n($srv->{scale}, 'cg-requests');
             my $wn = cg_window($srv, $proto, $class, $n);
             my %per;
+            # Diagnosis lines (misdirect_log, inclusive) apart: the
+            # report charges them at the rate MisdirectLogLimit admits.
+            my $lines = sub ($w) { $w->{calls}{misdirect_log} // 0 };
+            my $line_instr = sub ($w) { $w->{incl}{misdirect_log} // 0 };
             if ($fresh) {
                 %per = (total => $wn->{total} / $n,
-                        module => $wn->{module} / $n);
+                        module => $wn->{module} / $n,
+                        lines => $lines->($wn) / $n,
+                        line_instr => $line_instr->($wn) / $n);
             }
             else {
                 my $w1 = cg_window($srv, $proto, $class, 1);
+                my $d = sub ($f) { ($f->($wn) - $f->($w1)) / ($n - 1) };
                 %per = (total => ($wn->{total} - $w1->{total}) / ($n - 1),
-                        module => ($wn->{module} - $w1->{module}) / ($n - 1));
+                        module => ($wn->{module} - $w1->{module}) / ($n - 1),
+                        lines => max(0, $d->($lines)),
+                        line_instr => max(0, $d->($line_instr)));
             }
+            $per{line_cost} = $lines->($wn)
+                ? $line_instr->($wn) / $lines->($wn) : 0;
             $per{alloc} = $wn->{alloc} / $n;
             $per{alloc_raw} = $wn->{alloc};
             $per{alloc_by} = $wn->{alloc_by};

@@ -51,23 +51,51 @@ sub fmt_pct ($x) { sprintf '%.2f%%', 100 * $x }
 # plus the module's own instructions.  (The whole-process counts of two
 # server instances also differ by a few per cent at thousands of vhosts,
 # whichever is loaded: see the "difference" column.)
-sub predicted ($cg, $scale, $proto, $mix) {
+sub predicted ($cg, $scale, $proto, $mix, $tp = undef) {
     my (undef, undef, $ca, $cb) = @$mix;
     my ($w0, $w1) = map { $cg->{$scale}{$_}{$proto} } 0, 1;
     return undef unless $w0 && $w1;
+    my $rate = class_rate($tp, $scale, $proto, $mix);
     my $base = $w0->{$ca}{total} + $w0->{$cb}{total};
-    return $base / ($base + $w1->{$ca}{module} + $w1->{$cb}{module});
+    return $base / ($base + lines_charged($w1->{$ca}, 'module', $rate)
+                    + lines_charged($w1->{$cb}, 'module', $rate));
+}
+
+# A diagnosis line costs per second, not per request: MisdirectLogLimit
+# (10 by default) admits that many a second per child process, and the
+# bench's httpd has one child.  Under callgrind a request takes some 50
+# times longer than natively, so a window logs many more lines per
+# request than the server does at full speed.  A class's instructions
+# are therefore taken without its lines, which are charged back at most
+# at the rate the limit admits at the throughput measured for the mix
+# (each class being half of it); without throughput figures, as
+# callgrind saw them.
+our $LOG_LIMIT = 10;
+
+sub class_rate ($tp, $scale, $proto, $mix) {
+    my $r = $tp ? $tp->{$scale}{$proto}{ $mix->[0] } : undef;
+    my $rate = $r ? median($r->{rate}{1}) : undef;
+    return $rate ? $rate / 2 : undef;
+}
+
+sub lines_charged ($c, $what, $rate) {
+    my $lines = $c->{lines} // 0;
+    return $c->{$what} unless $rate && $lines > 0;
+    my $charged = $LOG_LIMIT / $rate < $lines ? $LOG_LIMIT / $rate : $lines;
+    return $c->{$what} - $c->{line_instr} + $charged * $c->{line_cost};
 }
 
 # The same from the whole-process counts, which also see work the module
 # causes or spares elsewhere (a 421 the module answers is one mod_ssl no
 # longer answers and logs).
-sub predicted_whole ($cg, $scale, $proto, $mix) {
+sub predicted_whole ($cg, $scale, $proto, $mix, $tp = undef) {
     my (undef, undef, $ca, $cb) = @$mix;
     my ($w0, $w1) = map { $cg->{$scale}{$_}{$proto} } 0, 1;
     return undef unless $w0 && $w1;
+    my $rate = class_rate($tp, $scale, $proto, $mix);
     return ($w0->{$ca}{total} + $w0->{$cb}{total})
-        / ($w1->{$ca}{total} + $w1->{$cb}{total});
+        / (lines_charged($w1->{$ca}, 'total', $rate)
+           + lines_charged($w1->{$cb}, 'total', $rate));
 }
 
 # Every vhost count, protocol and mix, in the order of the tables.
@@ -241,6 +269,11 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' instruction ratios**: on this shared machine the wall-clock'
             . ' ratios scatter by several per cent even between two identical'
             . ' servers (`bench/bench.pl --aa` runs that check).'
+            . ' In the instruction ratios the module\'s diagnosis lines are'
+            . " charged at most at $LOG_LIMIT a second (MisdirectLogLimit's"
+            . ' default, one child process) at the measured rate with the'
+            . ' module: callgrind runs some 50 times slower than the'
+            . ' server, so its windows log many more lines per request.'
             . ' Every ratio is with ÷ without, so below 1 means slower with'
             . ' the module; medians with their range.', '',
             "$opt{clients} connections (HTTP/2: $opt{streams} streams each);"
@@ -257,10 +290,10 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             '|---:|---|---|---:|---:|---|---|---|---:|---:|';
         each_mix(sub ($scale, $proto, $mix) {
             my $r = $tp->{$scale}{$proto}{ $mix->[0] } or return;
-            my $pred = $cg ? predicted($cg, $scale, $proto, $mix)
+            my $pred = $cg ? predicted($cg, $scale, $proto, $mix, $tp)
                            : undef;
             my $whole = $cg ? predicted_whole($cg, $scale, $proto,
-                                              $mix) : undef;
+                                              $mix, $tp) : undef;
             my $f3 = sub ($x) { defined $x ? sprintf('%.3f', $x) : '-' };
             push @md, sprintf '| %s | %s | %s | %s | %s | %s | %s | %s'
                 . ' | %s | %s |',
