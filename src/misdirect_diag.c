@@ -418,6 +418,15 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
         return "the client named a host in SNI but none in the request "
                "(HTTP/1.0 without Host): make it send Host";
     }
+    if (r->status == HTTP_FORBIDDEN && q->facts.sni_sent) {
+        return "a client that reuses a connection for another name of its "
+               "certificate (browsers on HTTP/2) cannot present a client "
+               "certificate after the handshake (TLS 1.3 offers only "
+               "post-handshake authentication, which browsers do not): give "
+               "the vhosts that share a certificate the same "
+               "SSLVerifyClient, or give the vhost that verifies clients "
+               "a certificate of its own";
+    }
     if (r->status == HTTP_FORBIDDEN) {
         return "SSLStrictSNIVHostCheck On refuses clients without SNI: "
                "make the client or proxy send SNI, or turn the check off "
@@ -497,6 +506,18 @@ static const char *misdirect_handler_fields(request_rec *r)
 /* A refusal that mod_ssl produced, or a 421 from the handler or a
  * backend, is a misdirect too: explain it with the same line, plus what
  * caused it, and count it. */
+/* Did mod_ssl's access check refuse q's request (403) because its vhost
+ * verifies clients more strictly than the handshake's? */
+static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
+{
+    return r->status == HTTP_FORBIDDEN && q != &misdirect_reached
+           && q != &misdirect_judged_clean && q->ssl && q->hs
+           && q->hs != r->server
+           && misdirect_ssl_forbids(misdirect_ssl_verify_level(q->hs),
+                                    misdirect_ssl_verify_level(r->server),
+                                    SSL_version(q->ssl) >= TLS1_3_VERSION);
+}
+
 void misdirect_explain(request_rec *r)
 {
     misdirect_req *q = ap_get_module_config(r->request_config,
@@ -514,8 +535,16 @@ void misdirect_explain(request_rec *r)
         return;
     }
     /* Refused between the mark and the check: by mod_ssl, when its rules
-     * explain it.  Answered after the check: only a 421 concerns us. */
-    if (q != &misdirect_reached && r->status != HTTP_MISDIRECTED_REQUEST) {
+     * explain it.  Answered after the check: a 421, or mod_ssl's 403 for
+     * a client certificate that the handshake did not ask for. */
+    if (misdirect_verify_refused(r, q)) {
+        what = "mod_ssl answered 403: the request's virtual host verifies "
+               "client certificates more strictly (SSLVerifyClient) than "
+               "the handshake's, and the client could not present one on "
+               "this connection";
+    }
+    else if (q != &misdirect_reached
+             && r->status != HTTP_MISDIRECTED_REQUEST) {
         return;
     }
     c = r->connection->master ? r->connection->master : r->connection;

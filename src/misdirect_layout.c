@@ -345,7 +345,6 @@ static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
 {
     misdirect_dump_vhost *v = apr_pcalloc(p, sizeof(*v));
     misdirect_ssl_policy_e ssl = misdirect_ssl_policy();
-    const char *verify = misdirect_tls_canon(s, "SSLVerifyClient");
     const char *proto = misdirect_tls_canon(s, "SSLProtocol");
     int k;
 
@@ -359,8 +358,7 @@ static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
                        ? misdirect_default_for(k, ssl)
                        : (misdirect_action_e)v->conf->action[k];
     }
-    v->verify = !verify || !strncmp(verify, "none", 4) ? 0
-                : !strncmp(verify, "require", 7) ? 2 : 1;
+    v->verify = misdirect_ssl_verify_level(s);
     /* Clients negotiate TLS 1.3 whenever the vhost allows it. */
     v->tls13 = !proto || (atoi(proto) & 8);
     v->own = apr_array_make(p, 2, sizeof(int));

@@ -151,12 +151,9 @@ void misdirect_dump_judge(const misdirect_dump_addr *a,
                       : MISDIRECT_DUMP_SERVED_ALLOW;
         }
     }
-    /* mod_ssl's access check: a stricter SSLVerifyClient than the
-     * handshake's needs the client's certificate now.  TLS 1.3 asks by
-     * post-handshake authentication, which browsers and curl do not
-     * offer; TLS 1.2 renegotiates, and a client without a certificate
-     * then passes "optional" only. */
-    if (r != h && r->verify > h->verify && (h->tls13 || r->verify == 2)) {
+    /* mod_ssl's access check, for clients that offer TLS 1.3 where the
+     * handshake's vhost allows it. */
+    if (r != h && misdirect_ssl_forbids(h->verify, r->verify, h->tls13)) {
         o->status = 403;
         o->kind = MISDIRECT_DUMP_FORBIDDEN_SSL;
         o->check = -1;

@@ -76,6 +76,7 @@ my @VHOSTS = (
       conf => certs('dual-rsa', $dir) . "\n" . certs('dual-ec', $dir) },
 );
 my %REQUIRES_CERT = ('c.wild.test' => 1);
+my %MISDIRECT_OFF = ('shared3.test' => 1);
 
 sub dump_of ($s, $define) {
     my ($rc, $out, $err) = MisdirectTest::_run(MisdirectTest::httpd_binary(),
@@ -128,6 +129,13 @@ sub check_pair ($s, $p) {
         push @wrong, "$what: no client-verification line for mod_ssl's 403"
             unless $s->wait_error_log(qr/AH(?:10158|0225\d|0226\d)/, $mark);
         push @wrong, "$what: predicted by $by" if $by ne 'mod_ssl';
+        # The module explains it, unless Misdirect Off silences it.
+        my $line = $MISDIRECT_OFF{ $p->{host} } ? 'off'
+            : $s->wait_error_log(qr/MISDIRECT006/, $mark) // '';
+        push @wrong, "$what: MISDIRECT006 under Misdirect Off"
+            if $line eq 'off' && $s->error_log_since($mark) =~ /MISDIRECT006/;
+        push @wrong, "$what: no MISDIRECT006 explaining mod_ssl's 403"
+            unless $line eq 'off' || $line =~ /MISDIRECT006: mod_ssl answered 403: [^\n]*SSLVerifyClient[^\n]* by="mod_ssl"/;
     }
     push @wrong, "$what: MISDIRECT001 for another's answer"
         if $by ne 'mod_misdirect' && $s->error_log_since($mark)
