@@ -133,6 +133,7 @@ sub cg_measure ($srv) {
             # report charges them at the rate MisdirectLogLimit admits.
             my $lines = sub ($w) { $w->{calls}{misdirect_log} // 0 };
             my $line_instr = sub ($w) { $w->{incl}{misdirect_log} // 0 };
+            my $first = 0;    # the connection's first request
             if ($fresh) {
                 %per = (total => $wn->{total} / $n,
                         module => $wn->{module} / $n,
@@ -141,6 +142,7 @@ sub cg_measure ($srv) {
             }
             else {
                 my $w1 = cg_window($srv, $proto, $class, 1);
+                $first = $w1->{alloc};
                 my $d = sub ($f) { ($f->($wn) - $f->($w1)) / ($n - 1) };
                 %per = (total => ($wn->{total} - $w1->{total}) / ($n - 1),
                         module => ($wn->{module} - $w1->{module}) / ($n - 1),
@@ -151,6 +153,10 @@ sub cg_measure ($srv) {
                 ? $line_instr->($wn) / $lines->($wn) : 0;
             $per{alloc} = $wn->{alloc} / $n;
             $per{alloc_raw} = $wn->{alloc};
+            # Allocations of the requests after the connection's first,
+            # which also sets up what the module keeps per connection.
+            $per{alloc_later} = $fresh ? $wn->{alloc}
+                                       : max(0, $wn->{alloc} - $first);
             $per{alloc_by} = $wn->{alloc_by};
             $per{alloc_via} = $wn->{alloc_via} // {};
             $per{n} = $n;

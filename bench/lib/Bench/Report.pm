@@ -222,10 +222,14 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
                     sprintf('%s of %s = %s', commify($a->{module}),
                         commify($a->{total}), fmt_pct($share)),
                     $share <= 0.01];
+                my $later = $a->{alloc_later} // $a->{alloc_raw};
                 push @targets, ['no allocation on accepted requests'
                     . " ($PROTO_NAME{$proto}, " . commify($scale) . ' vhosts)',
-                    sprintf('%d calls in %d requests', $a->{alloc_raw}, $a->{n}),
-                    $a->{alloc_raw} == 0];
+                    sprintf('%d calls in the %d requests after a'
+                        . ' connection\'s first (%d in all, with what the'
+                        . ' module keeps per connection)', $later,
+                        $a->{n} - 1, $a->{alloc_raw}),
+                    $later == 0];
             }
         }
         if (@SCALES > 1) {
