@@ -430,6 +430,11 @@ sub cross ($s, $policy, $sni, $host) {
     # for a certificate and the client offers no post-handshake
     # authentication: mod_ssl served the vhost, and answers 403.
     my $pha403 = $st == 403 && grep { /\[ssl:error\].*AH10158/ } @log;
+    # That 403 has a line of its own, by mod_ssl; the rest is as for a
+    # request served.
+    my @forbidden = grep { /MISDIRECT006: mod_ssl answered 403: .*SSLVerifyClient.* by="mod_ssl"/ }
+        @diag;
+    @diag = grep { !/MISDIRECT006: mod_ssl answered 403: / } @diag;
     my ($line) = (grep({ /MISDIRECT$want: / } @diag), @diag);
     my $verdict = fields($line // '')->{ssl_verdict} // '(none)';
 
@@ -449,6 +454,10 @@ sub cross ($s, $policy, $sni, $host) {
         if $policy eq 'strict' && $st != 421;
     push @why, 'insecure refused' if $policy eq 'insecure' && $st == 421;
     push @why, scalar(@diag) . ' diagnosis lines, not one' if @diag != 1;
+    push @why, 'no MISDIRECT006 explaining mod_ssl\'s 403'
+        if $pha403 && @forbidden != 1;
+    push @why, 'MISDIRECT006 for a 403 that mod_ssl did not answer'
+        if !$pha403 && @forbidden;
     push @why, "no MISDIRECT$want line" unless grep { /MISDIRECT$want: / }
         @diag;
     for my $d (@diag) {
