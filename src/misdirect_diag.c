@@ -147,11 +147,17 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
                  "mod_ssl accepts the two virtual hosts' TLS settings "
                  "together: this reuse is legitimate; 'MisdirectPolicy "
                  "sni-host-mismatch allow' serves it"
-               : "a client (typically a browser on HTTP/2) reused a "
+               : q->decision.action == MISDIRECT_REPORT
+               ? "a client (typically a browser on HTTP/2) reused a "
                  "connection for another name its certificate covers, and "
                  "mod_ssl accepts the two virtual hosts' TLS settings "
                  "together: this reuse is legitimate; 'MisdirectPolicy "
-                 "sni-host-mismatch allow' stops these lines";
+                 "sni-host-mismatch allow' stops these lines"
+               : "a client (typically a browser on HTTP/2) reused a "
+                 "connection for another name its certificate covers, and "
+                 "mod_ssl accepts the two virtual hosts' TLS settings "
+                 "together: this reuse is legitimate and served; nothing "
+                 "to change";
     case MISDIRECT_CHECK_CERT:
         return "the certificate of this connection does not cover the "
                "requested host, so no correct client sends it here: check "
@@ -247,10 +253,10 @@ int misdirect_log_permit(request_rec *r)
         if (dropped) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           MISDIRECT_LOGNO(005)
-                          "%u diagnosis lines suppressed by "
+                          "%u diagnosis line%s suppressed by "
                           "MisdirectLogLimit %d in this process "
                           "(requests were still decided)",
-                          dropped, limit);
+                          dropped, dropped == 1 ? "" : "s", limit);
         }
     }
     if (limit == 0
@@ -455,6 +461,15 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
                "refuses a virtual host whose TLS settings differ from the "
                "handshake's (tls_differs): set SSLVHostSNIPolicy insecure "
                "where you trust the proxy, or make it send SNI";
+    }
+    if (q->facts.sni_sent && q->facts.handshake_known
+        && !q->facts.cert_covers) {
+        return "the certificate of this connection does not cover the "
+               "requested host, so no browser reuses the connection for "
+               "it and no correct client sends it here (and mod_ssl's "
+               "SSLVHostSNIPolicy refuses its vhost's other TLS "
+               "settings): check the SNI your client or proxy sends and "
+               "the DNS of the name";
     }
     if (!q->facts.sni_sent) {
         return "the client sent no SNI, so mod_ssl used the default "

@@ -174,7 +174,13 @@ subtest 'ErrorDocument 421 sees REDIRECT_MISDIRECT_*' => sub {
             . "\"%{REDIRECT_MISDIRECT_REASON}e\"\n"
             . "    Header always set X-Misdirect-Sni "
             . "\"%{REDIRECT_MISDIRECT_SNI}e\"\n"
-            . "</Location>");
+            . "</Location>\n"
+            # The documented log of findings, whose %< reads the
+            # request before the page's internal redirect.
+            . "LogFormat \"%h %v %>s \\\"%r\\\" %<{MISDIRECT_REASON}e "
+            . "%<{MISDIRECT_ACTION}e\" misdirect_doc\n"
+            . "CustomLog logs/findings.log misdirect_doc "
+            . "\"env=MISDIRECT_REASON\"");
     open my $fh, '>', $s->docroot('beta.test') . '/misdirected.html' or die;
     print $fh "wrong door\n";
     close $fh;
@@ -188,6 +194,15 @@ subtest 'ErrorDocument 421 sees REDIRECT_MISDIRECT_*' => sub {
         'REDIRECT_MISDIRECT_SNI';
     like $r->{headers}{connection}, qr/\bclose\b/,
         'the connection still closes after the page';
+    my $findings = '';
+    for (1 .. 50) {
+        $findings = do { local (@ARGV, $/) = $s->root . '/logs/findings.log';
+            -e $ARGV[0] ? <> : '' };
+        last if $findings =~ /\n/;
+        select undef, undef, undef, 0.1;
+    }
+    like $findings, qr/^127\.0\.0\.1 beta\.test 421 "GET \/ HTTP\/1\.1" cert-mismatch reject$/m,
+        'the documented CustomLog has the reason and the action';
 
     my $h2 = $s->h2(sni => 'alpha.test', streams => [
         { authority => 'beta.test' }, { authority => 'alpha.test' } ]);

@@ -367,6 +367,19 @@ subtest 'tls_differs: each value with the line that set it' => sub {
         'both values, in configured words, each with its line';
 };
 
+subtest 'mod_ssl refuses a host the certificate does not cover: that hint' => sub {
+    my $mark = $s->mark;
+    my @r = $s->https(sni => 'alpha.test', requests => [
+        { host => 'beta.test' } ]);
+    is $r[0]{status}, 421, 'mod_ssl answers 421';
+    my $f = fields($s->wait_error_log(qr/MISDIRECT006/, $mark) // '');
+    is $f->{reason}, 'cert-mismatch', 'what the module found';
+    like $f->{hint}, qr/^the certificate of this connection does not cover the requested host/,
+        'the hint says the certificate does not cover the host';
+    unlike $f->{hint}, qr/separate certificates/,
+        'not to separate certificates that are separate already';
+};
+
 sub slurp_file ($path) {
     open my $fh, '<', $path or die "$path: $!";
     local $/;

@@ -37,7 +37,7 @@ sub check_limited ($s, $mark, $logno, $limit, $total) {
         $log = $s->error_log_since($mark);
         @lines = grep { /MISDIRECT$logno/ } split /\n/, $log;
         $suppressed = 0;
-        $suppressed += $_ for $log =~ /MISDIRECT005: (\d+) diagnosis lines suppressed by MisdirectLogLimit $limit/g;
+        $suppressed += $_ for $log =~ /MISDIRECT005: (\d+) diagnosis lines? suppressed by MisdirectLogLimit $limit/g;
         last if @lines + $suppressed >= $total;
         sleep 0.1;
     }
