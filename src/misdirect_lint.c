@@ -833,6 +833,23 @@ static int misdirect_tls_differs(const misdirect_tls_profile *a,
                     : ca != cb;
 }
 
+apr_array_header_t *misdirect_tls_differing(apr_pool_t *p, server_rec *a,
+                                            server_rec *b)
+{
+    const misdirect_tls_profile *ta = a ? misdirect_conf(a)->tls : NULL;
+    const misdirect_tls_profile *tb = b ? misdirect_conf(b)->tls : NULL;
+    apr_array_header_t *labels = apr_array_make(p, 4, sizeof(const char *));
+    size_t i;
+
+    for (i = 0; ta && tb && i < MISDIRECT_TLS_NSETTINGS; i++) {
+        if (misdirect_tls_counts(i) && misdirect_tls_differs(ta, tb, i)) {
+            APR_ARRAY_PUSH(labels, const char *) =
+                misdirect_tls_settings[i].label;
+        }
+    }
+    return labels;
+}
+
 /* A value's items in configured order: the value itself, or the items
  * of a list. */
 static const misdirect_tls_value *const *misdirect_tls_items(
@@ -842,21 +859,22 @@ static const misdirect_tls_value *const *misdirect_tls_items(
     return (*one)->count > 1 ? (*one)->items : one;
 }
 
-/* A value as configured: a list's items joined by ", ". */
-static const char *misdirect_tls_shown(apr_pool_t *p,
-                                       const misdirect_tls_value *const *vp)
+apr_array_header_t *misdirect_tls_cert_files(apr_pool_t *p, server_rec *s)
 {
+    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
+    apr_array_header_t *files = apr_array_make(p, 2, sizeof(const char *));
     const misdirect_tls_value *const *items;
-    const char *shown = NULL;
     int n, k;
 
-    items = misdirect_tls_items(vp, &n);
-    for (k = 0; k < n; k++) {
-        const char *s = items[k]->shown ? items[k]->shown : "";
-
-        shown = shown ? apr_pstrcat(p, shown, ", ", s, NULL) : s;
+    if (!tp || !tp->enabled || !tp->value[MISDIRECT_TLS_CERTS]->canon) {
+        return files;
     }
-    return shown;
+    items = misdirect_tls_items(&tp->value[MISDIRECT_TLS_CERTS], &n);
+    for (k = 0; k < n; k++) {
+        /* A file's shown text is the path it resolved to. */
+        APR_ARRAY_PUSH(files, const char *) = items[k]->shown;
+    }
+    return files;
 }
 
 #define MISDIRECT_PUSH(a, s) (APR_ARRAY_PUSH((a), const char *) = (s))
@@ -977,23 +995,17 @@ static int misdirect_in_list(const char *list, const char *label)
     return 0;
 }
 
-/* Every certificate of a vhost (RSA, ECDSA, ...), read as mod_ssl reads
- * them, into certs; the cache spares re-reading one file shared by many
- * vhosts. */
-static void misdirect_lint_certs(apr_pool_t *ptemp, apr_hash_t *cache,
-                                 const misdirect_tls_profile *tp,
+/* Every certificate of a vhost (RSA, ECDSA, ...), read from its files
+ * as mod_ssl reads them, into certs; the cache spares re-reading one file
+ * shared by many vhosts. */
+static void misdirect_lint_certs(apr_hash_t *cache,
+                                 const apr_array_header_t *files,
                                  apr_array_header_t *certs)
 {
-    const misdirect_tls_value *const *items;
-    int n, k;
+    int k;
 
-    (void)ptemp;
-    if (!tp->value[MISDIRECT_TLS_CERTS]->canon) {
-        return;
-    }
-    items = misdirect_tls_items(&tp->value[MISDIRECT_TLS_CERTS], &n);
-    for (k = 0; k < n; k++) {
-        const char *file = items[k]->shown;     /* the resolved path */
+    for (k = 0; k < files->nelts; k++) {
+        const char *file = APR_ARRAY_IDX(files, k, const char *);
         X509 *cert;
         FILE *fp;
 
@@ -1018,11 +1030,7 @@ static void misdirect_lint_certs(apr_pool_t *ptemp, apr_hash_t *cache,
 void misdirect_tls_certs_load(apr_pool_t *ptemp, apr_hash_t *cache,
                               server_rec *s, apr_array_header_t *certs)
 {
-    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
-
-    if (tp && tp->enabled) {
-        misdirect_lint_certs(ptemp, cache, tp, certs);
-    }
+    misdirect_lint_certs(cache, misdirect_tls_cert_files(ptemp, s), certs);
 }
 
 static int misdirect_lint_covers(X509 *cert, const char *name)
@@ -1058,12 +1066,19 @@ static int misdirect_lint_any_covers(const apr_array_header_t *certs,
 static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
                                  server_rec *s,
                                  const apr_array_header_t *certs,
-                                 const char *files)
+                                 const apr_array_header_t *paths)
 {
     apr_array_header_t *lists[2];
     const char *own = certs->nelts > 1 ? "any of its own certificates"
                                        : "its own certificate";
+    const char *files = NULL;
     int i, j;
+
+    for (i = 0; i < paths->nelts; i++) {
+        const char *f = APR_ARRAY_IDX(paths, i, const char *);
+
+        files = files ? apr_pstrcat(ptemp, files, ", ", f, NULL) : f;
+    }
 
     if (s->server_hostname
         && !misdirect_lint_any_covers(certs, s->server_hostname)) {
@@ -1129,28 +1144,27 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                                    const misdirect_lint_addr *a)
 {
     server_rec *dflt = APR_ARRAY_IDX(a->vhosts, 0, server_rec *);
-    const misdirect_tls_profile *td = misdirect_conf(dflt)->tls;
+    misdirect_ssl_policy_e policy = misdirect_ssl_policy();
     const char *examples = NULL, *settings = NULL;
-    int i, differing = 0, shown = 0;
-    size_t k;
+    int i, k, differing = 0, shown = 0;
 
-    if (!td || !td->enabled || a->vhosts->nelts < 2) {
+    if (!misdirect_tls_enabled(dflt) || a->vhosts->nelts < 2) {
         return;
     }
     for (i = 1; i < a->vhosts->nelts; i++) {
         server_rec *s = APR_ARRAY_IDX(a->vhosts, i, server_rec *);
-        const misdirect_tls_profile *ts = misdirect_conf(s)->tls;
+        apr_array_header_t *labels;
 
         /* A plain vhost on a TLS address is the administrator's choice
          * and not this warning's subject. */
-        if (!ts || !ts->enabled || !misdirect_ssl_refuses(dflt, s)) {
+        if (!misdirect_tls_enabled(s) || !misdirect_ssl_refuses(dflt, s)) {
             continue;
         }
-        for (k = 0; k < MISDIRECT_TLS_NSETTINGS; k++) {
-            const char *label = misdirect_tls_settings[k].label;
+        labels = misdirect_tls_differing(ptemp, dflt, s);
+        for (k = 0; k < labels->nelts; k++) {
+            const char *label = APR_ARRAY_IDX(labels, k, const char *);
 
-            if (misdirect_tls_counts(k) && misdirect_tls_differs(td, ts, k)
-                && (!settings || !misdirect_in_list(settings, label))) {
+            if (!settings || !misdirect_in_list(settings, label)) {
                 settings = apr_pstrcat(ptemp, settings ? settings : "",
                                        settings ? ", " : "", label, NULL);
             }
@@ -1162,7 +1176,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
             shown++;
         }
     }
-    if (differing && misdirect_policy == MISDIRECT_SSL_POLICY_STRICT) {
+    if (differing && policy == MISDIRECT_SSL_POLICY_STRICT) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
                      MISDIRECT_LOGNO(011) "Lint: on %s SSLVHostSNIPolicy "
                      "strict refuses every request for another virtual "
@@ -1185,7 +1199,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "vhost's settings",
                      a->name, misdirect_vhost_desc(ptemp, dflt),
                      settings ? settings : "SSLEngine",
-                     misdirect_ssl_policy_name(misdirect_policy),
+                     misdirect_ssl_policy_name(policy),
                      differing, a->vhosts->nelts - 1, examples,
                      differing > shown ? ", ..." : "");
     }
@@ -1284,19 +1298,15 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
      * reads. */
     vhosts = misdirect_vhosts_in_file_order(ptemp, main_s);
     for (i = 0; i < vhosts->nelts; i++) {
-        const misdirect_tls_profile *tp;
+        apr_array_header_t *files;
         server_addr_rec *sar;
 
         s = APR_ARRAY_IDX(vhosts, i, server_rec *);
-        tp = misdirect_conf(s)->tls;
-        if (tp && tp->enabled) {
-            apr_array_clear(certs);
-            misdirect_lint_certs(ptemp, cache, tp, certs);
-            if (certs->nelts) {
-                misdirect_lint_names(ptemp, main_s, s, certs,
-                                     misdirect_tls_shown(ptemp,
-                                         &tp->value[MISDIRECT_TLS_CERTS]));
-            }
+        files = misdirect_tls_cert_files(ptemp, s);
+        apr_array_clear(certs);
+        misdirect_lint_certs(cache, files, certs);
+        if (certs->nelts) {
+            misdirect_lint_names(ptemp, main_s, s, certs, files);
         }
         for (sar = s->addrs; sar; sar = sar->next) {
             const char *key = misdirect_addr_key(ptemp, sar);

@@ -182,6 +182,17 @@ MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
  * versions as a bitmask, TLSv1 = 1 up to TLSv1.3 = 8), or NULL. */
 MISDIRECT_INTERNAL const char *misdirect_tls_canon(server_rec *s,
                                                    const char *label);
+/* The files of s's SSLCertificateFile list as mod_ssl resolved them, in
+ * configured order; empty when s serves no TLS or names none. */
+MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_cert_files(apr_pool_t *p,
+                                                                server_rec *s);
+/* The labels of the settings mod_ssl compares under the policy that
+ * differ between a and b, in the model's order: what
+ * misdirect_tls_differences describes, SSLEngine and certificates from
+ * another module left out. */
+MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_differing(apr_pool_t *p,
+                                                               server_rec *a,
+                                                               server_rec *b);
 MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
                                        server_rec *main_s);
 /* The certificates of s's SSLCertificateFile list (misdirect_lint.c);
