@@ -7,6 +7,7 @@
  *   misdirect_tls.c         mod_ssl's hooks, each connection's handshake
  *   misdirect_request.c     the request check
  *   misdirect_diag.c        the diagnosis line, others' 421s explained
+ *   misdirect_settings.c    what mod_ssl compares, each line read
  *   misdirect_lint.c        the model of mod_ssl's verdict, the lint
  *   misdirect_dump.c        the prediction dump
  *   misdirect_status.c      counters, status and metrics
@@ -149,12 +150,12 @@ misdirect_vhosts_in_file_order(apr_pool_t *p, server_rec *main_s);
 MISDIRECT_INTERNAL misdirect_action_e
 misdirect_default_for(misdirect_check_e check, misdirect_ssl_policy_e ssl);
 
-/* misdirect_lint.c: the model of mod_ssl's verdict.  Each vhost's TLS
- * settings, read from the configuration tree once per pass as mod_ssl
- * parses them (quotes stripped, paths resolved, lists as sets, protocols
- * as versions), the policy, the settings that differ, and the startup
- * lint.  The request path, the explanation of mod_ssl's refusals and the
- * lint all ask the same functions. */
+/* misdirect_lint.c, misdirect_settings.c: the model of mod_ssl's
+ * verdict.  Each vhost's TLS settings, read from the configuration tree
+ * once per pass as mod_ssl parses them (quotes stripped, paths resolved,
+ * lists as sets, protocols as versions), the policy, the settings that
+ * differ, and the startup lint.  The request path, the explanation of
+ * mod_ssl's refusals and the lint all ask the same functions. */
 MISDIRECT_INTERNAL void misdirect_tls_profiles_build(apr_pool_t *p,
                                                      apr_pool_t *ptemp,
                                                      server_rec *main_s);
