@@ -8,12 +8,15 @@ CC      ?= cc
 PROVE   ?= prove
 
 SRCS     = mod_misdirect.c src/misdirect_tls.c src/misdirect_request.c \
-           src/misdirect_diag.c src/misdirect_logic.c src/misdirect_lint.c \
-           src/misdirect_layout.c src/misdirect_matrix.c src/misdirect_dump.c \
+           src/misdirect_diag.c src/misdirect_logic.c \
+           src/misdirect_settings.c src/misdirect_model.c \
+           src/misdirect_lint.c src/misdirect_layout.c \
+           src/misdirect_matrix.c src/misdirect_dump.c \
            src/misdirect_counters.c src/misdirect_stripes.c \
            src/misdirect_status.c src/misdirect_metrics.c
 HDRS     = src/misdirect_logic.h src/misdirect_private.h src/misdirect_dump.h \
-           src/misdirect_counters.h src/misdirect_stripes.h
+           src/misdirect_counters.h src/misdirect_stripes.h \
+           src/misdirect_model.h
 MODULE   = .libs/mod_misdirect.so
 WARN     = -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
 EXTRA_CFLAGS  ?=

@@ -1,13 +1,11 @@
 /*
- * mod_misdirect: the TLS settings of each vhost, as the configuration
- * file states them, and the startup lint built on them.
- *
- * mod_ssl refuses (421) a request whose vhost has TLS settings that its
- * SSLVHostSNIPolicy finds incompatible with the handshake vhost's.  To
- * predict that, and to tell an administrator *which* settings, with the
- * file and line of each, the module reads them from the parsed
- * configuration tree once per configuration pass, as mod_ssl reads and
- * merges them; a request only compares two interned group ids.
+ * mod_misdirect: the startup lint.  Once per configuration pass it warns
+ * about what the configuration will do to requests: names that a vhost's
+ * own certificates do not cover (MISDIRECT010), a default vhost whose TLS
+ * settings mod_ssl finds incompatible with its siblings', which clients
+ * without SNI then cannot reach (MISDIRECT011), and a name that two
+ * vhosts of one address claim (MISDIRECT012).  What mod_ssl would do it
+ * asks the model (misdirect_model.c) through misdirect_private.h.
  *
  * Licensed under the Apache License, Version 2.0.
  */
@@ -15,952 +13,12 @@
 #include "misdirect_private.h"
 
 #include "http_log.h"
-#include "http_main.h"
 #include "apr_hash.h"
 #include "apr_strings.h"
 
 #include <openssl/pem.h>
-#include <openssl/x509v3.h>
 
 APLOG_USE_MODULE(misdirect);
-
-/* How one setting is read, merged and compared.  Each rule is what the
- * installed mod_ssl (2.4.71) was seen to do (docs/checks.md, "What
- * mod_ssl compares"), not what its documentation suggests. */
-typedef enum {
-    MISDIRECT_TLS_FILES,     /* list of paths, merged slot by slot with
-                              * the global list, compared as multisets */
-    MISDIRECT_TLS_PROTOCOL,  /* version bitmask; each directive restarts */
-    MISDIRECT_TLS_CIPHER,    /* SSLCipherSuite [SSL] spec: exact string */
-    MISDIRECT_TLS_CIPHER13,  /* SSLCipherSuite TLSv1.3 spec */
-    MISDIRECT_TLS_WORDS,     /* keywords, any case */
-    MISDIRECT_TLS_NUMBER,    /* atoi() */
-    MISDIRECT_TLS_PATH,      /* one path, resolved against ServerRoot */
-    MISDIRECT_TLS_STRING,    /* exact string */
-    MISDIRECT_TLS_COMMANDS   /* ordered list, the vhost's after the global */
-} misdirect_tls_kind_e;
-
-/* SSLVHostSNIPolicy's two groups: secure compares both, authonly only
- * the second. */
-typedef enum {
-    MISDIRECT_TLS_SERVER = 0,   /* certificates, protocols, ciphers */
-    MISDIRECT_TLS_AUTH,         /* client verification, conf commands */
-    MISDIRECT_TLS_GROUPS
-} misdirect_tls_group_e;
-
-static const struct {
-    const char *directive;
-    const char *label;           /* in explanations */
-    misdirect_tls_kind_e kind;
-    misdirect_tls_group_e group;
-    const char *dflt;            /* when not configured; NULL: unset */
-} misdirect_tls_settings[] = {
-    { "SSLCertificateFile", "SSLCertificateFile",
-      MISDIRECT_TLS_FILES, MISDIRECT_TLS_SERVER, NULL },
-    { "SSLCertificateKeyFile", "SSLCertificateKeyFile",
-      MISDIRECT_TLS_FILES, MISDIRECT_TLS_SERVER, NULL },
-    { "SSLProtocol", "SSLProtocol",
-      MISDIRECT_TLS_PROTOCOL, MISDIRECT_TLS_SERVER, "all" },
-    { "SSLCipherSuite", "SSLCipherSuite",
-      MISDIRECT_TLS_CIPHER, MISDIRECT_TLS_SERVER, NULL },
-    { "SSLCipherSuite", "SSLCipherSuite TLSv1.3",
-      MISDIRECT_TLS_CIPHER13, MISDIRECT_TLS_SERVER, NULL },
-    { "SSLVerifyClient", "SSLVerifyClient",
-      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "none" },
-    { "SSLVerifyDepth", "SSLVerifyDepth",
-      MISDIRECT_TLS_NUMBER, MISDIRECT_TLS_AUTH, "1" },
-    { "SSLCACertificateFile", "SSLCACertificateFile",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCACertificatePath", "SSLCACertificatePath",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCADNRequestFile", "SSLCADNRequestFile",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCADNRequestPath", "SSLCADNRequestPath",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCARevocationFile", "SSLCARevocationFile",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCARevocationPath", "SSLCARevocationPath",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCARevocationCheck", "SSLCARevocationCheck",
-      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "none" },
-    { "SSLOCSPEnable", "SSLOCSPEnable",
-      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "off" },
-    { "SSLOCSPDefaultResponder", "SSLOCSPDefaultResponder",
-      MISDIRECT_TLS_STRING, MISDIRECT_TLS_AUTH, NULL },
-    /* No default: mod_ssl tells an explicit "off" from an unset one. */
-    { "SSLOCSPOverrideResponder", "SSLOCSPOverrideResponder",
-      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLSRPVerifierFile", "SSLSRPVerifierFile",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLOpenSSLConfCmd", "SSLOpenSSLConfCmd",
-      MISDIRECT_TLS_COMMANDS, MISDIRECT_TLS_AUTH, NULL },
-};
-#define MISDIRECT_TLS_NSETTINGS \
-    (sizeof(misdirect_tls_settings) / sizeof(misdirect_tls_settings[0]))
-/* Places in the table that the code names. */
-#define MISDIRECT_TLS_CERTS 0           /* SSLCertificateFile */
-#define MISDIRECT_TLS_CIPHERS 3         /* SSLCipherSuite [SSL] */
-#define MISDIRECT_TLS_CIPHERS13 4       /* SSLCipherSuite TLSv1.3 */
-
-/* One occurrence of a directive, or one value once merged.  Values are
- * shared: a vhost that does not set a directive points at the global
- * value, so 5,000 vhosts cost 5,000 pointers, not 5,000 copies; where a
- * value came from is the directive itself, made into words only when a
- * line is logged. */
-typedef struct misdirect_tls_value misdirect_tls_value;
-struct misdirect_tls_value {
-    const char *canon;      /* what is compared; NULL: not set */
-    const char *shown;      /* as configured, quotes stripped; NULL for
-                             * a list of more than one item */
-    const ap_directive_t *line;     /* NULL: the default, or a list */
-    int global;             /* set outside any <VirtualHost> */
-    int count;              /* items of a list value: lists of other
-                             * lengths differ whatever their canon */
-    const misdirect_tls_value *const *items;  /* count > 1: in configured
-                                               * order */
-};
-
-/* The directives of one scope (the global server or one <VirtualHost>),
- * every occurrence in file order. */
-typedef struct {
-    int engine;                                   /* MISDIRECT_UNSET, 0, 1 */
-    apr_array_header_t *seen[MISDIRECT_TLS_NSETTINGS];
-    apr_pool_t *pool;                             /* of the seen lists */
-} misdirect_tls_scope;
-
-/* What reading the tree needs.  The model keeps only the values and the
- * texts they compare, each text once however many vhosts hold it; all
- * else lives in scratch, cleared after each vhost, so that reading
- * 5,000 vhosts costs what they keep and not what reading them took. */
-typedef struct {
-    apr_pool_t *p;              /* the configuration's: what is kept */
-    apr_pool_t *scratch;
-    apr_hash_t *texts;          /* text -> its one kept copy */
-} misdirect_tls_reader;
-
-static const char *misdirect_tls_text(misdirect_tls_reader *rd,
-                                      const char *s)
-{
-    const char *kept;
-
-    if (!s) {
-        return NULL;
-    }
-    if (!(kept = apr_hash_get(rd->texts, s, APR_HASH_KEY_STRING))) {
-        kept = apr_pstrdup(rd->p, s);
-        apr_hash_set(rd->texts, kept, APR_HASH_KEY_STRING, kept);
-    }
-    return kept;
-}
-
-struct misdirect_tls_profile {
-    int enabled;                                  /* SSLEngine on */
-    /* No SSLCertificateFile anywhere: another module (mod_md) gives
-     * mod_ssl the certificates, so the files it compares are not in the
-     * configuration.  Their certificates stand in for them, as
-     * init_server noted them (ctx_certs). */
-    int certs_elsewhere;
-    /* Equal ids: equal settings in that group.  Interned per pass, so
-     * that a request compares two integers. */
-    unsigned int id[MISDIRECT_TLS_GROUPS];
-    const misdirect_tls_value *value[MISDIRECT_TLS_NSETTINGS];
-};
-
-static misdirect_ssl_policy_e misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
-
-static const char *const misdirect_policy_names[] = {
-    "strict", "secure", "authonly", "insecure"
-};
-
-misdirect_ssl_policy_e misdirect_ssl_policy(void)
-{
-    return misdirect_policy;
-}
-
-const char *misdirect_ssl_policy_name(misdirect_ssl_policy_e policy)
-{
-    return (unsigned)policy < sizeof(misdirect_policy_names)
-                              / sizeof(misdirect_policy_names[0])
-           ? misdirect_policy_names[policy] : "unknown";
-}
-
-/* Protocol versions as bits; SSLv3 is not in Debian's OpenSSL, so mod_ssl
- * accepts only its removal, which changes nothing. */
-#define MISDIRECT_PROTO_TLS1   0x1
-#define MISDIRECT_PROTO_TLS11  0x2
-#define MISDIRECT_PROTO_TLS12  0x4
-#define MISDIRECT_PROTO_TLS13  0x8
-#define MISDIRECT_PROTO_ALL    0xf
-
-static int misdirect_proto_bit(const char *w)
-{
-    if (!strcasecmp(w, "all")) {
-        return MISDIRECT_PROTO_ALL;
-    }
-    if (!strcasecmp(w, "TLSv1")) {
-        return MISDIRECT_PROTO_TLS1;
-    }
-    if (!strcasecmp(w, "TLSv1.1")) {
-        return MISDIRECT_PROTO_TLS11;
-    }
-    if (!strcasecmp(w, "TLSv1.2")) {
-        return MISDIRECT_PROTO_TLS12;
-    }
-    if (!strcasecmp(w, "TLSv1.3")) {
-        return MISDIRECT_PROTO_TLS13;
-    }
-    return 0;
-}
-
-/* A bare version replaces what came before it on the line, +/- add and
- * remove; the line starts from no version, whatever the global says. */
-static const char *misdirect_proto_canon(apr_pool_t *p,
-                                         apr_array_header_t *words)
-{
-    int mask = 0, i;
-
-    for (i = 0; i < words->nelts; i++) {
-        const char *w = APR_ARRAY_IDX(words, i, const char *);
-        int bit = misdirect_proto_bit(w[0] == '+' || w[0] == '-' ? w + 1
-                                                                  : w);
-
-        if (w[0] == '+') {
-            mask |= bit;
-        }
-        else if (w[0] == '-') {
-            mask &= ~bit;
-        }
-        else {
-            mask = bit;
-        }
-    }
-    return apr_itoa(p, mask);
-}
-
-static const char *misdirect_proto_versions(apr_pool_t *p, const char *canon)
-{
-    static const char *const names[] = {
-        "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"
-    };
-    int mask = atoi(canon), i;
-    const char *out = NULL;
-
-    for (i = 0; i < 4; i++) {
-        if (mask & (1 << i)) {
-            out = out ? apr_pstrcat(p, out, " ", names[i], NULL) : names[i];
-        }
-    }
-    return out ? out : "no version";
-}
-
-static int misdirect_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* A mode and its flags ("chain no_crl_for_cert_ok"), as mod_ssl reads
- * them: in any case, the flags as a set, so order and repeats make no
- * difference. */
-static const char *misdirect_keywords_canon(apr_pool_t *p,
-                                            apr_array_header_t *words)
-{
-    apr_array_header_t *w = apr_array_copy(p, words);
-    const char *out = NULL;
-    int i;
-
-    for (i = 0; i < w->nelts; i++) {
-        char *one = apr_pstrdup(p, APR_ARRAY_IDX(w, i, const char *));
-
-        ap_str_tolower(one);
-        APR_ARRAY_IDX(w, i, const char *) = one;
-    }
-    if (w->nelts > 2) {
-        qsort(w->elts + w->elt_size, w->nelts - 1, w->elt_size,
-              misdirect_cmp_str);
-    }
-    for (i = 0; i < w->nelts; i++) {
-        const char *one = APR_ARRAY_IDX(w, i, const char *);
-
-        if (i < 2 || strcmp(one, APR_ARRAY_IDX(w, i - 1, const char *))) {
-            out = out ? apr_pstrcat(p, out, " ", one, NULL) : one;
-        }
-    }
-    return out ? out : "";
-}
-
-/* A configured path as mod_ssl keeps it: resolved against ServerRoot
- * (".." and "//" folded), or as written where httpd cannot resolve it. */
-static const char *misdirect_resolved(apr_pool_t *p, const char *path)
-{
-    const char *r = ap_server_root_relative(p, path);
-
-    return r ? r : apr_pstrdup(p, path);
-}
-
-/* The value of an SSLOpenSSLConfCmd: mod_ssl asks OpenSSL whether the
- * command takes a file or a directory and resolves such a value against
- * ServerRoot before it keeps it, so the model does the same. */
-static const char *misdirect_command_value(apr_pool_t *p, const char *cmd,
-                                           const char *value)
-{
-    SSL_CONF_CTX *cctx = SSL_CONF_CTX_new();
-    int type;
-
-    if (!cctx) {
-        return apr_pstrdup(p, value);
-    }
-    SSL_CONF_CTX_set_flags(cctx, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_SERVER
-                                 | SSL_CONF_FLAG_CERTIFICATE);
-    type = SSL_CONF_cmd_value_type(cctx, cmd);
-    SSL_CONF_CTX_free(cctx);
-    return type == SSL_CONF_TYPE_FILE || type == SSL_CONF_TYPE_DIR
-           ? misdirect_resolved(p, value) : apr_pstrdup(p, value);
-}
-
-/* The value one directive line gives, as mod_ssl reads it. */
-static misdirect_tls_value *misdirect_tls_read(misdirect_tls_reader *rd,
-                                               size_t i,
-                                               apr_array_header_t *words,
-                                               const ap_directive_t *line,
-                                               int global)
-{
-    apr_pool_t *p = rd->scratch;
-    misdirect_tls_value *v = apr_pcalloc(rd->p, sizeof(*v));
-    const char *canon, *shown;
-    const char *w0 = words->nelts > 0
-                     ? APR_ARRAY_IDX(words, 0, const char *) : "";
-    misdirect_tls_kind_e kind = misdirect_tls_settings[i].kind;
-    int k;
-
-    v->line = line;
-    v->global = global;
-    v->count = 1;
-    if (kind != MISDIRECT_TLS_FILES && kind != MISDIRECT_TLS_PATH
-        && kind != MISDIRECT_TLS_CIPHER && kind != MISDIRECT_TLS_CIPHER13) {
-        v->shown = apr_array_pstrcat(p, words, ' ');
-    }
-    switch (kind) {
-    case MISDIRECT_TLS_FILES:
-    case MISDIRECT_TLS_PATH:
-        /* mod_ssl compares the paths it resolved, so quoting, "." and
-         * ".." make no difference, while a symlink or a trailing slash
-         * does. */
-        v->canon = v->shown = misdirect_resolved(p, w0);
-        break;
-    case MISDIRECT_TLS_PROTOCOL:
-        v->canon = misdirect_proto_canon(p, words);
-        break;
-    case MISDIRECT_TLS_CIPHER:
-    case MISDIRECT_TLS_CIPHER13:
-        v->canon = v->shown = words->nelts > 1
-                              ? APR_ARRAY_IDX(words, 1, const char *) : w0;
-        break;
-    case MISDIRECT_TLS_WORDS:
-        v->canon = misdirect_keywords_canon(p, words);
-        break;
-    case MISDIRECT_TLS_NUMBER:
-        v->canon = apr_itoa(p, atoi(w0));
-        break;
-    case MISDIRECT_TLS_STRING:
-        v->canon = v->shown;
-        break;
-    case MISDIRECT_TLS_COMMANDS:
-        /* Command names are case-sensitive to mod_ssl; the length keeps
-         * "a b" + "c" apart from "a" + "b c". */
-        k = (int)strlen(w0);
-        v->canon = apr_psprintf(p, "%d:%s%s", k, w0,
-                                words->nelts > 1
-                                ? misdirect_command_value(p, w0,
-                                      APR_ARRAY_IDX(words, 1, const char *))
-                                : "");
-        break;
-    }
-    canon = v->canon;
-    shown = v->shown;
-    v->canon = misdirect_tls_text(rd, canon);
-    v->shown = shown == canon ? v->canon : misdirect_tls_text(rd, shown);
-    return v;
-}
-
-/* Which setting a directive line is, or -1: SSLCipherSuite counts as
- * two, by its optional protocol word ("SSL" or "TLSv1.3", exactly). */
-static int misdirect_tls_setting(const char *directive,
-                                 apr_array_header_t *words)
-{
-    size_t i;
-
-    if (!strcasecmp(directive, "SSLCipherSuite")) {
-        return words->nelts > 1
-               && !strcmp(APR_ARRAY_IDX(words, 0, const char *), "TLSv1.3")
-               ? MISDIRECT_TLS_CIPHERS13 : MISDIRECT_TLS_CIPHERS;
-    }
-    for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-        if (!strcasecmp(directive, misdirect_tls_settings[i].directive)) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-static apr_array_header_t *misdirect_words(apr_pool_t *p, const char *args)
-{
-    apr_array_header_t *words = apr_array_make(p, 4, sizeof(const char *));
-    const char *w;
-
-    while (*(w = ap_getword_conf(p, &args))) {
-        APR_ARRAY_PUSH(words, const char *) = w;
-    }
-    return words;
-}
-
-/* Takes one directive of the tree (not a section) into a scope. */
-static void misdirect_scope_take(misdirect_tls_reader *rd,
-                                 misdirect_tls_scope *sc, int global,
-                                 const ap_directive_t *d)
-{
-    apr_array_header_t *words;
-    int i;
-
-    if (d->directive[0] == '<' || strncasecmp(d->directive, "SSL", 3)) {
-        return;
-    }
-    words = misdirect_words(rd->scratch, d->args);
-    if (!strcasecmp(d->directive, "SSLEngine")) {
-        /* "optional" is no longer supported: mod_ssl leaves TLS off. */
-        sc->engine = words->nelts > 0
-                     && !strcasecmp(APR_ARRAY_IDX(words, 0, const char *),
-                                    "on");
-        return;
-    }
-    if (!strcasecmp(d->directive, "SSLVHostSNIPolicy")) {
-        const char *w = words->nelts ? APR_ARRAY_IDX(words, 0, char *) : "";
-        size_t k;
-
-        for (k = 0; k < sizeof(misdirect_policy_names)
-                        / sizeof(misdirect_policy_names[0]); k++) {
-            if (!strcasecmp(w, misdirect_policy_names[k])) {
-                misdirect_policy = (misdirect_ssl_policy_e)k;
-            }
-        }
-        return;
-    }
-    if ((i = misdirect_tls_setting(d->directive, words)) < 0) {
-        return;
-    }
-    if (!sc->seen[i]) {
-        sc->seen[i] = apr_array_make(sc->pool, 2,
-                                     sizeof(misdirect_tls_value *));
-    }
-    APR_ARRAY_PUSH(sc->seen[i], misdirect_tls_value *) =
-        misdirect_tls_read(rd, (size_t)i, words, d, global);
-}
-
-static int misdirect_canon_cmp(const void *a, const void *b)
-{
-    const misdirect_tls_value *const *x = a, *const *y = b;
-
-    return strcmp((*x)->canon, (*y)->canon);
-}
-
-/* One list value out of its items (at least two): compared as given
- * (commands) or sorted (files, a multiset), each item's canon after its
- * length, which keeps "a b" + "c" apart from "a" + "b c". */
-static const misdirect_tls_value *misdirect_tls_list(apr_pool_t *p,
-                                        apr_pool_t *ptemp,
-                                        apr_array_header_t *items,
-                                        int sorted)
-{
-    misdirect_tls_value *out = apr_pcalloc(p, sizeof(*out));
-    apr_array_header_t *order = apr_array_copy(ptemp, items);
-    apr_size_t len = 0, at = 0;
-    char *canon;
-    int i;
-
-    if (sorted) {
-        qsort(order->elts, order->nelts, sizeof(misdirect_tls_value *),
-              misdirect_canon_cmp);
-    }
-    for (i = 0; i < order->nelts; i++) {
-        len += strlen(APR_ARRAY_IDX(order, i, misdirect_tls_value *)->canon)
-               + 24;
-    }
-    canon = apr_palloc(p, len + 1);
-    canon[0] = '\0';
-    for (i = 0; i < order->nelts; i++) {
-        const char *c = APR_ARRAY_IDX(order, i, misdirect_tls_value *)->canon;
-
-        at += apr_snprintf(canon + at, len + 1 - at, "%" APR_SIZE_T_FMT ":%s",
-                           strlen(c), c);
-    }
-    out->canon = canon;
-    out->count = items->nelts;
-    out->items = apr_pmemdup(p, items->elts,
-                             items->nelts * sizeof(misdirect_tls_value *));
-    return out;
-}
-
-/* The defaults, one set per pass, shared by every vhost. */
-static misdirect_tls_value misdirect_tls_defaults[MISDIRECT_TLS_NSETTINGS];
-
-static void misdirect_tls_defaults_init(void)
-{
-    static char all[16];
-    size_t i;
-
-    apr_snprintf(all, sizeof(all), "%d", MISDIRECT_PROTO_ALL);
-    for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-        misdirect_tls_value *d = &misdirect_tls_defaults[i];
-
-        memset(d, 0, sizeof(*d));
-        d->shown = misdirect_tls_settings[i].dflt;
-        d->canon = misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL
-                   ? all : d->shown;
-        d->count = d->canon != NULL;
-    }
-}
-
-/* A vhost's values as mod_ssl merges its server config over the global
- * one; g is the global scope's merged profile (NULL when merging the
- * global scope itself). */
-static void misdirect_tls_merge(apr_pool_t *p, apr_pool_t *ptemp,
-                                misdirect_tls_profile *tp,
-                                const misdirect_tls_scope *gs_scope,
-                                const misdirect_tls_profile *g,
-                                const misdirect_tls_scope *v)
-{
-    size_t i;
-
-    tp->enabled = v->engine != MISDIRECT_UNSET ? v->engine
-                  : gs_scope->engine != MISDIRECT_UNSET ? gs_scope->engine
-                  : 0;
-    for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-        apr_array_header_t *gs = g ? gs_scope->seen[i] : NULL;
-        apr_array_header_t *vs = v->seen[i], *items;
-        int k, ng = gs ? gs->nelts : 0, nv = vs ? vs->nelts : 0;
-        int files = misdirect_tls_settings[i].kind == MISDIRECT_TLS_FILES;
-        int commands = misdirect_tls_settings[i].kind
-                       == MISDIRECT_TLS_COMMANDS;
-
-        if (!nv) {
-            /* Nothing of its own: the global value, shared. */
-            tp->value[i] = g ? g->value[i] : &misdirect_tls_defaults[i];
-            continue;
-        }
-        if (!(files || commands) || (nv == 1 && (commands ? !ng : ng <= 1))) {
-            /* The last line wins, the vhost's over the global; a list
-             * of one is its one item. */
-            tp->value[i] = APR_ARRAY_IDX(vs, nv - 1, misdirect_tls_value *);
-            continue;
-        }
-        items = apr_array_make(ptemp, nv + ng, sizeof(misdirect_tls_value *));
-        if (files) {
-            /* The vhost's n-th file replaces the global n-th; global
-             * files past the vhost's count stay. */
-            for (k = 0; k < nv || k < ng; k++) {
-                APR_ARRAY_PUSH(items, misdirect_tls_value *) =
-                    APR_ARRAY_IDX(k < nv ? vs : gs, k, misdirect_tls_value *);
-            }
-        }
-        else {
-            /* Commands: the global ones, then the vhost's. */
-            apr_array_cat(items, gs ? gs : vs);
-            if (gs) {
-                apr_array_cat(items, vs);
-            }
-        }
-        tp->value[i] = items->nelts == 1
-                       ? APR_ARRAY_IDX(items, 0, misdirect_tls_value *)
-                       : misdirect_tls_list(p, ptemp, items, files);
-    }
-}
-
-/* A text that grows, for keys built over and over in one pool. */
-typedef struct {
-    char *text;
-    apr_size_t len, size;
-} misdirect_buf;
-
-static void misdirect_buf_add(apr_pool_t *p, misdirect_buf *b,
-                              const char *s, apr_size_t n)
-{
-    if (b->len + n > b->size) {
-        apr_size_t size = 2 * (b->len + n) + 64;
-        char *text = apr_palloc(p, size);
-
-        if (b->len) {
-            memcpy(text, b->text, b->len);
-        }
-        b->text = text;
-        b->size = size;
-    }
-    memcpy(b->text + b->len, s, n);
-    b->len += n;
-}
-
-/* Same settings in a group, same id: a request then compares integers.
- * The key is built in key, a buffer reused from vhost to vhost, and
- * copied only when it is new. */
-static void misdirect_tls_intern(apr_pool_t *ptemp, apr_hash_t *ids,
-                                 misdirect_buf *key,
-                                 misdirect_tls_profile *tp)
-{
-    int grp;
-    size_t i;
-
-    for (grp = 0; grp < MISDIRECT_TLS_GROUPS; grp++) {
-        unsigned int *id;
-
-        key->len = 0;
-        misdirect_buf_add(ptemp, key, tp->enabled ? "on" : "off", 3);
-        for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-            const misdirect_tls_value *v = tp->value[i];
-            char head[48];
-            int n;
-
-            if ((int)misdirect_tls_settings[i].group != grp) {
-                continue;
-            }
-            n = v->canon ? apr_snprintf(head, sizeof(head),
-                                        "|%d:%" APR_SIZE_T_FMT ":", v->count,
-                                        strlen(v->canon))
-                         : apr_snprintf(head, sizeof(head), "|-");
-            misdirect_buf_add(ptemp, key, head, (apr_size_t)n);
-            if (v->canon) {
-                misdirect_buf_add(ptemp, key, v->canon, strlen(v->canon));
-            }
-        }
-        if (!(id = apr_hash_get(ids, key->text, (apr_ssize_t)key->len))) {
-            id = apr_palloc(ptemp, sizeof(*id));
-            *id = apr_hash_count(ids) + 1;
-            apr_hash_set(ids, apr_pmemdup(ptemp, key->text, key->len),
-                         (apr_ssize_t)key->len, id);
-        }
-        tp->id[grp] = *id;
-    }
-}
-
-static int misdirect_tls_is_section(const ap_directive_t *d, server_rec *s)
-{
-    return !strcasecmp(d->directive, "<VirtualHost") && s->defn_name
-           && s->defn_line_number == (unsigned int)d->line_num
-           && !strcmp(s->defn_name, d->filename);
-}
-
-/* The <VirtualHost> section of s, the vhosts taken in file order: the
- * tree is in that order too, so the search from the last one found
- * nearly always ends at once; NULL if the tree has none for s. */
-static const ap_directive_t *misdirect_tls_section(
-    const ap_directive_t **from, server_rec *s)
-{
-    const ap_directive_t *d;
-
-    for (d = *from; d; d = d->next) {
-        if (misdirect_tls_is_section(d, s)) {
-            *from = d->next;
-            return d;
-        }
-    }
-    for (d = ap_conftree; d && d != *from; d = d->next) {
-        if (misdirect_tls_is_section(d, s)) {
-            return d;
-        }
-    }
-    return NULL;
-}
-
-/* s's profile, from its own section (NULL: the main server, whose
- * values are the global scope's own) merged over the global scope g. */
-static misdirect_tls_profile *misdirect_tls_profile_make(
-    misdirect_tls_reader *rd, apr_pool_t *ptemp, apr_hash_t *ids,
-    misdirect_buf *key, server_rec *s, const ap_directive_t *section,
-    const misdirect_tls_scope *global, const misdirect_tls_profile *g)
-{
-    misdirect_tls_profile *tp = apr_pcalloc(rd->p, sizeof(*tp));
-    misdirect_tls_scope scope;
-    const ap_directive_t *d;
-
-    apr_pool_clear(rd->scratch);
-    memset(&scope, 0, sizeof(scope));
-    scope.engine = MISDIRECT_UNSET;
-    scope.pool = rd->scratch;
-    for (d = section ? section->first_child : NULL; d; d = d->next) {
-        misdirect_scope_take(rd, &scope, 0, d);
-    }
-    misdirect_tls_merge(rd->p, rd->scratch, tp, global, g,
-                        g ? &scope : global);
-    tp->certs_elsewhere = tp->enabled
-                          && !tp->value[MISDIRECT_TLS_CERTS]->canon;
-    misdirect_tls_intern(ptemp, ids, key, tp);
-    misdirect_conf(s)->tls = tp;
-    /* Where mod_ssl's contexts were made before the model. */
-    misdirect_name_ctx_certs(rd->p, s);
-    return tp;
-}
-
-void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
-                                  server_rec *main_s)
-{
-    misdirect_tls_reader rd;
-    misdirect_tls_scope global;
-    const misdirect_tls_profile *g;
-    const ap_directive_t *d, *from = ap_conftree;
-    apr_array_header_t *vhosts;
-    apr_hash_t *ids = apr_hash_make(ptemp);
-    misdirect_buf key = { NULL, 0, 0 };
-    int i;
-
-    misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
-    misdirect_tls_defaults_init();
-    rd.p = p;
-    rd.texts = apr_hash_make(ptemp);
-    apr_pool_create(&rd.scratch, ptemp);
-    /* Settings outside any <VirtualHost> are every vhost's defaults;
-     * conditional sections were already spliced in when read, and those
-     * in <Directory> or <Location> are per-directory, which mod_ssl's
-     * verdict does not look at. */
-    memset(&global, 0, sizeof(global));
-    global.engine = MISDIRECT_UNSET;
-    global.pool = ptemp;
-    for (d = ap_conftree; d; d = d->next) {
-        misdirect_scope_take(&rd, &global, 1, d);
-    }
-    g = misdirect_tls_profile_make(&rd, ptemp, ids, &key, main_s, NULL,
-                                   &global, NULL);
-    vhosts = misdirect_vhosts_in_file_order(ptemp, main_s);
-    for (i = 0; i < vhosts->nelts; i++) {
-        server_rec *s = APR_ARRAY_IDX(vhosts, i, server_rec *);
-
-        misdirect_tls_profile_make(&rd, ptemp, ids, &key, s,
-                                   misdirect_tls_section(&from, s),
-                                   &global, g);
-    }
-    apr_pool_destroy(rd.scratch);
-}
-
-int misdirect_tls_certs_elsewhere(server_rec *s)
-{
-    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
-
-    return tp ? tp->certs_elsewhere : -1;
-}
-
-int misdirect_tls_enabled(server_rec *s)
-{
-    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
-
-    return tp && tp->enabled;
-}
-
-/* Do two vhosts whose certificates came from another module hold
- * different ones?  Both sides' files are then missing from the model's
- * server group, which compares equal. */
-static int misdirect_certs_differ(server_rec *hs, server_rec *rs,
-                                  const misdirect_tls_profile *th,
-                                  const misdirect_tls_profile *tr)
-{
-    const char *a = misdirect_conf(hs)->ctx_certs;
-    const char *b = misdirect_conf(rs)->ctx_certs;
-
-    if (!th->certs_elsewhere || !tr->certs_elsewhere) {
-        return 0;
-    }
-    return a && b ? strcmp(a, b) != 0 : a != b;
-}
-
-int misdirect_ssl_refuses(server_rec *hs, server_rec *rs)
-{
-    const misdirect_tls_profile *th, *tr;
-
-    if (hs == rs || !hs || !rs) {
-        return 0;
-    }
-    th = misdirect_conf(hs)->tls;
-    tr = misdirect_conf(rs)->tls;
-    switch (misdirect_policy) {
-    case MISDIRECT_SSL_POLICY_STRICT:
-        return 1;
-    case MISDIRECT_SSL_POLICY_INSECURE:
-        return 0;
-    case MISDIRECT_SSL_POLICY_SECURE:
-        if (th && tr && (th->id[MISDIRECT_TLS_SERVER]
-                         != tr->id[MISDIRECT_TLS_SERVER]
-                         || misdirect_certs_differ(hs, rs, th, tr))) {
-            return 1;
-        }
-        /* fall through */
-    default:
-        return !th || !tr
-               || th->id[MISDIRECT_TLS_AUTH] != tr->id[MISDIRECT_TLS_AUTH];
-    }
-}
-
-const char *misdirect_tls_canon(server_rec *s, const char *label)
-{
-    const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
-    size_t i;
-
-    for (i = 0; tp && i < MISDIRECT_TLS_NSETTINGS; i++) {
-        if (!strcmp(misdirect_tls_settings[i].label, label)) {
-            return tp->value[i]->canon;
-        }
-    }
-    return NULL;
-}
-
-/* Whether setting i counts under the policy. */
-static int misdirect_tls_counts(size_t i)
-{
-    switch (misdirect_policy) {
-    case MISDIRECT_SSL_POLICY_INSECURE:
-        return 0;
-    case MISDIRECT_SSL_POLICY_AUTHONLY:
-        return misdirect_tls_settings[i].group == MISDIRECT_TLS_AUTH;
-    default:
-        return 1;
-    }
-}
-
-static int misdirect_tls_differs(const misdirect_tls_profile *a,
-                                 const misdirect_tls_profile *b, size_t i)
-{
-    const char *ca = a->value[i]->canon, *cb = b->value[i]->canon;
-
-    if (a->value[i] == b->value[i]) {
-        return 0;
-    }
-    return ca && cb ? a->value[i]->count != b->value[i]->count
-                      || strcmp(ca, cb) != 0
-                    : ca != cb;
-}
-
-/* A value's items in configured order: the value itself, or the items
- * of a list. */
-static const misdirect_tls_value *const *misdirect_tls_items(
-    const misdirect_tls_value *const *one, int *n)
-{
-    *n = (*one)->count > 1 ? (*one)->count : 1;
-    return (*one)->count > 1 ? (*one)->items : one;
-}
-
-/* A value as configured: a list's items joined by ", ". */
-static const char *misdirect_tls_shown(apr_pool_t *p,
-                                       const misdirect_tls_value *const *vp)
-{
-    const misdirect_tls_value *const *items;
-    const char *shown = NULL;
-    int n, k;
-
-    items = misdirect_tls_items(vp, &n);
-    for (k = 0; k < n; k++) {
-        const char *s = items[k]->shown ? items[k]->shown : "";
-
-        shown = shown ? apr_pstrcat(p, shown, ", ", s, NULL) : s;
-    }
-    return shown;
-}
-
-#define MISDIRECT_PUSH(a, s) (APR_ARRAY_PUSH((a), const char *) = (s))
-
-/* Adds "value (where)" to out, where is each item's "file:line", or
- * "inherited from file:line" for a vhost's value that is the global
- * one.  The pieces are joined once, when the line is made: explaining a
- * refusal is the one place this runs per request. */
-static void misdirect_tls_desc(apr_pool_t *p, apr_array_header_t *out,
-                               const misdirect_tls_value *const *vp,
-                               size_t i, int in_vhost)
-{
-    const misdirect_tls_value *const *items;
-    int n, k;
-
-    if (!(*vp)->canon && !(*vp)->shown) {
-        MISDIRECT_PUSH(out, "(not set)");
-        return;
-    }
-    items = misdirect_tls_items(vp, &n);
-    for (k = 0; k < n; k++) {
-        if (k) {
-            MISDIRECT_PUSH(out, ", ");
-        }
-        MISDIRECT_PUSH(out, items[k]->shown ? items[k]->shown : "");
-    }
-    if (misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL) {
-        MISDIRECT_PUSH(out, " [");
-        MISDIRECT_PUSH(out, misdirect_proto_versions(p, (*vp)->canon));
-        MISDIRECT_PUSH(out, "]");
-    }
-    MISDIRECT_PUSH(out, " (");
-    for (k = 0; k < n; k++) {
-        const ap_directive_t *line = items[k]->line;
-
-        if (k) {
-            MISDIRECT_PUSH(out, ", ");
-        }
-        if (!line) {
-            MISDIRECT_PUSH(out, "default");
-            continue;
-        }
-        if (items[k]->global && in_vhost) {
-            MISDIRECT_PUSH(out, "inherited from ");
-        }
-        MISDIRECT_PUSH(out, line->filename);
-        MISDIRECT_PUSH(out, ":");
-        MISDIRECT_PUSH(out, apr_itoa(p, line->line_num));
-    }
-    MISDIRECT_PUSH(out, ")");
-}
-
-const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
-                                      server_rec *rs)
-{
-    const misdirect_tls_profile *th = hs ? misdirect_conf(hs)->tls : NULL;
-    const misdirect_tls_profile *tr = rs ? misdirect_conf(rs)->tls : NULL;
-    apr_array_header_t *out;
-    const char *text;
-    size_t i;
-
-    if (!th || !tr) {
-        return NULL;
-    }
-    out = apr_array_make(p, 32, sizeof(const char *));
-    if (th->enabled != tr->enabled
-        && misdirect_policy != MISDIRECT_SSL_POLICY_INSECURE) {
-        MISDIRECT_PUSH(out, th->enabled ? "SSLEngine: on vs off"
-                                        : "SSLEngine: off vs on");
-    }
-    if (misdirect_tls_counts(MISDIRECT_TLS_CERTS)
-        && misdirect_certs_differ(hs, rs, th, tr)) {
-        const char *a = misdirect_conf(hs)->ctx_certs;
-        const char *b = misdirect_conf(rs)->ctx_certs;
-
-        MISDIRECT_PUSH(out, out->nelts ? "; " : "");
-        MISDIRECT_PUSH(out, "certificates from another module (mod_md?): ");
-        MISDIRECT_PUSH(out, a ? a : "(none)");
-        MISDIRECT_PUSH(out, " vs ");
-        MISDIRECT_PUSH(out, b ? b : "(none)");
-    }
-    for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-        if (!misdirect_tls_counts(i) || !misdirect_tls_differs(th, tr, i)) {
-            continue;
-        }
-        if (out->nelts) {
-            MISDIRECT_PUSH(out, "; ");
-        }
-        MISDIRECT_PUSH(out, misdirect_tls_settings[i].label);
-        MISDIRECT_PUSH(out, ": ");
-        misdirect_tls_desc(p, out, &th->value[i], i, hs->defn_name != NULL);
-        MISDIRECT_PUSH(out, " vs ");
-        misdirect_tls_desc(p, out, &tr->value[i], i, rs->defn_name != NULL);
-    }
-    if (!out->nelts) {
-        return NULL;
-    }
-    /* Values come from the configuration, yet may hold quotes. */
-    text = apr_array_pstrcat(p, out, 0);
-    return misdirect_escape(p, text);
-}
-
-/* ------------------------------------------------------------------ */
-/* Lint                                                               */
 
 /* Is label one of the ", "-separated items of list? */
 static int misdirect_in_list(const char *list, const char *label)
@@ -977,23 +35,17 @@ static int misdirect_in_list(const char *list, const char *label)
     return 0;
 }
 
-/* Every certificate of a vhost (RSA, ECDSA, ...), read as mod_ssl reads
- * them, into certs; the cache spares re-reading one file shared by many
- * vhosts. */
-static void misdirect_lint_certs(apr_pool_t *ptemp, apr_hash_t *cache,
-                                 const misdirect_tls_profile *tp,
+/* Every certificate of a vhost (RSA, ECDSA, ...), read from its files
+ * as mod_ssl reads them, into certs; the cache spares re-reading one file
+ * shared by many vhosts. */
+static void misdirect_lint_certs(apr_hash_t *cache,
+                                 const apr_array_header_t *files,
                                  apr_array_header_t *certs)
 {
-    const misdirect_tls_value *const *items;
-    int n, k;
+    int k;
 
-    (void)ptemp;
-    if (!tp->value[MISDIRECT_TLS_CERTS]->canon) {
-        return;
-    }
-    items = misdirect_tls_items(&tp->value[MISDIRECT_TLS_CERTS], &n);
-    for (k = 0; k < n; k++) {
-        const char *file = items[k]->shown;     /* the resolved path */
+    for (k = 0; k < files->nelts; k++) {
+        const char *file = APR_ARRAY_IDX(files, k, const char *);
         X509 *cert;
         FILE *fp;
 
@@ -1018,11 +70,7 @@ static void misdirect_lint_certs(apr_pool_t *ptemp, apr_hash_t *cache,
 void misdirect_tls_certs_load(apr_pool_t *ptemp, apr_hash_t *cache,
                               server_rec *s, apr_array_header_t *certs)
 {
-    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
-
-    if (tp && tp->enabled) {
-        misdirect_lint_certs(ptemp, cache, tp, certs);
-    }
+    misdirect_lint_certs(cache, misdirect_tls_cert_files(ptemp, s), certs);
 }
 
 static int misdirect_lint_covers(X509 *cert, const char *name)
@@ -1058,12 +106,19 @@ static int misdirect_lint_any_covers(const apr_array_header_t *certs,
 static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
                                  server_rec *s,
                                  const apr_array_header_t *certs,
-                                 const char *files)
+                                 const apr_array_header_t *paths)
 {
     apr_array_header_t *lists[2];
     const char *own = certs->nelts > 1 ? "any of its own certificates"
                                        : "its own certificate";
+    const char *files = NULL;
     int i, j;
+
+    for (i = 0; i < paths->nelts; i++) {
+        const char *f = APR_ARRAY_IDX(paths, i, const char *);
+
+        files = files ? apr_pstrcat(ptemp, files, ", ", f, NULL) : f;
+    }
 
     if (s->server_hostname
         && !misdirect_lint_any_covers(certs, s->server_hostname)) {
@@ -1129,28 +184,27 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                                    const misdirect_lint_addr *a)
 {
     server_rec *dflt = APR_ARRAY_IDX(a->vhosts, 0, server_rec *);
-    const misdirect_tls_profile *td = misdirect_conf(dflt)->tls;
+    misdirect_ssl_policy_e policy = misdirect_ssl_policy();
     const char *examples = NULL, *settings = NULL;
-    int i, differing = 0, shown = 0;
-    size_t k;
+    int i, k, differing = 0, shown = 0;
 
-    if (!td || !td->enabled || a->vhosts->nelts < 2) {
+    if (!misdirect_tls_enabled(dflt) || a->vhosts->nelts < 2) {
         return;
     }
     for (i = 1; i < a->vhosts->nelts; i++) {
         server_rec *s = APR_ARRAY_IDX(a->vhosts, i, server_rec *);
-        const misdirect_tls_profile *ts = misdirect_conf(s)->tls;
+        apr_array_header_t *labels;
 
         /* A plain vhost on a TLS address is the administrator's choice
          * and not this warning's subject. */
-        if (!ts || !ts->enabled || !misdirect_ssl_refuses(dflt, s)) {
+        if (!misdirect_tls_enabled(s) || !misdirect_ssl_refuses(dflt, s)) {
             continue;
         }
-        for (k = 0; k < MISDIRECT_TLS_NSETTINGS; k++) {
-            const char *label = misdirect_tls_settings[k].label;
+        labels = misdirect_tls_differing(ptemp, dflt, s);
+        for (k = 0; k < labels->nelts; k++) {
+            const char *label = APR_ARRAY_IDX(labels, k, const char *);
 
-            if (misdirect_tls_counts(k) && misdirect_tls_differs(td, ts, k)
-                && (!settings || !misdirect_in_list(settings, label))) {
+            if (!settings || !misdirect_in_list(settings, label)) {
                 settings = apr_pstrcat(ptemp, settings ? settings : "",
                                        settings ? ", " : "", label, NULL);
             }
@@ -1162,7 +216,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
             shown++;
         }
     }
-    if (differing && misdirect_policy == MISDIRECT_SSL_POLICY_STRICT) {
+    if (differing && policy == MISDIRECT_SSL_POLICY_STRICT) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
                      MISDIRECT_LOGNO(011) "Lint: on %s SSLVHostSNIPolicy "
                      "strict refuses every request for another virtual "
@@ -1185,7 +239,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "vhost's settings",
                      a->name, misdirect_vhost_desc(ptemp, dflt),
                      settings ? settings : "SSLEngine",
-                     misdirect_ssl_policy_name(misdirect_policy),
+                     misdirect_ssl_policy_name(policy),
                      differing, a->vhosts->nelts - 1, examples,
                      differing > shown ? ", ..." : "");
     }
@@ -1284,19 +338,15 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
      * reads. */
     vhosts = misdirect_vhosts_in_file_order(ptemp, main_s);
     for (i = 0; i < vhosts->nelts; i++) {
-        const misdirect_tls_profile *tp;
+        apr_array_header_t *files;
         server_addr_rec *sar;
 
         s = APR_ARRAY_IDX(vhosts, i, server_rec *);
-        tp = misdirect_conf(s)->tls;
-        if (tp && tp->enabled) {
-            apr_array_clear(certs);
-            misdirect_lint_certs(ptemp, cache, tp, certs);
-            if (certs->nelts) {
-                misdirect_lint_names(ptemp, main_s, s, certs,
-                                     misdirect_tls_shown(ptemp,
-                                         &tp->value[MISDIRECT_TLS_CERTS]));
-            }
+        files = misdirect_tls_cert_files(ptemp, s);
+        apr_array_clear(certs);
+        misdirect_lint_certs(cache, files, certs);
+        if (certs->nelts) {
+            misdirect_lint_names(ptemp, main_s, s, certs, files);
         }
         for (sar = s->addrs; sar; sar = sar->next) {
             const char *key = misdirect_addr_key(ptemp, sar);

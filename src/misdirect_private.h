@@ -7,7 +7,9 @@
  *   misdirect_tls.c         mod_ssl's hooks, each connection's handshake
  *   misdirect_request.c     the request check
  *   misdirect_diag.c        the diagnosis line, others' 421s explained
- *   misdirect_lint.c        the model of mod_ssl's verdict, the lint
+ *   misdirect_settings.c    what mod_ssl compares, each line read
+ *   misdirect_model.c       the model of mod_ssl's verdict
+ *   misdirect_lint.c        the startup lint
  *   misdirect_dump.c        the prediction dump
  *   misdirect_status.c      counters, status and metrics
  *   misdirect_logic.c       the decisions as pure functions
@@ -41,7 +43,7 @@ extern module AP_MODULE_DECLARE_DATA misdirect_module;
 #define MISDIRECT_CERT_SLOTS 8
 
 /* The TLS settings of one vhost that decide whether mod_ssl lets a
- * request cross from another vhost's handshake (see misdirect_lint.c). */
+ * request cross from another vhost's handshake (see misdirect_model.c). */
 typedef struct misdirect_tls_profile misdirect_tls_profile;
 
 typedef struct {
@@ -149,12 +151,12 @@ misdirect_vhosts_in_file_order(apr_pool_t *p, server_rec *main_s);
 MISDIRECT_INTERNAL misdirect_action_e
 misdirect_default_for(misdirect_check_e check, misdirect_ssl_policy_e ssl);
 
-/* misdirect_lint.c: the model of mod_ssl's verdict.  Each vhost's TLS
- * settings, read from the configuration tree once per pass as mod_ssl
- * parses them (quotes stripped, paths resolved, lists as sets, protocols
- * as versions), the policy, the settings that differ, and the startup
- * lint.  The request path, the explanation of mod_ssl's refusals and the
- * lint all ask the same functions. */
+/* misdirect_model.c, misdirect_settings.c: the model of mod_ssl's
+ * verdict.  Each vhost's TLS settings, read from the configuration tree
+ * once per pass as mod_ssl parses them (quotes stripped, paths resolved,
+ * lists as sets, protocols as versions), the policy, and the settings
+ * that differ.  The request path, the explanation of mod_ssl's refusals
+ * and the lint all ask the same functions. */
 MISDIRECT_INTERNAL void misdirect_tls_profiles_build(apr_pool_t *p,
                                                      apr_pool_t *ptemp,
                                                      server_rec *main_s);
@@ -182,10 +184,23 @@ MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
  * versions as a bitmask, TLSv1 = 1 up to TLSv1.3 = 8), or NULL. */
 MISDIRECT_INTERNAL const char *misdirect_tls_canon(server_rec *s,
                                                    const char *label);
+/* The files of s's SSLCertificateFile list as mod_ssl resolved them, in
+ * configured order; empty when s serves no TLS or names none. */
+MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_cert_files(apr_pool_t *p,
+                                                                server_rec *s);
+/* The labels of the settings mod_ssl compares under the policy that
+ * differ between a and b, in the model's order: what
+ * misdirect_tls_differences describes, SSLEngine and certificates from
+ * another module left out. */
+MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_differing(apr_pool_t *p,
+                                                               server_rec *a,
+                                                               server_rec *b);
+
+/* misdirect_lint.c: the startup lint, from the model's answers. */
 MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
                                        server_rec *main_s);
-/* The certificates of s's SSLCertificateFile list (misdirect_lint.c);
- * cache maps a file to its X509, and the caller frees them. */
+/* The certificates of s's SSLCertificateFile list, read as the lint
+ * reads them; cache maps a file to its X509, and the caller frees them. */
 MISDIRECT_INTERNAL void misdirect_tls_certs_load(apr_pool_t *ptemp,
                                                  apr_hash_t *cache,
                                                  server_rec *s,
