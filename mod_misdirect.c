@@ -88,6 +88,26 @@ const char *misdirect_vhost_where(apr_pool_t *p, server_rec *s)
     return apr_psprintf(p, "%s:%u", s->defn_name, s->defn_line_number);
 }
 
+const char *misdirect_addr_key(apr_pool_t *p, const server_addr_rec *sar)
+{
+    char *ip = NULL;
+
+    apr_sockaddr_ip_get(&ip, sar->host_addr);
+    return apr_psprintf(p, strchr(ip ? ip : "", ':') ? "[%s]:%u" : "%s:%u",
+                        ip ? ip : "?", (unsigned int)sar->host_port);
+}
+
+const char *misdirect_addr_shown(apr_pool_t *p, const server_addr_rec *sar)
+{
+    const char *host = sar->virthost;
+
+    if (!host) {
+        return misdirect_addr_key(p, sar);
+    }
+    return apr_psprintf(p, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+                        (unsigned int)sar->host_port);
+}
+
 const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
 {
     if (!s) {

@@ -288,29 +288,6 @@ static apr_hash_t *misdirect_dump_cert_covers(apr_pool_t *p,
     return covered;
 }
 
-/* What httpd matches a connection's local address against. */
-static const char *misdirect_dump_ip_key(apr_pool_t *p, server_addr_rec *sar)
-{
-    char *ip = NULL;
-
-    apr_sockaddr_ip_get(&ip, sar->host_addr);
-    return apr_psprintf(p, strchr(ip ? ip : "", ':') ? "[%s]:%u" : "%s:%u",
-                        ip ? ip : "?", (unsigned int)sar->host_port);
-}
-
-/* The address as the <VirtualHost> line wrote it: "*:443" stands for
- * the IPv4 and the IPv6 wildcard, which httpd keeps apart. */
-static const char *misdirect_dump_shown(apr_pool_t *p, server_addr_rec *sar)
-{
-    const char *host = sar->virthost;
-
-    if (!host) {
-        return misdirect_dump_ip_key(p, sar);
-    }
-    return apr_psprintf(p, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-                        (unsigned int)sar->host_port);
-}
-
 static int misdirect_dump_name_cmp(const void *a, const void *b)
 {
     const misdirect_dump_name *x = a, *y = b;
@@ -401,13 +378,13 @@ static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
 
         s = APR_ARRAY_IDX(all, i, server_rec *);
         for (sar = s->addrs; sar; sar = sar->next) {
-            const char *key = misdirect_dump_ip_key(p, sar);
+            const char *key = misdirect_addr_key(p, sar);
             misdirect_dump_addr *a = apr_hash_get(addrs, key,
                                                   APR_HASH_KEY_STRING);
 
             if (!a) {
                 a = apr_pcalloc(p, sizeof(*a));
-                a->key = misdirect_dump_shown(p, sar);
+                a->key = misdirect_addr_shown(p, sar);
                 a->port = sar->host_port;
                 a->vhosts = apr_array_make(p, 4, sizeof(void *));
                 a->names = apr_array_make(p, 8, sizeof(misdirect_dump_name));
@@ -434,7 +411,7 @@ static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
         }
         if (twin) {
             a->key = apr_psprintf(p, "%s (%s)", a->key,
-                misdirect_dump_ip_key(p, APR_ARRAY_IDX(a->vhosts, 0,
+                misdirect_addr_key(p, APR_ARRAY_IDX(a->vhosts, 0,
                                       misdirect_dump_vhost *)->sar));
         }
         apr_hash_set(shown, a->key, APR_HASH_KEY_STRING, a);

@@ -155,28 +155,6 @@ typedef struct {
     apr_array_header_t *vhosts;      /* server_rec *, in file order */
 } misdirect_lint_addr;
 
-static const char *misdirect_addr_key(apr_pool_t *p, server_addr_rec *sar)
-{
-    char *ip = NULL;
-
-    apr_sockaddr_ip_get(&ip, sar->host_addr);
-    return apr_psprintf(p, "%s:%u", ip ? ip : "?",
-                        (unsigned int)sar->host_port);
-}
-
-/* The address as the administrator wrote it: "*" stands for both the
- * IPv4 and the IPv6 wildcard httpd listens on. */
-static const char *misdirect_addr_name(apr_pool_t *p, server_addr_rec *sar)
-{
-    const char *host = sar->virthost;
-
-    if (!host) {
-        return misdirect_addr_key(p, sar);
-    }
-    return apr_psprintf(p, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-                        (unsigned int)sar->host_port);
-}
-
 /* Warns about a default vhost whose TLS settings mod_ssl finds
  * incompatible with siblings' under SSLVHostSNIPolicy: clients without
  * SNI (most reverse proxies) get 421 for those. */
@@ -356,7 +334,7 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
             if (!a) {
                 a = apr_pcalloc(ptemp, sizeof(*a));
                 a->key = key;
-                a->name = misdirect_addr_name(ptemp, sar);
+                a->name = misdirect_addr_shown(ptemp, sar);
                 a->vhosts = apr_array_make(ptemp, 4, sizeof(server_rec *));
                 apr_hash_set(addrs, key, APR_HASH_KEY_STRING, a);
                 APR_ARRAY_PUSH(order, misdirect_lint_addr *) = a;

@@ -139,6 +139,13 @@ MISDIRECT_INTERNAL int misdirect_log_limit(void);
 /* Where s is defined, "file:line" ("main server" for the main server). */
 MISDIRECT_INTERNAL const char *misdirect_vhost_where(apr_pool_t *p,
                                                      server_rec *s);
+/* A <VirtualHost> address: as httpd matches a connection's local address
+ * ("ip:port", "[ip6]:port"), and as the configuration wrote it ("*:443"
+ * stands for the IPv4 and the IPv6 wildcard, which httpd keeps apart). */
+MISDIRECT_INTERNAL const char *misdirect_addr_key(apr_pool_t *p,
+                                                  const server_addr_rec *sar);
+MISDIRECT_INTERNAL const char *misdirect_addr_shown(apr_pool_t *p,
+                                               const server_addr_rec *sar);
 /* "ServerName (file:line)", "(unknown)" for NULL: how every line names a
  * virtual host. */
 MISDIRECT_INTERNAL const char *misdirect_vhost_desc(apr_pool_t *p,
