@@ -342,10 +342,10 @@ static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
     return v;
 }
 
-/* Do a and b list the same vhosts: one <VirtualHost *:port> that httpd
+/* Do a and b hold the same vhosts: one <VirtualHost *:port> that httpd
  * keeps as two addresses, one per IP family. */
-static int misdirect_dump_same_vhosts(const misdirect_dump_addr *a,
-                                      const misdirect_dump_addr *b)
+static int misdirect_same_vhosts(const misdirect_address *a,
+                                 const misdirect_address *b)
 {
     int i;
 
@@ -353,66 +353,102 @@ static int misdirect_dump_same_vhosts(const misdirect_dump_addr *a,
         return 0;
     }
     for (i = 0; i < a->vhosts->nelts; i++) {
-        if (APR_ARRAY_IDX(a->vhosts, i, misdirect_dump_vhost *)->s
-            != APR_ARRAY_IDX(b->vhosts, i, misdirect_dump_vhost *)->s) {
+        if (APR_ARRAY_IDX(a->vhosts, i, misdirect_address_vhost).s
+            != APR_ARRAY_IDX(b->vhosts, i, misdirect_address_vhost).s) {
             return 0;
         }
     }
     return 1;
 }
 
+apr_array_header_t *misdirect_addresses(apr_pool_t *p, server_rec *main_s)
+{
+    apr_array_header_t *all = misdirect_vhosts_in_file_order(p, main_s);
+    apr_array_header_t *order = apr_array_make(p, 4, sizeof(void *));
+    apr_array_header_t *out = apr_array_make(p, 4, sizeof(void *));
+    apr_hash_t *by_key = apr_hash_make(p), *by_shown = apr_hash_make(p);
+    int i;
+
+    for (i = 0; i < all->nelts; i++) {
+        server_rec *s = APR_ARRAY_IDX(all, i, server_rec *);
+        server_addr_rec *sar;
+
+        for (sar = s->addrs; sar; sar = sar->next) {
+            const char *key = misdirect_addr_key(p, sar);
+            misdirect_address *a = apr_hash_get(by_key, key,
+                                                APR_HASH_KEY_STRING);
+            misdirect_address_vhost *v;
+
+            if (!a) {
+                a = apr_pcalloc(p, sizeof(*a));
+                a->key = key;
+                a->shown = misdirect_addr_shown(p, sar);
+                a->vhosts = apr_array_make(p, 4, sizeof(*v));
+                apr_hash_set(by_key, key, APR_HASH_KEY_STRING, a);
+                APR_ARRAY_PUSH(order, misdirect_address *) = a;
+            }
+            if (a->vhosts->nelts
+                && APR_ARRAY_IDX(a->vhosts, a->vhosts->nelts - 1,
+                                 misdirect_address_vhost).s == s) {
+                continue;       /* s names this address twice */
+            }
+            v = apr_array_push(a->vhosts);
+            v->s = s;
+            v->sar = sar;
+        }
+    }
+    for (i = 0; i < order->nelts; i++) {
+        misdirect_address *a = APR_ARRAY_IDX(order, i, misdirect_address *);
+        misdirect_address *twin = apr_hash_get(by_shown, a->shown,
+                                               APR_HASH_KEY_STRING);
+
+        if (twin && misdirect_same_vhosts(a, twin)) {
+            continue;               /* the other family of a "*" */
+        }
+        if (!twin) {
+            apr_hash_set(by_shown, a->shown, APR_HASH_KEY_STRING, a);
+        }
+        APR_ARRAY_PUSH(out, misdirect_address *) = a;
+    }
+    return out;
+}
+
 /* The TLS addresses in file order, each with its vhosts and names. */
 static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
                                                 server_rec *main_s)
 {
-    apr_array_header_t *all = misdirect_vhosts_in_file_order(p, main_s);
-    apr_array_header_t *order = apr_array_make(p, 4, sizeof(void *));
+    apr_array_header_t *addrs = misdirect_addresses(p, main_s);
     apr_array_header_t *tls = apr_array_make(p, 4, sizeof(void *));
-    apr_hash_t *addrs = apr_hash_make(p), *shown = apr_hash_make(p);
+    apr_hash_t *shown = apr_hash_make(p);
     misdirect_dump_lookup look;
-    server_rec *s;
     int i, k;
 
-    for (i = 0; i < all->nelts; i++) {
-        server_addr_rec *sar;
-
-        s = APR_ARRAY_IDX(all, i, server_rec *);
-        for (sar = s->addrs; sar; sar = sar->next) {
-            const char *key = misdirect_addr_key(p, sar);
-            misdirect_dump_addr *a = apr_hash_get(addrs, key,
-                                                  APR_HASH_KEY_STRING);
-
-            if (!a) {
-                a = apr_pcalloc(p, sizeof(*a));
-                a->key = misdirect_addr_shown(p, sar);
-                a->port = sar->host_port;
-                a->vhosts = apr_array_make(p, 4, sizeof(void *));
-                a->names = apr_array_make(p, 8, sizeof(misdirect_dump_name));
-                apr_hash_set(addrs, key, APR_HASH_KEY_STRING, a);
-                APR_ARRAY_PUSH(order, misdirect_dump_addr *) = a;
-            }
-            APR_ARRAY_PUSH(a->vhosts, misdirect_dump_vhost *) =
-                misdirect_dump_vhost_make(p, s, sar);
-        }
-    }
-    for (i = 0; i < order->nelts; i++) {
-        misdirect_dump_addr *a = APR_ARRAY_IDX(order, i,
-                                               misdirect_dump_addr *);
-        misdirect_dump_addr *twin = apr_hash_get(shown, a->key,
-                                                 APR_HASH_KEY_STRING);
+    for (i = 0; i < addrs->nelts; i++) {
+        const misdirect_address *ad = APR_ARRAY_IDX(addrs, i,
+                                                    misdirect_address *);
+        misdirect_dump_addr *a;
         apr_hash_t *seen = apr_hash_make(p);
 
-        if (!misdirect_tls_enabled(APR_ARRAY_IDX(a->vhosts, 0,
-                                   misdirect_dump_vhost *)->s)) {
+        if (!misdirect_tls_enabled(APR_ARRAY_IDX(ad->vhosts, 0,
+                                   misdirect_address_vhost).s)) {
             continue;
         }
-        if (twin && misdirect_dump_same_vhosts(a, twin)) {
-            continue;               /* the other family of a "*" */
+        a = apr_pcalloc(p, sizeof(*a));
+        a->key = ad->shown;
+        a->port = APR_ARRAY_IDX(ad->vhosts, 0,
+                                misdirect_address_vhost).sar->host_port;
+        a->vhosts = apr_array_make(p, ad->vhosts->nelts, sizeof(void *));
+        a->names = apr_array_make(p, 8, sizeof(misdirect_dump_name));
+        for (k = 0; k < ad->vhosts->nelts; k++) {
+            const misdirect_address_vhost *v = &APR_ARRAY_IDX(ad->vhosts, k,
+                                                  misdirect_address_vhost);
+
+            APR_ARRAY_PUSH(a->vhosts, misdirect_dump_vhost *) =
+                misdirect_dump_vhost_make(p, v->s, v->sar);
         }
-        if (twin) {
-            a->key = apr_psprintf(p, "%s (%s)", a->key,
-                misdirect_addr_key(p, APR_ARRAY_IDX(a->vhosts, 0,
-                                      misdirect_dump_vhost *)->sar));
+        if (apr_hash_get(shown, a->key, APR_HASH_KEY_STRING)) {
+            /* One family of a "*" whose vhosts differ from the other's. */
+            a->key = apr_psprintf(p, "%s (%s)", a->key, ad->key);
         }
         apr_hash_set(shown, a->key, APR_HASH_KEY_STRING, a);
         for (k = 0; k < a->vhosts->nelts; k++) {

@@ -149,19 +149,17 @@ static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
     }
 }
 
-typedef struct {
-    const char *key;                 /* "ip:port", what httpd matches */
-    const char *name;                /* as in <VirtualHost>: "*:443" */
-    apr_array_header_t *vhosts;      /* server_rec *, in file order */
-} misdirect_lint_addr;
+/* The vhost of an address's i-th entry. */
+#define MISDIRECT_ADDR_VHOST(a, i) \
+    (APR_ARRAY_IDX((a)->vhosts, (i), misdirect_address_vhost).s)
 
 /* Warns about a default vhost whose TLS settings mod_ssl finds
  * incompatible with siblings' under SSLVHostSNIPolicy: clients without
  * SNI (most reverse proxies) get 421 for those. */
 static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
-                                   const misdirect_lint_addr *a)
+                                   const misdirect_address *a)
 {
-    server_rec *dflt = APR_ARRAY_IDX(a->vhosts, 0, server_rec *);
+    server_rec *dflt = MISDIRECT_ADDR_VHOST(a, 0);
     misdirect_ssl_policy_e policy = misdirect_ssl_policy();
     const char *examples = NULL, *settings = NULL;
     int i, k, differing = 0, shown = 0;
@@ -170,7 +168,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
         return;
     }
     for (i = 1; i < a->vhosts->nelts; i++) {
-        server_rec *s = APR_ARRAY_IDX(a->vhosts, i, server_rec *);
+        server_rec *s = MISDIRECT_ADDR_VHOST(a, i);
         apr_array_header_t *labels;
 
         /* A plain vhost on a TLS address is the administrator's choice
@@ -202,7 +200,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "reverse proxies among them, get 421 from mod_ssl for "
                      "all %d siblings (%s%s) of the default virtual host "
                      "%s; make them send SNI, or relax the policy",
-                     a->name, differing, examples,
+                     a->shown, differing, examples,
                      differing > shown ? ", ..." : "",
                      misdirect_vhost_desc(ptemp, dflt));
     }
@@ -215,7 +213,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "among them, get 421 from mod_ssl for those; make "
                      "them send SNI, or give those vhosts the default "
                      "vhost's settings",
-                     a->name, misdirect_vhost_desc(ptemp, dflt),
+                     a->shown, misdirect_vhost_desc(ptemp, dflt),
                      settings ? settings : "SSLEngine",
                      misdirect_ssl_policy_name(policy),
                      differing, a->vhosts->nelts - 1, examples,
@@ -246,67 +244,36 @@ static void misdirect_lint_claim(apr_pool_t *ptemp, server_rec *main_s,
 }
 
 static void misdirect_lint_duplicates(apr_pool_t *ptemp, server_rec *main_s,
-                                      const misdirect_lint_addr *a)
+                                      const misdirect_address *a)
 {
     apr_hash_t *claims = apr_hash_make(ptemp);
     int i, j;
 
     for (i = 0; i < a->vhosts->nelts; i++) {
-        server_rec *s = APR_ARRAY_IDX(a->vhosts, i, server_rec *);
+        server_rec *s = MISDIRECT_ADDR_VHOST(a, i);
 
         if (s->server_hostname) {
-            misdirect_lint_claim(ptemp, main_s, claims, a->name,
+            misdirect_lint_claim(ptemp, main_s, claims, a->shown,
                                  s->server_hostname, s);
         }
         for (j = 0; s->names && j < s->names->nelts; j++) {
             const char *n = APR_ARRAY_IDX(s->names, j, const char *);
 
             if (n) {
-                misdirect_lint_claim(ptemp, main_s, claims, a->name, n, s);
+                misdirect_lint_claim(ptemp, main_s, claims, a->shown, n, s);
             }
         }
     }
 }
 
-/* Did an earlier address group have the same name and vhosts?  "*:443"
- * gives one for 0.0.0.0 and one for [::]: name it once. */
-static int misdirect_lint_seen(const apr_array_header_t *order, int upto)
-{
-    const misdirect_lint_addr *a = APR_ARRAY_IDX(order, upto,
-                                                 misdirect_lint_addr *);
-    int i, j;
-
-    for (i = 0; i < upto; i++) {
-        const misdirect_lint_addr *b = APR_ARRAY_IDX(order, i,
-                                                     misdirect_lint_addr *);
-
-        if (strcmp(a->name, b->name)
-            || a->vhosts->nelts != b->vhosts->nelts) {
-            continue;
-        }
-        for (j = 0; j < a->vhosts->nelts; j++) {
-            if (APR_ARRAY_IDX(a->vhosts, j, server_rec *)
-                != APR_ARRAY_IDX(b->vhosts, j, server_rec *)) {
-                break;
-            }
-        }
-        if (j == a->vhosts->nelts) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
 {
     const misdirect_srv_conf *g = misdirect_conf(main_s);
     apr_hash_t *cache = apr_hash_make(ptemp);
-    apr_hash_t *addrs = apr_hash_make(ptemp);
-    apr_array_header_t *order = apr_array_make(ptemp, 8, sizeof(void *));
-    apr_array_header_t *vhosts;
+    apr_array_header_t *vhosts, *addrs;
     apr_array_header_t *certs = apr_array_make(ptemp, 4, sizeof(X509 *));
     apr_hash_index_t *hi;
-    server_rec *s;
     int i;
 
     if (g->lint == 0) {
@@ -316,43 +283,20 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
      * reads. */
     vhosts = misdirect_vhosts_in_file_order(ptemp, main_s);
     for (i = 0; i < vhosts->nelts; i++) {
-        apr_array_header_t *files;
-        server_addr_rec *sar;
+        server_rec *s = APR_ARRAY_IDX(vhosts, i, server_rec *);
+        apr_array_header_t *files = misdirect_tls_cert_files(ptemp, s);
 
-        s = APR_ARRAY_IDX(vhosts, i, server_rec *);
-        files = misdirect_tls_cert_files(ptemp, s);
         apr_array_clear(certs);
         misdirect_lint_certs(cache, files, certs);
         if (certs->nelts) {
             misdirect_lint_names(ptemp, main_s, s, certs, files);
         }
-        for (sar = s->addrs; sar; sar = sar->next) {
-            const char *key = misdirect_addr_key(ptemp, sar);
-            misdirect_lint_addr *a = apr_hash_get(addrs, key,
-                                                  APR_HASH_KEY_STRING);
-
-            if (!a) {
-                a = apr_pcalloc(ptemp, sizeof(*a));
-                a->key = key;
-                a->name = misdirect_addr_shown(ptemp, sar);
-                a->vhosts = apr_array_make(ptemp, 4, sizeof(server_rec *));
-                apr_hash_set(addrs, key, APR_HASH_KEY_STRING, a);
-                APR_ARRAY_PUSH(order, misdirect_lint_addr *) = a;
-            }
-            if (!a->vhosts->nelts
-                || APR_ARRAY_IDX(a->vhosts, a->vhosts->nelts - 1,
-                                 server_rec *) != s) {
-                APR_ARRAY_PUSH(a->vhosts, server_rec *) = s;
-            }
-        }
     }
-    for (i = 0; i < order->nelts; i++) {
-        const misdirect_lint_addr *a = APR_ARRAY_IDX(order, i,
-                                                     misdirect_lint_addr *);
+    addrs = misdirect_addresses(ptemp, main_s);
+    for (i = 0; i < addrs->nelts; i++) {
+        const misdirect_address *a = APR_ARRAY_IDX(addrs, i,
+                                                   misdirect_address *);
 
-        if (misdirect_lint_seen(order, i)) {
-            continue;
-        }
         misdirect_lint_default(ptemp, main_s, a);
         misdirect_lint_duplicates(ptemp, main_s, a);
     }

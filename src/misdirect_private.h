@@ -146,6 +146,20 @@ MISDIRECT_INTERNAL const char *misdirect_addr_key(apr_pool_t *p,
                                                   const server_addr_rec *sar);
 MISDIRECT_INTERNAL const char *misdirect_addr_shown(apr_pool_t *p,
                                                const server_addr_rec *sar);
+/* The <VirtualHost> addresses in file order (misdirect_address *), each
+ * with its vhosts in file order; the IPv4 and the IPv6 half of a
+ * "*:port" that hold the same vhosts are one.  misdirect_layout.c. */
+typedef struct {
+    server_rec *s;
+    server_addr_rec *sar;               /* s's entry for the address */
+} misdirect_address_vhost;
+typedef struct {
+    const char *key;                    /* misdirect_addr_key() */
+    const char *shown;                  /* misdirect_addr_shown() */
+    apr_array_header_t *vhosts;         /* misdirect_address_vhost */
+} misdirect_address;
+MISDIRECT_INTERNAL apr_array_header_t *misdirect_addresses(apr_pool_t *p,
+                                                        server_rec *main_s);
 /* "ServerName (file:line)", "(unknown)" for NULL: how every line names a
  * virtual host. */
 MISDIRECT_INTERNAL const char *misdirect_vhost_desc(apr_pool_t *p,
