@@ -301,19 +301,14 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
         request_no = (atoi(stream) + 1) / 2;
         proto = apr_pstrcat(p, "h2\" stream=\"", stream, NULL);
     }
-    if (q->ssl) {
-        const unsigned char *alpn = NULL;
-        unsigned int alpn_len = 0;
+    if (q->handshake) {
+        const misdirect_handshake *hk = q->handshake;
 
-        SSL_get0_alpn_selected(q->ssl, &alpn, &alpn_len);
         tls = apr_psprintf(p, " sni=\"%s\" tls_resumed=\"%s\" alpn=\"%s\"",
                            q->sni ? q->sni : "(none)",
-                           SSL_session_reused(q->ssl) ? "yes" : "no",
-                           alpn_len
-                           ? misdirect_escape(p, apr_pstrmemdup(p,
-                                                   (const char *)alpn,
-                                                   alpn_len))
-                           : "(none)");
+                           hk->resumed ? "yes" : "no",
+                           hk->alpn[0] ? misdirect_escape(p, hk->alpn)
+                                       : "(none)");
     }
 
     if (q->facts.tls && q->hs && q->hs != r->server
@@ -526,11 +521,11 @@ static const char *misdirect_handler_fields(request_rec *r)
 static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
 {
     return r->status == HTTP_FORBIDDEN && q != &misdirect_reached
-           && q != &misdirect_judged_clean && q->ssl && q->hs
+           && q != &misdirect_judged_clean && q->handshake && q->hs
            && q->hs != r->server
            && misdirect_ssl_forbids(misdirect_ssl_verify_level(q->hs),
                                     misdirect_ssl_verify_level(r->server),
-                                    SSL_version(q->ssl) >= TLS1_3_VERSION);
+                                    q->handshake->tls13);
 }
 
 void misdirect_explain(request_rec *r)
@@ -580,7 +575,7 @@ void misdirect_explain(request_rec *r)
              * of its own making, on no TLS at all. */
             q->facts.tls = 0;
             q->hs = NULL;
-            q->ssl = NULL;
+            q->handshake = NULL;
         }
         /* ap_set_keepalive has counted this request already, if the
          * connection goes on. */

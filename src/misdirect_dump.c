@@ -135,31 +135,14 @@ static const char *misdirect_dump_verdict(apr_pool_t *p,
 /* ------------------------------------------------------------------ */
 /* JSON                                                               */
 
-static void misdirect_dump_json_str(FILE *out, const char *s)
+/* A JSON string as misdirect-status writes them (valid UTF-8 kept,
+ * anything else replaced), or null. */
+static void misdirect_dump_json_str(FILE *out, apr_pool_t *p, const char *s)
 {
-    if (!s) {
-        fputs("null", out);
-        return;
-    }
-    putc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == '"' || c == '\\') {
-            fprintf(out, "\\%c", c);
-        }
-        else if (c < 0x20 || c >= 0x7f) {
-            /* Bytes, not code points: names are ASCII in practice. */
-            fprintf(out, "\\u%04x", c);
-        }
-        else {
-            putc(c, out);
-        }
-    }
-    putc('"', out);
+    fputs(misdirect_json_str(p, s), out);
 }
 
-static void misdirect_dump_json_pair(FILE *out, int *first,
+static void misdirect_dump_json_pair(FILE *out, apr_pool_t *p, int *first,
                                      const misdirect_dump_addr *a,
                                      const misdirect_dump_name *sni,
                                      const misdirect_dump_vhost *h,
@@ -171,27 +154,29 @@ static void misdirect_dump_json_pair(FILE *out, int *first,
     fputs(*first ? "\n    " : ",\n    ", out);
     *first = 0;
     fputs("{\"sni\": ", out);
-    misdirect_dump_json_str(out, sni ? sni->name : NULL);
+    misdirect_dump_json_str(out, p, sni ? sni->name : NULL);
     fputs(", \"host\": ", out);
-    misdirect_dump_json_str(out, host->name);
+    misdirect_dump_json_str(out, p, host->name);
     fprintf(out, ", \"status\": %d, \"by\": ", o.status);
-    misdirect_dump_json_str(out, o.kind == MISDIRECT_DUMP_REFUSED
+    misdirect_dump_json_str(out, p, o.kind == MISDIRECT_DUMP_REFUSED
                                  ? "mod_misdirect"
                                  : o.status != 200 ? "mod_ssl" : NULL);
     fputs(", \"check\": ", out);
-    misdirect_dump_json_str(out, o.kind == MISDIRECT_DUMP_REFUSED
+    misdirect_dump_json_str(out, p, o.kind == MISDIRECT_DUMP_REFUSED
                                  ? misdirect_check_name(o.check) : NULL);
     fputs(", \"handshake_vhost\": ", out);
-    misdirect_dump_json_str(out, h->s->server_hostname);
+    misdirect_dump_json_str(out, p, h->s->server_hostname);
     fputs(", \"request_vhost\": ", out);
-    misdirect_dump_json_str(out, host->r->s->server_hostname);
+    misdirect_dump_json_str(out, p, host->r->s->server_hostname);
     putc('}', out);
+    apr_pool_clear(p);              /* the strings of one pair */
 }
 
 /* Above MISDIRECT_DUMP_FULL names: the pairs with SNI that select
  * another vhost and are not refused with 421, at most
  * MISDIRECT_DUMP_LISTED of them.  Returns how many were listed. */
-static apr_int64_t misdirect_dump_json_open(FILE *out, int *first,
+static apr_int64_t misdirect_dump_json_open(FILE *out, apr_pool_t *p,
+                                            int *first,
                                             const misdirect_dump_addr *a)
 {
     misdirect_dump_outcome o;
@@ -220,17 +205,20 @@ static apr_int64_t misdirect_dump_json_open(FILE *out, int *first,
             if (listed == MISDIRECT_DUMP_LISTED) {
                 return listed;
             }
-            misdirect_dump_json_pair(out, first, a, sni, sni->h, host);
+            misdirect_dump_json_pair(out, p, first, a, sni, sni->h, host);
             listed++;
         }
     }
     return listed;
 }
 
-static void misdirect_dump_json(FILE *out, apr_array_header_t *tls)
+static void misdirect_dump_json(FILE *out, apr_pool_t *ptemp,
+                                apr_array_header_t *tls)
 {
+    apr_pool_t *p;                  /* cleared after each pair */
     int i, j, k;
 
+    apr_pool_create(&p, ptemp);
     fputs("{\"listeners\": [", out);
     for (i = 0; i < tls->nelts; i++) {
         misdirect_dump_addr *a = APR_ARRAY_IDX(tls, i, misdirect_dump_addr *);
@@ -240,11 +228,11 @@ static void misdirect_dump_json(FILE *out, apr_array_header_t *tls)
         int first = 1;
 
         fputs(i ? ",\n  {\"address\": " : "\n  {\"address\": ", out);
-        misdirect_dump_json_str(out, a->key);
+        misdirect_dump_json_str(out, p, a->key);
         fprintf(out, ", \"complete\": %s, \"pairs\": [",
                 complete ? "true" : "false");
         for (k = 0; k < nn; k++) {
-            misdirect_dump_json_pair(out, &first, a, NULL, dflt,
+            misdirect_dump_json_pair(out, p, &first, a, NULL, dflt,
                 &APR_ARRAY_IDX(a->names, k, misdirect_dump_name));
         }
         for (j = 0; complete && j < nn; j++) {
@@ -252,7 +240,7 @@ static void misdirect_dump_json(FILE *out, apr_array_header_t *tls)
                                                   misdirect_dump_name);
 
             for (k = 0; k < nn; k++) {
-                misdirect_dump_json_pair(out, &first, a, sni, sni->h,
+                misdirect_dump_json_pair(out, p, &first, a, sni, sni->h,
                     &APR_ARRAY_IDX(a->names, k, misdirect_dump_name));
             }
         }
@@ -265,7 +253,7 @@ static void misdirect_dump_json(FILE *out, apr_array_header_t *tls)
             int c;
 
             misdirect_dump_count(a, &t);
-            listed = misdirect_dump_json_open(out, &first, a);
+            listed = misdirect_dump_json_open(out, p, &first, a);
             for (c = 0; c < MISDIRECT_DUMP_CODES; c++) {
                 apr_int64_t n = t.cross[0][c] + t.cross[1][c];
                 int kind = c / 8;
@@ -569,7 +557,7 @@ void misdirect_dump(apr_pool_t *ptemp, server_rec *main_s)
     apr_pool_create(&p, ptemp);
     tls = misdirect_dump_build(p, main_s);
     if (json) {
-        misdirect_dump_json(stdout, tls);
+        misdirect_dump_json(stdout, ptemp, tls);
     }
     else {
         misdirect_dump_text(p, stdout, tls);

@@ -69,14 +69,22 @@ typedef struct {
  * slot (misdirect_conn_get): on a TLS connection from mod_ssl's
  * pre_handshake on, on a plain one only once an h2c upgrade was asked
  * for.  HTTP/2 streams read their master connection's, from several
- * threads at once: the handshake facts are written by the first request
- * to find them unknown, and read by others only once published. */
+ * threads at once: the first request to find the handshake unknown
+ * writes its record, which the others read once it is published (a
+ * stream that comes meanwhile reads the handshake into a record of its
+ * own, as mod_ssl's SSL_* variables of a stream read the master's SSL).
+ * What a diagnosis line shows of the handshake is in the record, so that
+ * no line reads the SSL while the connection's thread uses it. */
 #define MISDIRECT_SNI_MAX 255                /* OpenSSL's longest SNI */
+#define MISDIRECT_ALPN_MAX 255               /* a protocol id's longest */
 
 typedef struct {
-    SSL *ssl;                                /* NULL: mod_ssl freed it */
+    int tls;                                 /* 0: mod_ssl freed the SSL */
     server_rec *hs;                          /* H, or NULL: not known */
     int sni_sent;
+    int resumed;                             /* a resumed TLS session */
+    int tls13;                               /* TLS 1.3 or later */
+    char alpn[MISDIRECT_ALPN_MAX + 1];       /* "" when none */
     /* A copy of the SNI as sent: OpenSSL's own string is freed by a TLS
      * 1.2 renegotiation. */
     char sni[MISDIRECT_SNI_MAX + 1];
@@ -118,7 +126,8 @@ typedef struct {
      * literals gives what the raw SNI would: the bytes that are escaped
      * occur in neither. */
     const char *sni;
-    SSL *ssl;                                /* NULL on plain connections */
+    /* The handshake's record, copied: NULL on plain connections. */
+    const misdirect_handshake *handshake;
     int request_no;                          /* on its connection, from 1 */
 } misdirect_req;
 
@@ -286,6 +295,11 @@ MISDIRECT_INTERNAL void misdirect_diag_optional_fns(void);
  * misdirect_escape_into); in memory of p. */
 MISDIRECT_INTERNAL const char *misdirect_escape(apr_pool_t *p,
                                                 const char *s);
+/* s as a JSON string, "null" for NULL: configuration text as UTF-8 (see
+ * misdirect_utf8), quotes, controls and <>& escaped.  misdirect_status.c,
+ * also for the prediction's JSON. */
+MISDIRECT_INTERNAL const char *misdirect_json_str(apr_pool_t *p,
+                                                  const char *s);
 /* "check,check" for a set of checks. */
 MISDIRECT_INTERNAL const char *misdirect_check_list(apr_pool_t *p,
                                                     unsigned int mask);

@@ -181,7 +181,8 @@ static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
     if (hk) {
         q->hs = hk->hs;
         q->sni = hk->sni_sent ? misdirect_escape(r->pool, hk->sni) : NULL;
-        q->ssl = hk->ssl;
+        q->handshake = hk->tls
+                       ? apr_pmemdup(r->pool, hk, sizeof(*hk)) : NULL;
     }
     q->request_no = c->keepalives + 1;
     ap_set_module_config(r->request_config, &misdirect_module, q);

@@ -220,7 +220,7 @@ const char *misdirect_utf8(apr_pool_t *p, const char *s)
 
 /* A JSON string literal of s, which always parses.  <, > and & are
  * escaped too, so no browser sniffs markup. */
-static const char *misdirect_json_str(apr_pool_t *p, const char *s)
+const char *misdirect_json_str(apr_pool_t *p, const char *s)
 {
     const unsigned char *in;
     char *out, *o;

@@ -204,6 +204,8 @@ static void misdirect_handshake_read(conn_rec *c, SSL *ssl,
                                      misdirect_handshake *hk)
 {
     const misdirect_srv_conf *hconf;
+    const unsigned char *alpn = NULL;
+    unsigned int alpn_len = 0;
     const char *sni;
     SSL_CTX *ctx;
     int slot;
@@ -216,7 +218,15 @@ static void misdirect_handshake_read(conn_rec *c, SSL *ssl,
     if (!ap_ssl_conn_is_ssl(c)) {
         return;
     }
-    hk->ssl = ssl;
+    hk->tls = 1;
+    hk->resumed = SSL_session_reused(ssl);
+    hk->tls13 = SSL_version(ssl) >= TLS1_3_VERSION;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    if (alpn_len > MISDIRECT_ALPN_MAX) {
+        alpn_len = MISDIRECT_ALPN_MAX;
+    }
+    memcpy(hk->alpn, alpn ? (const char *)alpn : "", alpn ? alpn_len : 0);
+    hk->alpn[alpn ? alpn_len : 0] = '\0';
     sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     ctx = SSL_get_SSL_CTX(ssl);
     hk->hs = ctx && misdirect_ctx_index >= 0
@@ -230,7 +240,7 @@ static void misdirect_handshake_read(conn_rec *c, SSL *ssl,
      * context's current one, not the one the session began with.  With
      * several (RSA and ECDSA, say), the client may hold any of them. */
     hconf = misdirect_conf(hk->hs);
-    if (hconf->certs[1] && SSL_session_reused(ssl)) {
+    if (hconf->certs[1] && hk->resumed) {
         hk->cert_slot = MISDIRECT_CERT_ANY;
         return;
     }
