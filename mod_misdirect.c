@@ -57,7 +57,7 @@
  * MISDIRECT_GET where the value is used. */
 static const misdirect_srv_conf misdirect_defaults = {
     .mode = MISDIRECT_MODE_ON,
-    .lint = 1,                  /* misdirect_lint.c lints unless it is 0 */
+    .lint = 1,
     .log_limit = 10,
 };
 
@@ -75,65 +75,14 @@ int misdirect_mode(const misdirect_srv_conf *conf)
     return MISDIRECT_GET(conf, mode);
 }
 
+int misdirect_lint_enabled(server_rec *main_s)
+{
+    return MISDIRECT_GET(misdirect_conf(main_s), lint);
+}
+
 int misdirect_log_limit(void)
 {
     return MISDIRECT_GET(misdirect_conf(ap_server_conf), log_limit);
-}
-
-const char *misdirect_vhost_where(apr_pool_t *p, server_rec *s)
-{
-    if (!s->defn_name) {
-        return "main server";
-    }
-    return apr_psprintf(p, "%s:%u", s->defn_name, s->defn_line_number);
-}
-
-const char *misdirect_addr_key(apr_pool_t *p, const server_addr_rec *sar)
-{
-    char *ip = NULL;
-
-    apr_sockaddr_ip_get(&ip, sar->host_addr);
-    return apr_psprintf(p, strchr(ip ? ip : "", ':') ? "[%s]:%u" : "%s:%u",
-                        ip ? ip : "?", (unsigned int)sar->host_port);
-}
-
-const char *misdirect_addr_shown(apr_pool_t *p, const server_addr_rec *sar)
-{
-    const char *host = sar->virthost;
-
-    if (!host) {
-        return misdirect_addr_key(p, sar);
-    }
-    return apr_psprintf(p, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-                        (unsigned int)sar->host_port);
-}
-
-const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
-{
-    if (!s) {
-        return "(unknown)";
-    }
-    return apr_psprintf(p, "%s (%s)", s->server_hostname,
-                        misdirect_vhost_where(p, s));
-}
-
-apr_array_header_t *misdirect_vhosts_in_file_order(apr_pool_t *p,
-                                                   server_rec *main_s)
-{
-    apr_array_header_t *list = apr_array_make(p, 64, sizeof(server_rec *));
-    server_rec *s;
-    int i, n;
-
-    for (s = main_s->next; s; s = s->next) {
-        APR_ARRAY_PUSH(list, server_rec *) = s;
-    }
-    for (i = 0, n = list->nelts; i < n / 2; i++) {
-        s = APR_ARRAY_IDX(list, i, server_rec *);
-        APR_ARRAY_IDX(list, i, server_rec *) =
-            APR_ARRAY_IDX(list, n - 1 - i, server_rec *);
-        APR_ARRAY_IDX(list, n - 1 - i, server_rec *) = s;
-    }
-    return list;
 }
 
 /* ------------------------------------------------------------------ */
@@ -164,25 +113,39 @@ misdirect_action_e misdirect_default_for(misdirect_check_e check,
     return misdirect_default_action(check);
 }
 
-static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
-                                 apr_pool_t *ptemp, server_rec *s)
+/* Each vhost's action of every check, its own or the default under
+ * mod_ssl's policy, which the model has read. */
+static void misdirect_policies_resolve(server_rec *s)
 {
-    misdirect_ssl_policy_e ssl;
-    server_rec *v;
-    int file_order = 0, relaxed = 0, i;
+    misdirect_ssl_policy_e ssl = misdirect_ssl_policy();
+    int i;
 
-    (void)plog;
-    misdirect_tls_profiles_build(pconf, ptemp, s);
-    ssl = misdirect_ssl_policy();
-    for (v = s; v; v = v->next) {
-        misdirect_srv_conf *conf = misdirect_conf(v);
+    for (; s; s = s->next) {
+        misdirect_srv_conf *conf = misdirect_conf(s);
 
-        conf->file_order = file_order++;
         for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
             conf->policy[i] = conf->action[i] == MISDIRECT_UNSET
                               ? misdirect_default_for(i, ssl)
                               : (misdirect_action_e)conf->action[i];
         }
+    }
+}
+
+static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                 apr_pool_t *ptemp, server_rec *s)
+{
+    misdirect_ssl_policy_e ssl;
+    server_rec *v;
+    int file_order = 0, relaxed = 0;
+
+    (void)plog;
+    misdirect_tls_profiles_build(pconf, ptemp, s);
+    misdirect_policies_resolve(s);
+    ssl = misdirect_ssl_policy();
+    for (v = s; v; v = v->next) {
+        misdirect_srv_conf *conf = misdirect_conf(v);
+
+        conf->file_order = file_order++;
         relaxed += misdirect_tls_enabled(v)
                    && conf->action[MISDIRECT_CHECK_CERT] == MISDIRECT_UNSET
                    && conf->policy[MISDIRECT_CHECK_CERT]
@@ -210,6 +173,7 @@ static void misdirect_test_config(apr_pool_t *pconf, server_rec *s)
 {
     /* apachectl configtest stops before post_config: lint here too. */
     misdirect_tls_profiles_build(pconf, pconf, s);
+    misdirect_policies_resolve(s);
     misdirect_lint(pconf, s);
     misdirect_dump(pconf, s);
 }

@@ -376,7 +376,7 @@ static misdirect_outcome_e misdirect_outcome(misdirect_action_e a)
            : MISDIRECT_OUT_ALLOWED;
 }
 
-void misdirect_status_count(server_rec *s, const misdirect_decision *d)
+void misdirect_counters_count(server_rec *s, const misdirect_decision *d)
 {
     int slot = misdirect_slot_of(s);
     unsigned int rest;
@@ -401,7 +401,7 @@ void misdirect_status_count(server_rec *s, const misdirect_decision *d)
     }
 }
 
-void misdirect_status_count_ssl(server_rec *s, int status)
+void misdirect_counters_count_ssl(server_rec *s, int status)
 {
     int slot = misdirect_slot_of(s);
 
@@ -423,7 +423,7 @@ void misdirect_status_count_ssl(server_rec *s, int status)
     }
 }
 
-void misdirect_status_count_other(server_rec *s)
+void misdirect_counters_count_other(server_rec *s)
 {
     int slot = misdirect_slot_of(s);
 

@@ -513,9 +513,6 @@ static const char *misdirect_handler_fields(request_rec *r)
     return out;
 }
 
-/* A refusal that mod_ssl produced, or a 421 from the handler or a
- * backend, is a misdirect too: explain it with the same line, plus what
- * caused it, and count it. */
 /* Did mod_ssl's access check refuse q's request (403) because its vhost
  * verifies clients more strictly than the handshake's? */
 static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
@@ -528,6 +525,9 @@ static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
                                     q->handshake->tls13);
 }
 
+/* A refusal that mod_ssl produced, or a 421 from the handler or a
+ * backend, is a misdirect too: explain it with the same line, plus what
+ * caused it, and count it. */
 void misdirect_explain(request_rec *r)
 {
     misdirect_req *q = ap_get_module_config(r->request_config,
@@ -584,13 +584,13 @@ void misdirect_explain(request_rec *r)
         }
     }
     if (what) {
-        misdirect_status_count_ssl(r->server, r->status);
+        misdirect_counters_count_ssl(r->server, r->status);
         logno = MISDIRECT_LOGNO(006);
         extra = " by=\"mod_ssl\"";
         hint = misdirect_ssl_hint(r, c, q);
     }
     else if (r->status == HTTP_MISDIRECTED_REQUEST) {
-        misdirect_status_count_other(r->server);
+        misdirect_counters_count_other(r->server);
         logno = MISDIRECT_LOGNO(007);
         what = misdirect_proxied(r)
                ? "a proxied backend answered 421, not mod_ssl or "

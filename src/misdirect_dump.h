@@ -1,7 +1,8 @@
 /*
- * mod_misdirect: what the prediction's two files share.  Private to
- * them: misdirect_matrix.c works out what each (SNI, host) pair of a TLS
- * address gets, misdirect_dump.c prints it for people or for scripts.
+ * mod_misdirect: what the prediction's three files share.  Private to
+ * them: misdirect_layout.c finds each TLS address's names and the vhosts
+ * they select, misdirect_matrix.c works out what each (SNI, host) pair
+ * gets, misdirect_dump.c prints it for people or for scripts.
  *
  * Licensed under the Apache License, Version 2.0.
  */

@@ -1,8 +1,10 @@
 /*
- * mod_misdirect: the TLS addresses as httpd matches them, for the
- * prediction: each address's vhosts in file order, its names, which
- * vhost an SNI or a host of each name selects, and which names each
- * vhost's certificates cover.  misdirect_matrix.c judges the pairs.
+ * mod_misdirect: how the configuration lays out its vhosts.  For every
+ * file: how a line names a vhost and an address, the vhosts in file
+ * order, the addresses with their vhosts.  For the prediction: each TLS
+ * address's names, which vhost an SNI or a host of each name selects,
+ * and which names each vhost's certificates cover; misdirect_matrix.c
+ * judges the pairs.
  *
  * Both lookups are indexed, so that 5,000 vhosts cost thousands of
  * steps, not millions.  Names go through a hash of exact names and
@@ -321,25 +323,78 @@ static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
                                                        server_addr_rec *sar)
 {
     misdirect_dump_vhost *v = apr_pcalloc(p, sizeof(*v));
-    misdirect_ssl_policy_e ssl = misdirect_ssl_policy();
     const char *proto = misdirect_tls_canon(s, "SSLProtocol");
-    int k;
 
     v->s = s;
     v->sar = sar;
     v->conf = misdirect_conf(s);
     v->mode = misdirect_mode(v->conf);
-    /* What post_config will put in policy[]. */
-    for (k = 0; k < MISDIRECT_CHECK_COUNT; k++) {
-        v->policy[k] = v->conf->action[k] == MISDIRECT_UNSET
-                       ? misdirect_default_for(k, ssl)
-                       : (misdirect_action_e)v->conf->action[k];
-    }
+    memcpy(v->policy, v->conf->policy, sizeof(v->policy));
     v->verify = misdirect_ssl_verify_level(s);
     /* Clients negotiate TLS 1.3 whenever the vhost allows it. */
     v->tls13 = !proto || (atoi(proto) & 8);
     v->own = apr_array_make(p, 2, sizeof(int));
     return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* How the configuration lays out its vhosts: names for lines, file    */
+/* order, addresses (the lint, the status pages and the prediction)    */
+
+const char *misdirect_vhost_where(apr_pool_t *p, server_rec *s)
+{
+    if (!s->defn_name) {
+        return "main server";
+    }
+    return apr_psprintf(p, "%s:%u", s->defn_name, s->defn_line_number);
+}
+
+const char *misdirect_addr_key(apr_pool_t *p, const server_addr_rec *sar)
+{
+    char *ip = NULL;
+
+    apr_sockaddr_ip_get(&ip, sar->host_addr);
+    return apr_psprintf(p, strchr(ip ? ip : "", ':') ? "[%s]:%u" : "%s:%u",
+                        ip ? ip : "?", (unsigned int)sar->host_port);
+}
+
+const char *misdirect_addr_shown(apr_pool_t *p, const server_addr_rec *sar)
+{
+    const char *host = sar->virthost;
+
+    if (!host) {
+        return misdirect_addr_key(p, sar);
+    }
+    return apr_psprintf(p, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+                        (unsigned int)sar->host_port);
+}
+
+const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
+{
+    if (!s) {
+        return "(unknown)";
+    }
+    return apr_psprintf(p, "%s (%s)", s->server_hostname,
+                        misdirect_vhost_where(p, s));
+}
+
+apr_array_header_t *misdirect_vhosts_in_file_order(apr_pool_t *p,
+                                                   server_rec *main_s)
+{
+    apr_array_header_t *list = apr_array_make(p, 64, sizeof(server_rec *));
+    server_rec *s;
+    int i, n;
+
+    for (s = main_s->next; s; s = s->next) {
+        APR_ARRAY_PUSH(list, server_rec *) = s;
+    }
+    for (i = 0, n = list->nelts; i < n / 2; i++) {
+        s = APR_ARRAY_IDX(list, i, server_rec *);
+        APR_ARRAY_IDX(list, i, server_rec *) =
+            APR_ARRAY_IDX(list, n - 1 - i, server_rec *);
+        APR_ARRAY_IDX(list, n - 1 - i, server_rec *) = s;
+    }
+    return list;
 }
 
 /* Do a and b hold the same vhosts: one <VirtualHost *:port> that httpd

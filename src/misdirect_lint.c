@@ -269,14 +269,13 @@ static void misdirect_lint_duplicates(apr_pool_t *ptemp, server_rec *main_s,
 
 void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
 {
-    const misdirect_srv_conf *g = misdirect_conf(main_s);
     apr_hash_t *cache = apr_hash_make(ptemp);
     apr_array_header_t *vhosts, *addrs;
     apr_array_header_t *certs = apr_array_make(ptemp, 4, sizeof(X509 *));
     apr_hash_index_t *hi;
     int i;
 
-    if (g->lint == 0) {
+    if (!misdirect_lint_enabled(main_s)) {
         return;
     }
     /* Lint in file order so that "first" means what the administrator

@@ -20,7 +20,7 @@ static const char *const misdirect_check_names[MISDIRECT_CHECK_COUNT] = {
 };
 
 #define MISDIRECT_CHECK_DEFAULT(id, name, dflt) dflt,
-static const misdirect_action_e misdirect_defaults[MISDIRECT_CHECK_COUNT] = {
+static const misdirect_action_e misdirect_check_defaults[MISDIRECT_CHECK_COUNT] = {
     MISDIRECT_CHECK_TABLE(MISDIRECT_CHECK_DEFAULT)
 };
 
@@ -70,7 +70,7 @@ int misdirect_action_parse(const char *name)
 
 misdirect_action_e misdirect_default_action(misdirect_check_e check)
 {
-    return misdirect_defaults[check];
+    return misdirect_check_defaults[check];
 }
 
 unsigned int misdirect_evaluate(const misdirect_facts *f)

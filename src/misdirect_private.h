@@ -3,16 +3,7 @@
  * here is exported from mod_misdirect.so, and nothing here is meant for
  * other modules.
  *
- *   mod_misdirect.c         module record, directives, configuration
- *   misdirect_tls.c         mod_ssl's hooks, each connection's handshake
- *   misdirect_request.c     the request check
- *   misdirect_diag.c        the diagnosis line, others' 421s explained
- *   misdirect_settings.c    what mod_ssl compares, each line read
- *   misdirect_model.c       the model of mod_ssl's verdict
- *   misdirect_lint.c        the startup lint
- *   misdirect_dump.c        the prediction dump
- *   misdirect_status.c      counters, status and metrics
- *   misdirect_logic.c       the decisions as pure functions
+ * Which file does what: HACKING.md, "Code layout".
  *
  * Licensed under the Apache License, Version 2.0.
  */
@@ -141,10 +132,16 @@ typedef enum {
 } misdirect_ssl_policy_e;
 
 /* mod_misdirect.c: configuration.  A server's configuration, its mode and
- * the log limit defaulted, and how a line names a vhost. */
+ * the log limit defaulted. */
 MISDIRECT_INTERNAL misdirect_srv_conf *misdirect_conf(server_rec *s);
 MISDIRECT_INTERNAL int misdirect_mode(const misdirect_srv_conf *conf);
 MISDIRECT_INTERNAL int misdirect_log_limit(void);
+MISDIRECT_INTERNAL int misdirect_lint_enabled(server_rec *main_s);
+/* The action of a check a vhost leaves unset, under mod_ssl's policy. */
+MISDIRECT_INTERNAL misdirect_action_e
+misdirect_default_for(misdirect_check_e check, misdirect_ssl_policy_e ssl);
+
+/* misdirect_layout.c: how the configuration lays out its vhosts. */
 /* Where s is defined, "file:line" ("main server" for the main server). */
 MISDIRECT_INTERNAL const char *misdirect_vhost_where(apr_pool_t *p,
                                                      server_rec *s);
@@ -157,7 +154,7 @@ MISDIRECT_INTERNAL const char *misdirect_addr_shown(apr_pool_t *p,
                                                const server_addr_rec *sar);
 /* The <VirtualHost> addresses in file order (misdirect_address *), each
  * with its vhosts in file order; the IPv4 and the IPv6 half of a
- * "*:port" that hold the same vhosts are one.  misdirect_layout.c. */
+ * "*:port" that hold the same vhosts are one. */
 typedef struct {
     server_rec *s;
     server_addr_rec *sar;               /* s's entry for the address */
@@ -177,9 +174,7 @@ MISDIRECT_INTERNAL const char *misdirect_vhost_desc(apr_pool_t *p,
  * files: httpd keeps them the other way round. */
 MISDIRECT_INTERNAL apr_array_header_t *
 misdirect_vhosts_in_file_order(apr_pool_t *p, server_rec *main_s);
-/* The action of a check a vhost leaves unset, under mod_ssl's policy. */
-MISDIRECT_INTERNAL misdirect_action_e
-misdirect_default_for(misdirect_check_e check, misdirect_ssl_policy_e ssl);
+
 
 /* misdirect_model.c, misdirect_settings.c: the model of mod_ssl's
  * verdict.  Each vhost's TLS settings, read from the configuration tree
@@ -286,8 +281,8 @@ MISDIRECT_INTERNAL misdirect_req *misdirect_req_judge(request_rec *r,
                                                       conn_rec *c);
 /* What the request check left in r's request_config besides a record:
  * r reached mod_ssl's check (and no further), or was judged clean. */
-MISDIRECT_INTERNAL extern misdirect_req misdirect_reached;
-MISDIRECT_INTERNAL extern misdirect_req misdirect_judged_clean;
+MISDIRECT_INTERNAL extern const misdirect_req misdirect_reached;
+MISDIRECT_INTERNAL extern const misdirect_req misdirect_judged_clean;
 
 /* misdirect_diag.c: the diagnosis line. */
 MISDIRECT_INTERNAL void misdirect_diag_optional_fns(void);
@@ -321,21 +316,24 @@ MISDIRECT_INTERNAL void misdirect_explain(request_rec *r);
 MISDIRECT_INTERNAL void misdirect_dump(apr_pool_t *ptemp,
                                        server_rec *main_s);
 
-/* misdirect_status.c: counters in shared memory, mod_status section and
- * the misdirect-status handler. */
+/* misdirect_counters.c: the counters in shared memory, and the calls of
+ * the request path that count. */
+/* Every checked request; d is NULL when nothing fired. */
+MISDIRECT_INTERNAL void misdirect_counters_count(server_rec *s,
+                                                 const misdirect_decision *d);
+/* A 421, 400 or 403 (status) that mod_ssl answered and this module
+ * explained. */
+MISDIRECT_INTERNAL void misdirect_counters_count_ssl(server_rec *s,
+                                                     int status);
+/* A 421 that neither this module nor mod_ssl answered: a handler, the
+ * application or a proxied backend. */
+MISDIRECT_INTERNAL void misdirect_counters_count_other(server_rec *s);
+
+/* misdirect_status.c: the counters' segment, mod_status's section, the
+ * misdirect-status and misdirect-metrics handlers. */
 MISDIRECT_INTERNAL int misdirect_status_post_config(apr_pool_t *pconf,
                                                     apr_pool_t *ptemp,
                                                     server_rec *main_s);
-/* Every checked request; d is NULL when nothing fired. */
-MISDIRECT_INTERNAL void misdirect_status_count(server_rec *s,
-                                               const misdirect_decision *d);
-/* A 421, 400 or 403 (status) that mod_ssl answered and this module
- * explained. */
-MISDIRECT_INTERNAL void misdirect_status_count_ssl(server_rec *s,
-                                                   int status);
-/* A 421 that neither this module nor mod_ssl answered: a handler, the
- * application or a proxied backend. */
-MISDIRECT_INTERNAL void misdirect_status_count_other(server_rec *s);
 MISDIRECT_INTERNAL void misdirect_status_register_hooks(apr_pool_t *p);
 
 #endif /* MISDIRECT_PRIVATE_H */

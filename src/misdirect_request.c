@@ -226,16 +226,16 @@ misdirect_req *misdirect_req_judge(request_rec *r, conn_rec *c)
 /* Marks every request that reached mod_ssl's post_read_request: a
  * refusal of a request so marked, but not judged by the module, came from
  * a hook that ran in between, which is where mod_ssl refuses. */
-misdirect_req misdirect_reached;
+const misdirect_req misdirect_reached;
 
 /* Marks a request the check judged and found clean, so that a 421 it
  * ends with is known to come from a later phase, without allocating. */
-misdirect_req misdirect_judged_clean;
+const misdirect_req misdirect_judged_clean;
 
 static int misdirect_mark_reached(request_rec *r)
 {
     ap_set_module_config(r->request_config, &misdirect_module,
-                         &misdirect_reached);
+                         (void *)&misdirect_reached);
     return DECLINED;
 }
 
@@ -317,7 +317,7 @@ static const misdirect_outcome misdirect_outcomes[] = {
 static int misdirect_checked_clean(request_rec *r, server_rec *hs,
                                    unsigned int forgiven)
 {
-    misdirect_status_count(r->server, NULL);
+    misdirect_counters_count(r->server, NULL);
     if (APLOGrtrace1(r)) {
         ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                       MISDIRECT_LOGNO(004) "checked: %s; "
@@ -369,7 +369,7 @@ static int misdirect_post_read_request(request_rec *r)
     found = misdirect_evaluate(&f);
     if (!found) {
         ap_set_module_config(r->request_config, &misdirect_module,
-                             &misdirect_judged_clean);
+                             (void *)&misdirect_judged_clean);
         return misdirect_checked_clean(r, hk ? hk->hs : NULL, 0);
     }
 
@@ -379,7 +379,7 @@ static int misdirect_post_read_request(request_rec *r)
         return misdirect_checked_clean(r, q->hs, found);
     }
     misdirect_set_vars(q, r);
-    misdirect_status_count(r->server, &q->decision);
+    misdirect_counters_count(r->server, &q->decision);
 
     out = &misdirect_outcomes[q->decision.action];
     /* MisdirectLogLimit guards error_log against floods of the lines

@@ -47,6 +47,16 @@ typedef enum {
 #define MISDIRECT_STAT_CHECK(check, out) \
     (MISDIRECT_STAT_CHECKS + MISDIRECT_OUTCOMES * (check) + (out))
 
+/* A request's outcome is counted at MISDIRECT_STAT_FIRED + its outcome. */
+_Static_assert(MISDIRECT_STAT_FIRED + MISDIRECT_OUT_REJECTED
+               == MISDIRECT_STAT_REJECTED
+               && MISDIRECT_STAT_FIRED + MISDIRECT_OUT_REPORTED
+                  == MISDIRECT_STAT_REPORTED
+               && MISDIRECT_STAT_FIRED + MISDIRECT_OUT_ALLOWED
+                  == MISDIRECT_STAT_ALLOWED,
+               "the request outcomes follow MISDIRECT_STAT_FIRED in the "
+               "order of misdirect_outcome_e");
+
 #define MISDIRECT_LINE 64          /* a cache line */
 
 /* More CPUs than this share stripes (CPU number modulo the stripes). */
