@@ -43,6 +43,11 @@ void misdirect_diag_optional_fns(void)
  * Percent-encoding survives that second pass unchanged. */
 const char *misdirect_escape(apr_pool_t *p, const char *s)
 {
+    /* Most names need nothing escaped, and are then their own escaped
+     * form: a request that trips a check is spared a copy. */
+    if (!misdirect_escape_needed(s)) {
+        return s;
+    }
     return misdirect_escape_into(s, apr_palloc(p, 3 * strlen(s) + 1));
 }
 
@@ -51,6 +56,12 @@ const char *misdirect_check_list(apr_pool_t *p, unsigned int mask)
     const char *out = NULL;
     int i;
 
+    /* One check, as nearly always: its name, nothing to join. */
+    if (mask && !(mask & (mask - 1))) {
+        for (i = 0; !(mask & MISDIRECT_BIT(i)); i++) {
+        }
+        return misdirect_check_name(i);
+    }
     for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
         if (mask & MISDIRECT_BIT(i)) {
             out = out ? apr_pstrcat(p, out, ",", misdirect_check_name(i),

@@ -364,6 +364,21 @@ int misdirect_path_under(const char *path, const char *prefix)
            || path[n] == '/';
 }
 
+static int misdirect_escape_byte(unsigned char ch)
+{
+    return ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' || ch == '%';
+}
+
+int misdirect_escape_needed(const char *in)
+{
+    for (; *in; in++) {
+        if (misdirect_escape_byte((unsigned char)*in)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 char *misdirect_escape_into(const char *in, char *out)
 {
     static const char hex[] = "0123456789abcdef";
@@ -372,7 +387,7 @@ char *misdirect_escape_into(const char *in, char *out)
     for (; *in; in++) {
         unsigned char ch = (unsigned char)*in;
 
-        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' || ch == '%') {
+        if (misdirect_escape_byte(ch)) {
             *d++ = '%';
             *d++ = hex[ch >> 4];
             *d++ = hex[ch & 0x0f];

@@ -184,6 +184,8 @@ MISDIRECT_INTERNAL int misdirect_path_under(const char *path,
  * must hold 3 * strlen(in) + 1 bytes; returns out.  The module calls it
  * through misdirect_escape(), which allocates out. */
 MISDIRECT_INTERNAL char *misdirect_escape_into(const char *in, char *out);
+/* Does in hold a byte that misdirect_escape_into() escapes? */
+MISDIRECT_INTERNAL int misdirect_escape_needed(const char *in);
 
 /* Checks an address and optional mask (a prefix length, or a dotted IPv4
  * netmask) for MisdirectTrustedProxy: 0 when ip is a whole IPv4 or IPv6

@@ -287,7 +287,8 @@ MISDIRECT_INTERNAL extern const misdirect_req misdirect_judged_clean;
 /* misdirect_diag.c: the diagnosis line. */
 MISDIRECT_INTERNAL void misdirect_diag_optional_fns(void);
 /* Client text, escaped for a log field or a variable (see
- * misdirect_escape_into); in memory of p. */
+ * misdirect_escape_into): s itself when nothing in it needs escaping,
+ * else a copy in p. */
 MISDIRECT_INTERNAL const char *misdirect_escape(apr_pool_t *p,
                                                 const char *s);
 /* s as a JSON string, "null" for NULL: configuration text as UTF-8 (see

@@ -180,9 +180,13 @@ static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
     q->found = found;
     if (hk) {
         q->hs = hk->hs;
-        q->sni = hk->sni_sent ? misdirect_escape(r->pool, hk->sni) : NULL;
-        q->handshake = hk->tls
-                       ? apr_pmemdup(r->pool, hk, sizeof(*hk)) : NULL;
+        /* The connection's record lasts as long as the connection; a
+         * stream's own reading is on the stack. */
+        q->handshake = !hk->tls ? NULL
+                       : hk == &misdirect_conn_get(c)->handshake ? hk
+                       : apr_pmemdup(r->pool, hk, sizeof(*hk));
+        q->sni = q->handshake && q->handshake->sni_sent
+                 ? misdirect_escape(r->pool, q->handshake->sni) : NULL;
     }
     q->request_no = c->keepalives + 1;
     ap_set_module_config(r->request_config, &misdirect_module, q);

@@ -394,6 +394,12 @@ static void test_escape(void)
     is_str(misdirect_escape_into("", out), "", "empty stays empty");
     is_str(misdirect_escape_into("\xff\xff\xff", out), "%ff%ff%ff",
            "three bytes out per byte in at most");
+    is_int(misdirect_escape_needed("alpha.test"), 0,
+           "a host name needs no escaping");
+    is_int(misdirect_escape_needed("a%b"), 1, "a percent does");
+    is_int(misdirect_escape_needed("caf\xc3\xa9"), 1, "so do high bytes");
+    is_int(misdirect_escape_needed("x\x7f"), 1, "and DEL");
+    is_int(misdirect_escape_needed(""), 0, "the empty string does not");
 }
 
 int main(void)
