@@ -531,8 +531,8 @@ static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
     return r->status == HTTP_FORBIDDEN && q != &misdirect_reached
            && q != &misdirect_judged_clean && q->handshake && q->hs
            && q->hs != r->server
-           && misdirect_ssl_forbids(misdirect_ssl_verify_level(q->hs),
-                                    misdirect_ssl_verify_level(r->server),
+           && misdirect_ssl_forbids(misdirect_tls_verify_level(q->hs),
+                                    misdirect_tls_verify_level(r->server),
                                     q->handshake->tls13);
 }
 

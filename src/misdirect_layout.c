@@ -323,16 +323,15 @@ static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
                                                        server_addr_rec *sar)
 {
     misdirect_dump_vhost *v = apr_pcalloc(p, sizeof(*v));
-    const char *proto = misdirect_tls_canon(s, "SSLProtocol");
 
     v->s = s;
     v->sar = sar;
     v->conf = misdirect_conf(s);
     v->mode = misdirect_mode(v->conf);
     memcpy(v->policy, v->conf->policy, sizeof(v->policy));
-    v->verify = misdirect_ssl_verify_level(s);
+    v->verify = misdirect_tls_verify_level(s);
     /* Clients negotiate TLS 1.3 whenever the vhost allows it. */
-    v->tls13 = !proto || (atoi(proto) & 8);
+    v->tls13 = misdirect_tls_offers_tls13(s);
     v->own = apr_array_make(p, 2, sizeof(int));
     return v;
 }

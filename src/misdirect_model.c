@@ -27,6 +27,11 @@ struct misdirect_tls_profile {
      * configuration.  Their certificates stand in for them, as
      * init_server noted them (ctx_certs). */
     int certs_elsewhere;
+    /* What the prediction and the explanation of mod_ssl's 403 ask of
+     * every vhost: SSLVerifyClient as a level (0 none, 1 optional, 2
+     * require), and whether clients may negotiate TLS 1.3. */
+    int verify;
+    int tls13;
     /* Equal ids: equal settings in that group.  Interned per pass, so
      * that a request compares two integers. */
     unsigned int id[MISDIRECT_TLS_GROUPS];
@@ -243,6 +248,7 @@ static misdirect_tls_profile *misdirect_tls_profile_make(
     misdirect_tls_profile *tp = apr_pcalloc(rd->p, sizeof(*tp));
     misdirect_tls_scope scope;
     const ap_directive_t *d;
+    const char *verify, *protocols;
 
     apr_pool_clear(rd->scratch);
     memset(&scope, 0, sizeof(scope));
@@ -255,6 +261,11 @@ static misdirect_tls_profile *misdirect_tls_profile_make(
                         g ? &scope : global);
     tp->certs_elsewhere = tp->enabled
                           && !tp->value[MISDIRECT_TLS_CERTS]->canon;
+    verify = tp->value[MISDIRECT_TLS_VERIFY]->canon;
+    tp->verify = !verify || !strncmp(verify, "none", 4) ? 0
+                 : !strncmp(verify, "require", 7) ? 2 : 1;
+    protocols = tp->value[MISDIRECT_TLS_PROTOCOLS]->canon;
+    tp->tls13 = !protocols || (atoi(protocols) & MISDIRECT_PROTO_TLS13);
     misdirect_tls_intern(ptemp, ids, key, tp);
     misdirect_conf(s)->tls = tp;
     /* Where mod_ssl's contexts were made before the model. */
@@ -360,17 +371,18 @@ int misdirect_ssl_refuses(server_rec *hs, server_rec *rs)
     }
 }
 
-const char *misdirect_tls_canon(server_rec *s, const char *label)
+int misdirect_tls_verify_level(server_rec *s)
 {
     const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
-    size_t i;
 
-    for (i = 0; tp && i < MISDIRECT_TLS_NSETTINGS; i++) {
-        if (!strcmp(misdirect_tls_settings[i].label, label)) {
-            return tp->value[i]->canon;
-        }
-    }
-    return NULL;
+    return tp ? tp->verify : 0;
+}
+
+int misdirect_tls_offers_tls13(server_rec *s)
+{
+    const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
+
+    return !tp || tp->tls13;
 }
 
 /* Whether setting i counts under the policy. */

@@ -54,6 +54,16 @@ MISDIRECT_INTERNAL extern const misdirect_tls_setting_def
 #define MISDIRECT_TLS_CERTS 0           /* SSLCertificateFile */
 #define MISDIRECT_TLS_CIPHERS 3         /* SSLCipherSuite [SSL] */
 #define MISDIRECT_TLS_CIPHERS13 4       /* SSLCipherSuite TLSv1.3 */
+#define MISDIRECT_TLS_PROTOCOLS 2       /* SSLProtocol */
+#define MISDIRECT_TLS_VERIFY 5          /* SSLVerifyClient */
+
+/* Protocol versions as bits; SSLv3 is not in Debian's OpenSSL, so mod_ssl
+ * accepts only its removal, which changes nothing. */
+#define MISDIRECT_PROTO_TLS1   0x1
+#define MISDIRECT_PROTO_TLS11  0x2
+#define MISDIRECT_PROTO_TLS12  0x4
+#define MISDIRECT_PROTO_TLS13  0x8
+#define MISDIRECT_PROTO_ALL    0xf
 
 /* One occurrence of a directive, or one value once merged.  Values are
  * shared: a vhost that does not set a directive points at the global

@@ -204,11 +204,11 @@ MISDIRECT_INTERNAL int misdirect_ssl_refuses(server_rec *hs, server_rec *rs);
 MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
                                                          server_rec *hs,
                                                          server_rec *rs);
-/* The value of one setting of s as the model keeps it, by its label
- * ("SSLVerifyClient": its words in lower case; "SSLProtocol": the
- * versions as a bitmask, TLSv1 = 1 up to TLSv1.3 = 8), or NULL. */
-MISDIRECT_INTERNAL const char *misdirect_tls_canon(server_rec *s,
-                                                   const char *label);
+/* SSLVerifyClient of s as the model merged it: 0 none, 1 optional (or
+ * optional_no_ca), 2 require. */
+MISDIRECT_INTERNAL int misdirect_tls_verify_level(server_rec *s);
+/* May clients of s negotiate TLS 1.3 (its SSLProtocol allows it)? */
+MISDIRECT_INTERNAL int misdirect_tls_offers_tls13(server_rec *s);
 /* The files of s's SSLCertificateFile list as mod_ssl resolved them, in
  * configured order; empty when s serves no TLS or names none. */
 MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_cert_files(apr_pool_t *p,
@@ -236,9 +236,6 @@ MISDIRECT_INTERNAL void misdirect_tls_certs_load(apr_pool_t *ptemp,
 MISDIRECT_INTERNAL void misdirect_tls_register_hooks(void);
 MISDIRECT_INTERNAL void misdirect_tls_pre_config(void);
 MISDIRECT_INTERNAL void misdirect_tls_post_config(apr_pool_t *pconf);
-/* SSLVerifyClient of s as the model merged it: 0 none, 1 optional (or
- * optional_no_ca), 2 require. */
-MISDIRECT_INTERNAL int misdirect_ssl_verify_level(server_rec *s);
 /* Does mod_ssl's access check answer 403 to a request for a vhost that
  * verifies clients at request_verify, on a handshake made for one at
  * handshake_verify (levels as above), in TLS 1.3 or not? */

@@ -78,13 +78,6 @@ const char *misdirect_ssl_policy_name(misdirect_ssl_policy_e policy)
            ? misdirect_policy_names[policy] : "unknown";
 }
 
-/* Protocol versions as bits; SSLv3 is not in Debian's OpenSSL, so mod_ssl
- * accepts only its removal, which changes nothing. */
-#define MISDIRECT_PROTO_TLS1   0x1
-#define MISDIRECT_PROTO_TLS11  0x2
-#define MISDIRECT_PROTO_TLS12  0x4
-#define MISDIRECT_PROTO_TLS13  0x8
-#define MISDIRECT_PROTO_ALL    0xf
 
 static int misdirect_proto_bit(const char *w)
 {

@@ -107,14 +107,6 @@ static void misdirect_note_certs(misdirect_srv_conf *conf, SSL_CTX *ctx)
     }
 }
 
-int misdirect_ssl_verify_level(server_rec *s)
-{
-    const char *v = misdirect_tls_canon(s, "SSLVerifyClient");
-
-    return !v || !strncmp(v, "none", 4) ? 0
-           : !strncmp(v, "require", 7) ? 2 : 1;
-}
-
 int misdirect_ssl_forbids(int handshake_verify, int request_verify,
                           int tls13)
 {

@@ -21,6 +21,12 @@ sub fields ($line) {
     return \%f;
 }
 
+# The fields of a probe's MISDIRECT<no> line ({} when there is none).
+sub line_fields ($r, $no) {
+    my ($line) = grep { /MISDIRECT$no/ } split /\n/, $r->{error_log};
+    return fields($line // '');
+}
+
 subtest 'a host matched by a pattern or the address is known' => sub {
     # core selects R for these hosts by a wildcard ServerAlias or by the
     # name in <VirtualHost>; neither is unknown-host, which rejects here.
@@ -73,8 +79,7 @@ subtest 'a partial wildcard covers no name (RFC 6125)' => sub {
     expect_case('SNI one.part.test, host px.part.test: only p* would cover '
         . 'it', $r, status => 421, reason => 'cert-mismatch',
         checks => 'cert-mismatch', logno => '001');
-    my ($line) = grep { /MISDIRECT001/ } split /\n/, $r->{error_log};
-    is fields($line // '')->{ssl_verdict}, 'serve',
+    is line_fields($r, '001')->{ssl_verdict}, 'serve',
         'mod_ssl serves it (same certificate files): the module decided';
     like $s->error_log_since, qr/MISDIRECT010: Lint: virtual host px\.part\.test .*its ServerName px\.part\.test is not covered/,
         'the lint agrees: p* does not cover px.part.test';
@@ -106,8 +111,7 @@ subtest 'MISDIRECT_CHECKS lists what fired, not what was forgiven' => sub {
     expect_case('trusted peer, no SNI, unknown host', $r, status => 421,
         reason => 'unknown-host', action => 'reject',
         checks => 'unknown-host', logno => '001');
-    my ($line) = grep { /MISDIRECT001/ } split /\n/, $r->{error_log};
-    my $f = fields($line // '');
+    my $f = line_fields($r, '001');
     is $f->{checks}, 'unknown-host:reject', 'the line\'s checks agree';
     is $f->{forgiven}, 'sni-missing', 'and name what was forgiven';
 };
@@ -173,8 +177,7 @@ subtest 'a bare SSLProtocol version replaces the line\'s earlier ones' => sub {
     expect_case('served across the two', $r, status => 200,
         reason => 'sni-host-mismatch', action => 'report',
         vhost => 'shared2.test', logno => '002');
-    my ($line) = grep { /MISDIRECT002/ } split /\n/, $r->{error_log};
-    my $f = fields($line // '');
+    my $f = line_fields($r, '002');
     is $f->{ssl_verdict}, 'serve', 'the model agrees with mod_ssl';
     is $f->{tls_differs}, 'none', 'and sees no protocol difference';
 };
