@@ -186,7 +186,7 @@ static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
                        : hk == &misdirect_conn_get(c)->handshake ? hk
                        : apr_pmemdup(r->pool, hk, sizeof(*hk));
         q->sni = q->handshake && q->handshake->sni_sent
-                 ? misdirect_escape(r->pool, q->handshake->sni) : NULL;
+                 ? q->handshake->sni : NULL;
     }
     q->request_no = c->keepalives + 1;
     ap_set_module_config(r->request_config, &misdirect_module, q);

@@ -198,6 +198,7 @@ static void misdirect_handshake_read(conn_rec *c, SSL *ssl,
     const misdirect_srv_conf *hconf;
     const unsigned char *alpn = NULL;
     unsigned int alpn_len = 0;
+    char raw_sni[MISDIRECT_SNI_MAX + 1];
     const char *sni;
     SSL_CTX *ctx;
     int slot;
@@ -224,7 +225,8 @@ static void misdirect_handshake_read(conn_rec *c, SSL *ssl,
     hk->hs = ctx && misdirect_ctx_index >= 0
              ? SSL_CTX_get_ex_data(ctx, misdirect_ctx_index) : NULL;
     hk->sni_sent = sni != NULL;
-    apr_cpystrn(hk->sni, sni ? sni : "", sizeof(hk->sni));
+    apr_cpystrn(raw_sni, sni ? sni : "", sizeof(raw_sni));
+    misdirect_escape_into(raw_sni, hk->sni);
     if (!hk->hs) {
         return;
     }
