@@ -51,14 +51,15 @@ use Bench::Report;       # bench/results.md
 
 @ARGV_GIVEN = @ARGV;
 GetOptions(\%opt, 'scales=s', 'rounds=i', 'cg-requests=i', 'cg-reject-h1=i',
+    'cg-instances=i',
     'seconds=f', 'clients=i', 'streams=i', 'startup-rounds=i',
     'lint-scales=s', 'parts=s', 'module=s', 'out=s', 'keep!', 'quick', 'aa',
     'report-from=s', 'help') or usage(2);
 usage(0) if $opt{help};
 if ($opt{quick}) {    # a smoke run of every part, a few minutes
     %opt = (%opt, scales => '1,500', rounds => 2, 'cg-requests' => 200,
-        'cg-reject-h1' => 20, seconds => 1, 'startup-rounds' => 1,
-        'lint-scales' => '250,500');
+        'cg-reject-h1' => 20, 'cg-instances' => 1, seconds => 1,
+        'startup-rounds' => 1, 'lint-scales' => '250,500');
 }
 
 sub usage ($rc) {
@@ -72,6 +73,8 @@ sub usage ($rc) {
           --cg-requests=1000     requests per callgrind window
           --cg-reject-h1=100     rejected HTTP/1.1 requests (one connection
                                  each) per callgrind window
+          --cg-instances=3       servers of each variant under callgrind;
+                                 each figure is their median
           --startup-rounds=5     startups of each variant at the largest scale
           --lint-scales=2500,5000  configtest under callgrind: is the
                                  module's startup work linear in vhosts?
@@ -96,7 +99,8 @@ sub main {
     if ($opt{'report-from'}) {
         my $d = JSON::PP->new->decode(slurp($opt{'report-from'}))
             or die "bench: $opt{'report-from'}: no figures\n";
-        %opt = (%opt, %{ $d->{opt} }, out => $opt{out});
+        # Figures saved before --cg-instances came from one server each.
+        %opt = (%opt, 'cg-instances' => 1, %{ $d->{opt} }, out => $opt{out});
         @SCALES = @{ $d->{scales} };
         my $md = report(@$d{qw(cg lint st tp mach started elapsed)});
         print $md;

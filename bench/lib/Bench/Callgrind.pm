@@ -203,11 +203,13 @@ sub part_callgrind {
     # Start the largest first: valgrind starts thousands of TLS vhosts
     # slowly, and instruction counts do not care what else runs.
     for my $scale (reverse @SCALES) {
-        for my $with (0, 1) {
-            my $srv = make_root(sprintf('cg-%d-%s', $scale,
-                $with ? 'with' : 'without'), $scale, $with);
-            make_path("$srv->{root}/cg");
-            push @srvs, $srv;
+        for my $i (1 .. $opt{'cg-instances'}) {
+            for my $with (0, 1) {
+                my $srv = make_root(sprintf('cg-%d-%s-%d', $scale,
+                    $with ? 'with' : 'without', $i), $scale, $with);
+                make_path("$srv->{root}/cg");
+                push @srvs, $srv;
+            }
         }
     }
     my %launched;
@@ -240,11 +242,31 @@ sub part_callgrind {
             $srv->{name}, $up - $launched{ $srv->{name} };
         cg_control($srv, '-i', 'on');
         cg_warm($srv);
-        $cg{ $srv->{scale} }{ $srv->{with} } = cg_measure($srv);
+        push @{ $cg{ $srv->{scale} }{ $srv->{with} } }, cg_measure($srv);
         stop($srv->{pid}, 120);
     }
     lint_finish($lint) if $lint;
+    for my $by_with (values %cg) {
+        $_ = cg_median($_) for values %$by_with;
+    }
     return (\%cg, $lint);
+}
+
+# Two servers of one configuration differ by some hundreds of
+# instructions per request (where malloc finds memory, what OpenSSL
+# does now and then), a per cent at one vhost: of the servers of a
+# variant, each class takes the figures of the median one.
+sub cg_median ($runs) {
+    my %res;
+    for my $proto (@PROTOS) {
+        for my $class (@CLASSES) {
+            my @by = sort { $a->{total} <=> $b->{total} }
+                map { $_->{$proto}{$class} } @$runs;
+            $res{$proto}{$class} = { %{ $by[$#by / 2] },
+                totals => [map { $_->{total} } @by] };
+        }
+    }
+    return \%res;
 }
 
 # The module's startup work, deterministic: configtest (which runs the

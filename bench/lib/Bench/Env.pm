@@ -32,6 +32,7 @@ our %opt = (
     rounds           => 5,
     'cg-requests'    => 1000,
     'cg-reject-h1'   => 100,
+    'cg-instances'   => 3,
     seconds          => 1.5,
     clients          => 16,
     streams          => 10,

@@ -141,8 +141,14 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' class is one request per connection ('
             . join(', ', map { sprintf '%d at %s vhosts',
                 cg_n($_, 'cg-reject-h1'), commify($_) } @SCALES)
-            . '), TLS handshake included in both variants. Mixes average their'
-            . ' two classes. "module" is the inclusive cost of every call'
+            . '), TLS handshake included in both variants. '
+            . ($opt{'cg-instances'} > 1
+               ? "Each variant runs as $opt{'cg-instances'} servers, and each"
+                 . ' class takes the figures of the median one: two servers of'
+                 . ' one configuration differ by some hundreds of instructions'
+                 . ' per request (where malloc finds memory, what OpenSSL does'
+                 . ' now and then). ' : '')
+            . 'Mixes average their two classes. "module" is the inclusive cost of every call'
             . ' into a `misdirect_*` function from outside the module;'
             . ' "allocations" counts calls of ' . join(', ', map { "`$_`" }
                 @ALLOC_FNS)
