@@ -35,6 +35,7 @@ use IPC::Open3 qw(open3);
 use Time::HiRes qw(time);
 use lib 't/lib';
 use MisdirectTest;
+use MisdirectCase;
 
 my $SEED = $ENV{MISDIRECT_MODEL_SEED} // 20261202;
 my $ROUNDS = $ENV{MISDIRECT_MODEL_ROUNDS} // 2;
@@ -402,12 +403,6 @@ sub describe ($v) {
 }
 
 # ---------------------------------------------------------------- running
-
-sub fields ($line) {
-    my %f;
-    $f{$1} = $2 while $line =~ / (\w+)="((?:[^"\\]|\\.)*)"/g;
-    return \%f;
-}
 
 my $seq = 0;
 

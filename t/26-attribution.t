@@ -16,12 +16,6 @@ use MisdirectCase;
 my $STATUS = "<Location /misdirect-status>\n"
     . "    SetHandler misdirect-status\n</Location>";
 
-sub fields ($line) {
-    my %f;
-    $f{$1} = $2 while $line =~ / (\w+)="((?:[^"\\]|\\.)*)"/g;
-    return \%f;
-}
-
 sub totals ($s) {
     my ($r) = $s->https(sni => 'default.test', requests => [{
         host => 'default.test', path => '/misdirect-status' }]);

@@ -15,12 +15,6 @@ use MisdirectCase;
 my $OPENSSL = '/usr/bin/openssl';
 my $pki = MisdirectTest::pki();
 
-sub fields ($line) {
-    my %f;
-    $f{$1} = $2 while $line =~ / (\w+)="((?:[^"\\]|\\.)*)"/g;
-    return \%f;
-}
-
 # The fields of a probe's MISDIRECT<no> line ({} when there is none).
 sub line_fields ($r, $no) {
     my ($line) = grep { /MISDIRECT$no/ } split /\n/, $r->{error_log};

@@ -11,6 +11,7 @@ use Test::More;
 use JSON::PP ();
 use lib 't/lib';
 use MisdirectTest;
+use MisdirectCase;
 
 my $pki = MisdirectTest::pki();
 my $dir = "$pki/predict-$$";
@@ -92,12 +93,6 @@ sub json_of ($s) {
     my @l = $doc ? $doc->{listeners}->@* : ();
     is scalar @l, 1, 'one TLS listener';
     return $l[0] // { pairs => [] };
-}
-
-sub fields ($line) {
-    my %f;
-    $f{$1} = $2 while $line =~ / (\w+)="((?:[^"\\]|\\.)*)"/g;
-    return \%f;
 }
 
 # Sends a pair to the server; returns what differs from the prediction.

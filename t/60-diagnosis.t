@@ -16,13 +16,6 @@ my $where = sub ($name) {
     "$name ($conf:" . $s->vhost_line("tls:$name") . ')';
 };
 
-# Fields of the line, pulled apart the way a log parser would.
-sub fields ($line) {
-    my %f;
-    $f{$1} = $2 while $line =~ / (\w+)="((?:[^"\\]|\\.)*)"/g;
-    return \%f;
-}
-
 subtest 'a cert-mismatch rejection on HTTP/1.1, second request' => sub {
     # b.wild.test has a.wild.test's certificate files, so mod_ssl serves
     # it; *.wild.test does not cover x.b.wild.test: the module's own 421.

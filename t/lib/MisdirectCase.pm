@@ -10,7 +10,7 @@ use IPC::Open3 qw(open3);
 use Symbol qw(gensym);
 use Test::More;
 
-our @EXPORT = qw(probe expect_case raw_tls);
+our @EXPORT = qw(probe expect_case raw_tls fields);
 
 my $seq = 0;
 
@@ -45,6 +45,14 @@ sub probe ($s, %o) {
     $res->{error_log} = $s->error_log_since($mark);
     $res->{id} = $id;
     return $res;
+}
+
+# The key="value" fields of a diagnosis line, pulled apart the way a log
+# parser would: { reason => ..., sni => ... } (values as logged).
+sub fields ($line) {
+    my %f;
+    $f{$1} = $2 while $line =~ / (\w+)="((?:[^"\\]|\\.)*)"/g;
+    return \%f;
 }
 
 # expect_case($name, $res, status => 421, reason => 'cert-mismatch' | undef,
