@@ -20,7 +20,8 @@ static const char *const misdirect_check_names[MISDIRECT_CHECK_COUNT] = {
 };
 
 #define MISDIRECT_CHECK_DEFAULT(id, name, dflt) dflt,
-static const misdirect_action_e misdirect_check_defaults[MISDIRECT_CHECK_COUNT] = {
+static const misdirect_action_e
+misdirect_check_defaults[MISDIRECT_CHECK_COUNT] = {
     MISDIRECT_CHECK_TABLE(MISDIRECT_CHECK_DEFAULT)
 };
 
@@ -150,6 +151,18 @@ void misdirect_decide(unsigned int fired, const misdirect_action_e *actions,
     out->reason = (misdirect_check_e)(first_reject >= 0 ? first_reject
                                       : first_report >= 0 ? first_report
                                       : rest ? __builtin_ctz(rest) : 0);
+}
+
+int misdirect_ssl_forbids(int handshake_verify, int request_verify,
+                          int tls13)
+{
+    /* A stricter SSLVerifyClient than the handshake's needs the client's
+     * certificate now.  TLS 1.3 asks for it by post-handshake
+     * authentication, which browsers and curl do not offer; TLS 1.2
+     * renegotiates, and a client without a certificate then passes
+     * "optional" only. */
+    return request_verify > handshake_verify
+           && (tls13 || request_verify == 2);
 }
 
 char *misdirect_format_checks(const misdirect_decision *d, char *buf,

@@ -110,6 +110,13 @@ MISDIRECT_INTERNAL void misdirect_decide(unsigned int fired,
                                          misdirect_mode_e mode, int exempt,
                                          misdirect_decision *out);
 
+/* Does mod_ssl's access check answer 403 to a request for a vhost that
+ * verifies clients at request_verify, on a handshake made for one at
+ * handshake_verify (SSLVerifyClient: 0 none, 1 optional or
+ * optional_no_ca, 2 require), in TLS 1.3 or not? */
+MISDIRECT_INTERNAL int misdirect_ssl_forbids(int handshake_verify,
+                                             int request_verify, int tls13);
+
 /* Writes "check:action,check:action" for the fired checks into buf;
  * returns buf. */
 MISDIRECT_INTERNAL char *misdirect_format_checks(const misdirect_decision *d,

@@ -239,11 +239,6 @@ MISDIRECT_INTERNAL void misdirect_tls_certs_load(apr_pool_t *ptemp,
 MISDIRECT_INTERNAL void misdirect_tls_register_hooks(void);
 MISDIRECT_INTERNAL void misdirect_tls_pre_config(void);
 MISDIRECT_INTERNAL void misdirect_tls_post_config(apr_pool_t *pconf);
-/* Does mod_ssl's access check answer 403 to a request for a vhost that
- * verifies clients at request_verify, on a handshake made for one at
- * handshake_verify (levels as above), in TLS 1.3 or not? */
-MISDIRECT_INTERNAL int misdirect_ssl_forbids(int handshake_verify,
-                                             int request_verify, int tls13);
 /* Names the certificates init_server noted for s (subject and digest),
  * which the model compares where the files do not name them; a no-op
  * until both the certificates and the model are known, and for other

@@ -107,18 +107,6 @@ static void misdirect_note_certs(misdirect_srv_conf *conf, SSL_CTX *ctx)
     }
 }
 
-int misdirect_ssl_forbids(int handshake_verify, int request_verify,
-                          int tls13)
-{
-    /* A stricter SSLVerifyClient than the handshake's needs the client's
-     * certificate now.  TLS 1.3 asks for it by post-handshake
-     * authentication, which browsers and curl do not offer; TLS 1.2
-     * renegotiates, and a client without a certificate then passes
-     * "optional" only. */
-    return request_verify > handshake_verify
-           && (tls13 || request_verify == 2);
-}
-
 void misdirect_name_ctx_certs(apr_pool_t *p, server_rec *s)
 {
     misdirect_srv_conf *conf = misdirect_conf(s);

@@ -208,6 +208,23 @@ static void test_decide(void)
     ok(d.reason == MISDIRECT_CHECK_SCHEME, "table order picks the reason");
 }
 
+static void test_ssl_forbids(void)
+{
+    /* Levels: 0 none, 1 optional, 2 require. */
+    is_int(misdirect_ssl_forbids(0, 0, 1), 0,
+           "no client verification: no 403");
+    is_int(misdirect_ssl_forbids(1, 1, 1), 0,
+           "the handshake's own level is no stricter: no 403");
+    is_int(misdirect_ssl_forbids(2, 2, 0), 0, "require after require: no 403");
+    is_int(misdirect_ssl_forbids(2, 1, 1), 0, "a laxer vhost: no 403");
+    is_int(misdirect_ssl_forbids(0, 1, 1), 1,
+           "TLS 1.3: optional after none is 403 (no post-handshake auth)");
+    is_int(misdirect_ssl_forbids(0, 1, 0), 0,
+           "TLS 1.2: optional after none renegotiates and passes");
+    is_int(misdirect_ssl_forbids(1, 2, 0), 1,
+           "TLS 1.2: require after optional is 403 without a certificate");
+}
+
 static void test_cidr(void)
 {
     ok(misdirect_cidr_check("10.0.0.0", "8") == 0, "a network range");
@@ -408,6 +425,7 @@ int main(void)
     test_evaluate();
     test_forgive();
     test_decide();
+    test_ssl_forbids();
     test_cidr();
     test_wildcard();
     test_host_matches();
