@@ -15,6 +15,7 @@
 
 #include "misdirect_private.h"
 
+#include "ap_mpm.h"
 #include "http_log.h"
 #include "http_ssl.h"
 #include "mod_ssl.h"
@@ -38,7 +39,7 @@ APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, pre_handshake,
  * context's vhost: the context itself says which vhost it serves, so
  * nothing outlives a configuration pass.  Indices belong to the whole
  * process and httpd reloads the module on every restart, so the index is
- * kept in the process pool and taken once, not once per restart. */
+ * kept in httpd's retained data and taken once, not once per restart. */
 #define MISDIRECT_CTX_INDEX_KEY "mod_misdirect:ctx-index"
 static int misdirect_ctx_index = -1;
 
@@ -123,27 +124,23 @@ void misdirect_name_ctx_certs(apr_pool_t *p, server_rec *s)
     }
 }
 
-static int misdirect_ctx_index_get(apr_pool_t *process)
+static int misdirect_ctx_index_get(void)
 {
-    void *data = NULL;
+    int *kept;
 
     if (misdirect_ctx_index >= 0) {
         return misdirect_ctx_index;
     }
-    apr_pool_userdata_get(&data, MISDIRECT_CTX_INDEX_KEY, process);
-    if (data) {
-        misdirect_ctx_index = (int)((apr_uintptr_t)data - 1);
+    kept = ap_retained_data_get(MISDIRECT_CTX_INDEX_KEY);
+    if (!kept) {
+        kept = ap_retained_data_create(MISDIRECT_CTX_INDEX_KEY,
+                                       sizeof(*kept));
+        *kept = -1;
     }
-    else {
-        misdirect_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
-                                                       NULL);
-        if (misdirect_ctx_index >= 0) {
-            apr_pool_userdata_set((void *)(apr_uintptr_t)
-                                  (misdirect_ctx_index + 1),
-                                  MISDIRECT_CTX_INDEX_KEY,
-                                  apr_pool_cleanup_null, process);
-        }
+    if (*kept < 0) {
+        *kept = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     }
+    misdirect_ctx_index = *kept;
     return misdirect_ctx_index;
 }
 
@@ -153,7 +150,7 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
     if (is_proxy || !ctx) {
         return OK;
     }
-    if (misdirect_ctx_index_get(s->process->pool) < 0
+    if (misdirect_ctx_index_get() < 0
         || !SSL_CTX_set_ex_data(ctx, misdirect_ctx_index, s)) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MISDIRECT_LOGNO(013)
                      "OpenSSL gave no room to note the virtual host of a "
