@@ -148,8 +148,9 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
                  . ' one configuration differ by some hundreds of instructions'
                  . ' per request (where malloc finds memory, what OpenSSL does'
                  . ' now and then). ' : '')
-            . 'Mixes average their two classes. "module" is the inclusive cost of every call'
-            . ' into a `misdirect_*` function from outside the module;'
+            . 'Mixes average their two classes. "module" is the inclusive'
+            . ' cost of every call into a `misdirect_*` function from outside'
+            . ' the module;'
             . ' "allocations" counts calls of ' . join(', ', map { "`$_`" }
                 @ALLOC_FNS)
             . ' whose caller chain passes through a `misdirect_*` function.', '',
