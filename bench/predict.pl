@@ -27,11 +27,11 @@ use Getopt::Long qw(GetOptions);
 use POSIX qw(strftime);
 use Time::HiRes qw(time);
 
-my $REPO = abs_path(dirname(abs_path($0)) . '/..');
-use lib abs_path(dirname(abs_path($0)) . '/../t/lib');
-use MisdirectTest ();    # where httpd and its modules are (apxs -q)
-my $APACHE  = MisdirectTest::httpd_binary();
-my $MODDIR  = MisdirectTest::module_dir();
+use lib abs_path(dirname(abs_path($0)) . '/lib');
+use Bench::Env qw($REPO $APACHE $MODDIR);
+use Bench::Proc qw(slurp spew);
+use Bench::Report qw(median commify);
+use Bench::Server ();
 my $TIME    = '/usr/bin/time';
 my $OPENSSL = '/usr/bin/openssl';
 
@@ -56,42 +56,6 @@ sub usage ($rc) {
 -f $opt{module} or die "predict.pl: no $opt{module}: run make first\n";
 
 my $TMP = tempdir('misdirect-predict-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-
-sub slurp ($file) {
-    open my $fh, '<', $file or die "$file: $!\n";
-    local $/;
-    return scalar <$fh>;
-}
-
-sub spew ($file, $text) {
-    open my $fh, '>', $file or die "$file: $!\n";
-    print $fh $text;
-    close $fh or die "$file: $!\n";
-}
-
-# Runs a command quietly; dies with its output if it fails.
-sub must (@cmd) {
-    my $out = qx{@{[ map { quotemeta } @cmd ]} 2>&1};
-    die "predict.pl: @cmd failed:\n$out" if $?;
-}
-
-sub make_pki ($d) {
-    my @ec = qw(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes);
-    must($OPENSSL, qw(req -x509 -new), @ec, -keyout => "$d/ca.key",
-        -out => "$d/ca.crt", -days => 2, -subj => '/CN=predict bench CA',
-        -addext => 'basicConstraints=critical,CA:TRUE');
-    my %san = (shared => 'DNS:*.bench.test,DNS:bench.test',
-               other  => 'DNS:other.test');
-    for my $name (sort keys %san) {
-        must($OPENSSL, qw(req -new), @ec, -keyout => "$d/$name.key",
-            -out => "$d/$name.csr", -subj => "/CN=$name");
-        spew("$d/$name.ext", "basicConstraints=CA:FALSE\n"
-            . "extendedKeyUsage=serverAuth\nsubjectAltName=$san{$name}\n");
-        must($OPENSSL, qw(x509 -req -CAcreateserial), -in => "$d/$name.csr",
-            -CA => "$d/ca.crt", -CAkey => "$d/ca.key", -days => 2,
-            -extfile => "$d/$name.ext", -out => "$d/$name.crt");
-    }
-}
 
 # The configuration; $changed gives that vhost the other certificate.
 sub write_conf ($with, $changed = 0) {
@@ -146,20 +110,10 @@ sub run_t ($conf, @define) {
     return [$wall, $user + $sys, $rss, -s $out];
 }
 
-sub median (@v) {
-    my @s = sort { $a <=> $b } @v;
-    return @s % 2 ? $s[$#s / 2] : ($s[@s / 2 - 1] + $s[@s / 2]) / 2;
-}
-
-sub commify ($n) {
-    1 while $n =~ s/^(\d+)(\d{3})/$1,$2/;
-    return $n;
-}
-
 my $started = time;
 my $date = strftime('%Y-%m-%d %H:%M UTC', gmtime);
 mkdir "$TMP/pki";
-make_pki("$TMP/pki");
+Bench::Server::make_pki("$TMP/pki");
 my %conf = (without => write_conf(0), with => write_conf(1));
 my @variants = (
     [without => 'without the module', $conf{without}],
@@ -184,8 +138,8 @@ for my $round (1 .. $opt{rounds}) {
 my %m;
 for my $v (@variants) {
     my $key = $v->[0];
-    $m{$key} = [map { my $i = $_; median(map { $_->[$i] } $runs{$key}->@*) }
-        0 .. 3];
+    $m{$key} = [map { my $i = $_;
+        median([map { $_->[$i] } $runs{$key}->@*]) } 0 .. 3];
 }
 
 # Diffable: the same configuration twice, then one vhost changed.
