@@ -223,6 +223,9 @@ static void test_ssl_forbids(void)
            "TLS 1.2: optional after none renegotiates and passes");
     is_int(misdirect_ssl_forbids(1, 2, 0), 1,
            "TLS 1.2: require after optional is 403 without a certificate");
+    is_int(misdirect_ssl_forbids(0, 2, 1), 1, "TLS 1.3: require after none");
+    is_int(misdirect_ssl_forbids(1, 2, 1), 1,
+           "TLS 1.3: require after optional");
 }
 
 static void test_cidr(void)
