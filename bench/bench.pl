@@ -56,6 +56,9 @@ GetOptions(\%opt, 'scales=s', 'rounds=i', 'cg-requests=i', 'cg-reject-h1=i',
     'lint-scales=s', 'parts=s', 'module=s', 'out=s', 'keep!', 'quick', 'aa',
     'report-from=s', 'help') or usage(2);
 usage(0) if $opt{help};
+$opt{'cg-instances'} >= 1 && $opt{'cg-instances'} % 2
+    or die "bench: --cg-instances wants an odd number: its median is"
+        . " one server's figures\n";
 if ($opt{quick}) {    # a smoke run of every part, a few minutes
     %opt = (%opt, scales => '1,500', rounds => 2, 'cg-requests' => 200,
         'cg-reject-h1' => 20, 'cg-instances' => 1, seconds => 1,

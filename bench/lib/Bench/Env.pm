@@ -84,7 +84,8 @@ sub settle {
         $opt{'lint-scales'};
     %PART = map { $_ => 1 } split /,/, $opt{parts};
     for my $t (sort keys %TOOL) {
-        -x $TOOL{$t} or die "bench: $TOOL{$t} missing (make bench installs it)\n";
+        -x $TOOL{$t}
+            or die "bench: $TOOL{$t} missing (make bench installs it)\n";
     }
     -x $APACHE or die "bench: $APACHE missing: apt-get install apache2\n";
     -f $opt{module} or die "bench: $opt{module} missing: run make first\n";

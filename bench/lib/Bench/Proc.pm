@@ -35,7 +35,10 @@ sub cleanup {
 }
 END { local ($?, $!, $@); cleanup() }
 for my $sig (qw(INT TERM HUP PIPE)) {
-    $SIG{$sig} = sub { warn "bench: caught SIG$sig, stopping servers\n"; exit 130 };
+    $SIG{$sig} = sub {
+        warn "bench: caught SIG$sig, stopping servers\n";
+        exit 130;
+    };
 }
 
 # Starts a process in its own process group, output to $log.

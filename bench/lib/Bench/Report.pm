@@ -36,11 +36,13 @@ sub machine {
     chomp $vg;
     my $commit = `git -C $REPO rev-parse --short HEAD 2>/dev/null`;
     chomp $commit;
-    my $dirty = `git -C $REPO status --porcelain -- mod_misdirect.c src 2>/dev/null`;
+    my $dirty = `git -C $REPO status --porcelain -- mod_misdirect.c src \
+        2>/dev/null`;
     my ($load) = slurp('/proc/loadavg') =~ /^(\S+ \S+ \S+)/;
     return { cpu => $cpu // 'unknown', ncpu => $NCPU, httpd => $httpd // '?',
              openssl => $ossl, h2load => $h2load // '?', valgrind => $vg,
-             commit => ($commit || '?') . ($dirty ? ' (module sources modified)' : ''),
+             commit => ($commit || '?')
+                       . ($dirty ? ' (module sources modified)' : ''),
              load => $load // '?' };
 }
 
@@ -135,8 +137,8 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             "Counters zeroed after warm-up; keep-alive classes are measured"
             . ' on one connection as (n requests − 1 request) / (n − 1), so'
             . ' that connection setup is excluded, with n = '
-            . join(', ', map { sprintf '%d at %s vhosts', cg_n($_, 'cg-requests'),
-                commify($_) } @SCALES)
+            . join(', ', map { sprintf '%d at %s vhosts',
+                cg_n($_, 'cg-requests'), commify($_) } @SCALES)
             . '; a rejected HTTP/1.1 request closes its connection, so that'
             . ' class is one request per connection ('
             . join(', ', map { sprintf '%d at %s vhosts',
@@ -153,7 +155,8 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' the module;'
             . ' "allocations" counts calls of ' . join(', ', map { "`$_`" }
                 @ALLOC_FNS)
-            . ' whose caller chain passes through a `misdirect_*` function.', '',
+            . ' whose caller chain passes through a `misdirect_*`'
+            . ' function.', '',
             '| vhosts | protocol | traffic | without module | with module'
             . ' | difference | module (misdirect_*) | module share'
             . ' | allocations under misdirect_* per request |',
@@ -274,7 +277,7 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' instructions per request without ÷ with the module, from the'
             . ' whole process, and from the module\'s own instructions added to'
             . ' the request without it (the first also sees work the module'
-            . ' spares, such as mod_ssl\'s own 421 and its log line, but carries'
+            . " spares, such as mod_ssl's own 421 and its log line, but carries"
             . ' the few per cent by which two server instances differ at'
             . ' thousands of vhosts). **The target is judged on the two'
             . ' instruction ratios**: on this shared machine the wall-clock'
@@ -292,7 +295,8 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' connections and half the requests; alternated runs sized to'
             . " about $opt{seconds} s"
             . ($NCPU >= 2 ? '; httpd pinned to CPU 0, h2load to CPU 1' : '')
-            . '. Rejected HTTP/1.1 requests send `Connection: close` (each opens'
+            . '. Rejected HTTP/1.1 requests send `Connection: close`'
+            . ' (each opens'
             . ' a new TLS connection, as a client told 421 must; mod_ssl\'s own'
             . ' 421 closes the connection without saying so).', '',
             '| vhosts | protocol | traffic | req/s without | req/s with'
@@ -331,10 +335,12 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
 
     if ($st) {
         my $scale = $SCALES[-1];
-        my %med = map { my $w = $_; $w => { map { $_ => median($st->{$w}{$_}) }
-            qw(secs cpu rss) } } 0, 1;
-        my %low = map { my $w = $_; $w => { map { $_ => min(@{ $st->{$w}{$_} }) }
-            qw(secs cpu) } } 0, 1;
+        my %med = map { my $w = $_;
+            $w => { map { $_ => median($st->{$w}{$_}) } qw(secs cpu rss) } }
+            0, 1;
+        my %low = map { my $w = $_;
+            $w => { map { $_ => min(@{ $st->{$w}{$_} }) } qw(secs cpu) } }
+            0, 1;
         my %d = map { my $k = $_; $k => $med{1}{$k} - $med{0}{$k} }
             qw(secs cpu rss);
         my %dlow = map { my $k = $_; $k => $low{1}{$k} - $low{0}{$k} }
@@ -348,7 +354,8 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' the fastest start is the least disturbed, and the target is'
             . ' judged on it (the module\'s own share is also counted exactly,'
             . ' below).', '',
-            '| | without module | with module | extra |', '|---|---:|---:|---:|',
+            '| | without module | with module | extra |',
+            '|---|---:|---:|---:|',
             sprintf('| time to first response, median | %.2f s | %.2f s |'
                 . ' %+.2f s |', $med{0}{secs}, $med{1}{secs}, $d{secs}),
             sprintf('| time to first response, fastest | %.2f s | %.2f s |'
@@ -362,7 +369,8 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             'Lint lines logged at startup with the module: '
             . ($st->{lint_lines} // 0) . '.', '';
         my $drss = $d{rss};
-        push @targets, ['≤ 1 s extra startup at ' . commify($scale) . ' vhosts',
+        push @targets, ['≤ 1 s extra startup at ' . commify($scale)
+            . ' vhosts',
             sprintf('%+.2f s wall, %+.2f s parent CPU (fastest starts;'
                 . ' medians %+.2f s, %+.2f s)', $dlow{secs}, $dlow{cpu},
                 $d{secs}, $d{cpu}),
@@ -372,7 +380,8 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
     }
 
     if ($lint && @$lint) {
-        push @md, '## Startup work of the module (configtest under callgrind)', '',
+        push @md,
+            '## Startup work of the module (configtest under callgrind)', '',
             'Instructions of `apache2 -t` with the module, in all and inside'
             . ' `misdirect_*` (TLS profiles and lint, which walk the'
             . ' configuration); linear work doubles with the vhosts.', '',

@@ -25,11 +25,11 @@ sub setup_tmp {
     chmod 0755, $TMP;    # httpd's children and valgrind run as $RUN_USER
     make_path("$TMP/pki", "$TMP/htdocs");
     spew("$TMP/htdocs/index.html", "mod_misdirect benchmark page\n");
-    make_pki("$TMP/pki");
+    make_pki("$TMP/pki", $RUN_GID);
     print "temporary directory: $TMP", ($opt{keep} ? ' (kept)' : ''), "\n";
 }
 
-sub make_pki ($d) {
+sub make_pki ($d, $gid = undef) {
     my $ossl = $TOOL{openssl};
     my @ec = qw(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes);
     must(60, $ossl, qw(req -x509 -new), @ec, -keyout => "$d/ca.key",
@@ -49,10 +49,10 @@ sub make_pki ($d) {
         must(60, $ossl, qw(x509 -req -CAcreateserial), -in => "$d/$name.csr",
             -CA => "$d/ca.crt", -CAkey => "$d/ca.key", -days => 2,
             -extfile => "$d/$name.ext", -out => "$d/$name.crt");
-        # bench.pl's servers read the keys as $RUN_USER; predict.pl's
-        # apache2 -t, which never settles a user, stays root.
-        if (defined $RUN_GID) {
-            chown 0, $RUN_GID, "$d/$name.key";
+        # Readable by the group httpd's children run as, if they change
+        # user (bench.pl's servers; predict.pl's apache2 -t stays root).
+        if (defined $gid) {
+            chown 0, $gid, "$d/$name.key";
             chmod 0640, "$d/$name.key";
         }
     }
@@ -216,8 +216,9 @@ sub h2load_cmd ($srv, $proto, $class, $n, $c, $m) {
 # Checks that h2load got what the class must get; returns its own time.
 sub h2load_check ($out, $rc, $class, $n, $what) {
     my ($secs, $unit) = $out =~ /finished in ([\d.]+)(us|ms|s),/;
-    my ($done, $errored, $timeouts) =
-        $out =~ /requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, \d+ failed, (\d+) errored, (\d+) timeout/;
+    my $counts = 'requests: \d+ total, \d+ started, (\d+) done,'
+        . ' \d+ succeeded, \d+ failed, (\d+) errored, (\d+) timeout';
+    my ($done, $errored, $timeouts) = $out =~ /$counts/;
     my %st;
     if ($out =~ /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/) {
         @st{qw(2xx 3xx 4xx 5xx)} = ($1, $2, $3, $4);
