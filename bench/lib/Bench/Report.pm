@@ -278,8 +278,9 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' whole process, and from the module\'s own instructions added to'
             . ' the request without it (the first also sees work the module'
             . " spares, such as mod_ssl's own 421 and its log line, but carries"
-            . ' the few per cent by which two server instances differ at'
-            . ' thousands of vhosts). **The target is judged on the two'
+            . ' at thousands of vhosts a few per cent from where the'
+            . " vhosts' names lie in memory, which bench/README.md explains)."
+            . ' **The target is judged on the two'
             . ' instruction ratios**: on this shared machine the wall-clock'
             . ' ratios scatter by several per cent even between two identical'
             . ' servers (`bench/bench.pl --aa` runs that check).'
