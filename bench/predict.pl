@@ -29,7 +29,7 @@ use Time::HiRes qw(time);
 
 use lib abs_path(dirname(abs_path($0)) . '/lib');
 use Bench::Env qw($REPO $APACHE $MODDIR %TOOL);
-use Bench::Proc qw(slurp spew);
+use Bench::Proc qw(slurp spew $TMP);    # $TMP: where must() keeps output
 use Bench::Report qw(median commify);
 use Bench::Server ();
 my $TIME    = '/usr/bin/time';
@@ -54,7 +54,7 @@ sub usage ($rc) {
     . "apache2)\n" for $TIME, $TOOL{openssl}, $APACHE;
 -f $opt{module} or die "predict.pl: no $opt{module}: run make first\n";
 
-my $TMP = tempdir('misdirect-predict-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+$TMP = tempdir('misdirect-predict-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 # The configuration; $changed gives that vhost the other certificate.
 sub write_conf ($with, $changed = 0) {
