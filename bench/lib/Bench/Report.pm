@@ -149,7 +149,11 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
                  . ' class takes the figures of the median one: two servers of'
                  . ' one configuration differ by some hundreds of instructions'
                  . ' per request (where malloc finds memory, what OpenSSL does'
-                 . ' now and then). ' : '')
+                 . ' now and then). '
+               : 'Each variant runs as one server (`--cg-instances=1`): two'
+                 . ' servers of one configuration differ by some hundreds of'
+                 . ' instructions per request, so the whole-process figures'
+                 . ' are rough. ')
             . 'Mixes average their two classes. "module" is the inclusive'
             . ' cost of every call into a `misdirect_*` function from outside'
             . ' the module;'
@@ -347,7 +351,9 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
         my %dlow = map { my $k = $_; $k => $low{1}{$k} - $low{0}{$k} }
             qw(secs cpu);
         push @md, '## Startup at ' . commify($scale) . ' vhosts', '',
-            "$opt{'startup-rounds'} starts of each variant, alternated: time"
+            "$opt{'startup-rounds'} start"
+            . ($opt{'startup-rounds'} == 1 ? '' : 's')
+            . ' of each variant, alternated: time'
             . ' from exec to the first served request, CPU time of the parent'
             . ' process (both configuration passes) and its RSS once ready;'
             . ' the median and the fastest start of each. Startup work is'
