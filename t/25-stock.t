@@ -12,11 +12,14 @@ use lib 't/lib';
 use MisdirectTest;
 use MisdirectCase;
 
-my $stock = MisdirectTest->new(name => 'stock', misdirect => 0);
+# Both speak HTTP/2 too, which mod_http2 refuses under prefork.
+my $stock = MisdirectTest->new(name => 'stock', misdirect => 0,
+    mpm => MisdirectTest::h2_mpm());
 my $STATUS = "<Location /misdirect-status>\n"
     . "    SetHandler misdirect-status\n</Location>";
 my $with = MisdirectTest->new(name => 'stock-with-module', global => $STATUS,
-    loglevel => 'warn misdirect:debug ssl:info');
+    loglevel => 'warn misdirect:debug ssl:info',
+    mpm => MisdirectTest::h2_mpm());
 
 sub ask ($s, %o) {
     my $mark = $s->mark;

@@ -174,7 +174,8 @@ subtest 'ErrorDocument 421 sees REDIRECT_MISDIRECT_*' => sub {
             . "LogFormat \"%h %v %>s \\\"%r\\\" %<{MISDIRECT_REASON}e "
             . "%<{MISDIRECT_ACTION}e\" misdirect_doc\n"
             . "CustomLog logs/findings.log misdirect_doc "
-            . "\"env=MISDIRECT_REASON\"");
+            . "\"env=MISDIRECT_REASON\"",
+        mpm => MisdirectTest::h2_mpm());    # it speaks HTTP/2 too
     open my $fh, '>', $s->docroot('beta.test') . '/misdirected.html' or die;
     print $fh "wrong door\n";
     close $fh;
@@ -240,7 +241,8 @@ subtest 'every 421 from httpd\'s error path closes HTTP/1.1' => sub {
 
 subtest 'an h2c upgrade is checked and counted once' => sub {
     my $s = MisdirectTest->new(name => 'attr-h2c',
-        global => "MisdirectPolicy unknown-host report\n$STATUS");
+        global => "MisdirectPolicy unknown-host report\n$STATUS",
+        mpm => MisdirectTest::h2_mpm());
     my $before = totals($s);
     my $mark = $s->mark;
     my ($rc, $out, $err) = $s->curl('--http2', '-o', '/dev/null',

@@ -180,7 +180,8 @@ subtest 'a reject closes HTTP/1.x also when ErrorDocument redirects' => sub {
     # An ErrorDocument elsewhere turns the module's 421 into a 302, which
     # the error filter does not see as a 421: the reject itself closes.
     my $s = MisdirectTest->new(name => 'glue-errordoc-remote',
-        global => 'ErrorDocument 421 https://elsewhere.test/misdirected');
+        global => 'ErrorDocument 421 https://elsewhere.test/misdirected',
+        mpm => MisdirectTest::h2_mpm());    # it speaks HTTP/2 too
     my @r = $s->https(sni => 'a.wild.test', requests => [
         { host => 'x.b.wild.test' }, { host => 'a.wild.test' } ]);
     is $r[0]{status}, 302, 'cert-mismatch rejected, sent elsewhere';
