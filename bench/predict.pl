@@ -29,7 +29,7 @@ use Time::HiRes qw(time);
 
 use lib abs_path(dirname(abs_path($0)) . '/lib');
 use Bench::Env qw($REPO $APACHE $MODDIR %TOOL);
-use Bench::Proc qw(slurp spew $TMP);    # $TMP: where must() keeps output
+use Bench::Proc qw(slurp spew $TMP);    # $TMP: run_all's scratch logs
 use Bench::Report qw(median commify);
 use Bench::Server ();
 my $TIME    = '/usr/bin/time';

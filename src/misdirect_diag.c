@@ -58,9 +58,7 @@ const char *misdirect_check_list(apr_pool_t *p, unsigned int mask)
 
     /* One check, as nearly always: its name, nothing to join. */
     if (mask && !(mask & (mask - 1))) {
-        for (i = 0; !(mask & MISDIRECT_BIT(i)); i++) {
-        }
-        return misdirect_check_name(i);
+        return misdirect_check_name(__builtin_ctz(mask));
     }
     for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
         if (mask & MISDIRECT_BIT(i)) {
@@ -94,16 +92,18 @@ static int misdirect_sni_is_trailing_dot(const char *sni)
 static const char *misdirect_fallback_hint(const misdirect_req *q,
                                            conn_rec *c)
 {
-    if (!q->sni || !q->hs
-        || misdirect_server_has_name(q->hs, q->sni, c->local_addr->port)) {
+    const char *sni = misdirect_req_sni(q);
+
+    if (!sni || !q->hs
+        || misdirect_server_has_name(q->hs, sni, c->local_addr->port)) {
         return NULL;
     }
-    if (misdirect_sni_is_trailing_dot(q->sni)) {
+    if (misdirect_sni_is_trailing_dot(sni)) {
         return "the SNI ends in a dot, which mod_ssl does not strip, so the "
                "handshake used the default virtual host: make the client "
                "send the name without the trailing dot";
     }
-    if (misdirect_ip_literal(q->sni)) {
+    if (misdirect_ip_literal(sni)) {
         return "the client sent an IP address as SNI, which names no "
                "virtual host, so the handshake used the default one: "
                "connect by host name";
@@ -316,7 +316,7 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
         const misdirect_handshake *hk = q->handshake;
 
         tls = apr_psprintf(p, " sni=\"%s\" tls_resumed=\"%s\" alpn=\"%s\"",
-                           q->sni ? q->sni : "(none)",
+                           hk->sni_sent ? hk->sni : "(none)",
                            hk->resumed ? "yes" : "no",
                            hk->alpn[0] ? misdirect_escape(p, hk->alpn)
                                        : "(none)");
@@ -528,8 +528,9 @@ static const char *misdirect_handler_fields(request_rec *r)
  * verifies clients more strictly than the handshake's? */
 static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
 {
-    return r->status == HTTP_FORBIDDEN && q != &misdirect_reached
-           && q != &misdirect_judged_clean && q->handshake && q->hs
+    /* The marks misdirect_reached and misdirect_judged_clean carry no
+     * handshake. */
+    return r->status == HTTP_FORBIDDEN && q->handshake && q->hs
            && q->hs != r->server
            && misdirect_ssl_forbids(misdirect_tls_verify_level(q->hs),
                                     misdirect_tls_verify_level(r->server),

@@ -115,14 +115,19 @@ typedef struct {
     unsigned int found;                      /* fired before the lists */
     misdirect_decision decision;             /* fired == 0: all forgiven */
     server_rec *hs;                          /* H, or NULL */
-    /* The handshake's SNI (escaped), or NULL.  Matching it against host
-     * names or IP literals gives what the raw SNI would: the bytes that
-     * are escaped occur in neither. */
-    const char *sni;
     /* The handshake's record, copied: NULL on plain connections. */
     const misdirect_handshake *handshake;
     int request_no;                          /* on its connection, from 1 */
 } misdirect_req;
+
+/* q's SNI (escaped), or NULL: none sent, or no TLS.  Matching it against
+ * host names or IP literals gives what the raw SNI would: the bytes that
+ * are escaped occur in neither. */
+static APR_INLINE const char *misdirect_req_sni(const misdirect_req *q)
+{
+    return q->handshake && q->handshake->sni_sent ? q->handshake->sni
+                                                  : NULL;
+}
 
 /* mod_ssl's SSLVHostSNIPolicy (server config only; "secure" when not
  * set, which is also what an httpd without the directive does). */

@@ -168,11 +168,13 @@ static int misdirect_gather(request_rec *r, conn_rec *c, misdirect_facts *f,
 
 /* The record of a request the module found something in, kept until the
  * request ends (its log line, its variables, the explanation of a 421
- * that comes later). */
+ * that comes later).  hk is the connection's record, or scratch, a
+ * stream's own reading of the handshake on the caller's stack. */
 static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
                                          const misdirect_facts *f,
                                          unsigned int found,
-                                         const misdirect_handshake *hk)
+                                         const misdirect_handshake *hk,
+                                         const misdirect_handshake *scratch)
 {
     misdirect_req *q = apr_pcalloc(r->pool, sizeof(*q));
 
@@ -180,13 +182,10 @@ static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
     q->found = found;
     if (hk) {
         q->hs = hk->hs;
-        /* The connection's record lasts as long as the connection; a
-         * stream's own reading is on the stack. */
+        /* The connection's record lasts as long as the connection. */
         q->handshake = !hk->tls ? NULL
-                       : hk == &misdirect_conn_get(c)->handshake ? hk
-                       : apr_pmemdup(r->pool, hk, sizeof(*hk));
-        q->sni = q->handshake && q->handshake->sni_sent
-                 ? q->handshake->sni : NULL;
+                       : hk == scratch ? apr_pmemdup(r->pool, hk, sizeof(*hk))
+                       : hk;
     }
     q->request_no = c->keepalives + 1;
     ap_set_module_config(r->request_config, &misdirect_module, q);
@@ -222,7 +221,7 @@ misdirect_req *misdirect_req_judge(request_rec *r, conn_rec *c)
     misdirect_req *q;
 
     misdirect_gather(r, c, &f, &hk, &scratch);
-    q = misdirect_req_make(r, c, &f, misdirect_evaluate(&f), hk);
+    q = misdirect_req_make(r, c, &f, misdirect_evaluate(&f), hk, &scratch);
     misdirect_judge(r, c, misdirect_conf(r->server), q);
     return q;
 }
@@ -291,8 +290,8 @@ static void misdirect_set_vars(const misdirect_req *q, request_rec *r)
                    misdirect_action_name(q->decision.action));
     apr_table_addn(e, "MISDIRECT_CHECKS",
                    misdirect_check_list(r->pool, q->decision.fired));
-    if (q->sni) {
-        apr_table_addn(e, "MISDIRECT_SNI", q->sni);
+    if (misdirect_req_sni(q)) {
+        apr_table_addn(e, "MISDIRECT_SNI", misdirect_req_sni(q));
     }
     if (q->hs) {
         apr_table_addn(e, "MISDIRECT_HANDSHAKE_VHOST",
@@ -378,7 +377,7 @@ static int misdirect_post_read_request(request_rec *r)
     }
 
     /* Something was found: from here on, allocation is fine. */
-    q = misdirect_req_make(r, c, &f, found, hk);
+    q = misdirect_req_make(r, c, &f, found, hk, &scratch);
     if (!misdirect_judge(r, c, conf, q)) {
         return misdirect_checked_clean(r, q->hs, found);
     }

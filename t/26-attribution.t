@@ -189,13 +189,7 @@ subtest 'ErrorDocument 421 sees REDIRECT_MISDIRECT_*' => sub {
         'REDIRECT_MISDIRECT_SNI';
     like $r->{headers}{connection}, qr/\bclose\b/,
         'the connection still closes after the page';
-    my $findings = '';
-    for (1 .. 50) {
-        $findings = do { local (@ARGV, $/) = $s->root . '/logs/findings.log';
-            -e $ARGV[0] ? <> : '' };
-        last if $findings =~ /\n/;
-        select undef, undef, undef, 0.1;
-    }
+    my $findings = $s->wait_log('findings.log', qr/ 421 /) // '';
     like $findings, qr/^127\.0\.0\.1 beta\.test 421 "GET \/ HTTP\/1\.1" cert-mismatch reject$/m,
         'the documented CustomLog has the reason and the action';
 

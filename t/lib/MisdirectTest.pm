@@ -523,6 +523,12 @@ sub wait_access_log ($self, $re, $mark = undef, $timeout = 5) {
     return _wait_line(sub { $self->access_log_since($mark) }, $re, $timeout);
 }
 
+# The first line matching $re of another log in logs/ (a CustomLog).
+sub wait_log ($self, $name, $re, $timeout = 5) {
+    my $file = "$self->{root}/logs/$name";
+    return _wait_line(sub { _read_from($file, 0) }, $re, $timeout);
+}
+
 # The first complete line matching $re, or undef after $timeout seconds.
 sub _wait_line ($read, $re, $timeout) {
     my $deadline = time + $timeout;
@@ -981,6 +987,7 @@ C<curl(@args)> returns C<($exit, $stdout, $stderr)>; curl always connects to
 =head1 LOGS
 
 C<mark>, C<error_log_since($mark)>, C<access_log_since($mark)>,
-C<wait_error_log(qr/.../, $mark, $timeout)>, C<wait_access_log(...)>.
+C<wait_error_log(qr/.../, $mark, $timeout)>, C<wait_access_log(...)>,
+C<wait_log('findings.log', qr/.../, $timeout)> for another log in logs/.
 
 =cut

@@ -83,7 +83,7 @@ sub class_rate ($tp, $scale, $proto, $mix) {
 sub lines_charged ($c, $what, $rate) {
     my $lines = $c->{lines} // 0;
     return $c->{$what} unless $rate && $lines > 0;
-    my $charged = $LOG_LIMIT / $rate < $lines ? $LOG_LIMIT / $rate : $lines;
+    my $charged = min($LOG_LIMIT / $rate, $lines);
     return $c->{$what} - $c->{line_instr} + $charged * $c->{line_cost};
 }
 
