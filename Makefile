@@ -141,7 +141,8 @@ LOAD_MPM     ?= event
 MODEL_ROUNDS ?= 12
 MODEL_SEED   ?= $(or $(MISDIRECT_MODEL_SEED),$(shell date +%s))
 FUZZ_TARGETS  = host_normalize wildcard_match host_matches ip_literal \
-                path_under decide format_checks escape cover_memo
+                path_under decide format_checks escape cover_memo \
+                hello_sni
 FUZZ_DIR      = check/build/fuzz
 FUZZ_BINS     = $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
 ASAN_SO       = check/build/asan/mod_misdirect.so

@@ -151,7 +151,7 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                    && conf->policy[MISDIRECT_CHECK_CERT]
                       != misdirect_default_action(MISDIRECT_CHECK_CERT);
     }
-    misdirect_tls_post_config(pconf);
+    misdirect_tls_post_config(pconf, ptemp, s);
     /* Startup reads the configuration twice: speak on the real pass. */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
         if (relaxed) {

@@ -113,6 +113,26 @@ static const char *misdirect_fallback_hint(const misdirect_req *q,
            "ServerName or ServerAlias of the vhost it belongs to";
 }
 
+/* Did the SNI name a vhost without TLS of its own?  mod_ssl then takes
+ * that vhost for the handshake's, but keeps the default vhost's TLS
+ * context, certificate and all. */
+static int misdirect_sni_named_plain(const misdirect_req *q)
+{
+    return q->handshake && q->hs && q->handshake->ctx_vhost
+           && q->handshake->ctx_vhost != q->hs;
+}
+
+static const char *misdirect_plain_hint(const misdirect_req *q,
+                                        request_rec *r)
+{
+    return apr_psprintf(r->pool, "the SNI names %s, a virtual host of this "
+                        "TLS port without SSLEngine on, so mod_ssl refuses "
+                        "every other virtual host on this connection: give "
+                        "%s SSLEngine on and a certificate, or move it off "
+                        "this port", q->hs->server_hostname,
+                        q->hs->server_hostname);
+}
+
 /* One sentence: the likely cause and the fix. */
 static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
                                   conn_rec *c, const char *diff)
@@ -138,6 +158,9 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
     }
     if (tls_reason && (fallback = misdirect_fallback_hint(q, c))) {
         return fallback;
+    }
+    if (tls_reason && misdirect_sni_named_plain(q)) {
+        return misdirect_plain_hint(q, r);
     }
     switch (reason) {
     case MISDIRECT_CHECK_SNI_HOST:
@@ -202,7 +225,12 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
                                       conn_rec *c, const char *host)
 {
     apr_pool_t *p = r->pool;
-    const char *hname = q->hs ? q->hs->server_hostname : "?";
+    const char *hname = !q->hs ? "?"
+        : misdirect_sni_named_plain(q)
+        ? apr_psprintf(p, "%s (no SSLEngine on, so the handshake kept the "
+                       "TLS context of %s)", q->hs->server_hostname,
+                       q->handshake->ctx_vhost->server_hostname)
+        : q->hs->server_hostname;
 
     if (!q->decision.fired) {
         /* Nothing left to judge: say which vhosts the request met, and
@@ -278,6 +306,25 @@ int misdirect_log_permit(request_rec *r)
     return 0;
 }
 
+/* The longest client value a line shows whole.  httpd cuts an error_log
+ * line at 8 KB; a Host that long (core accepts one) would cut the line
+ * inside its own field, losing the fields and the hint after it. */
+#define MISDIRECT_FIELD_MAX 256
+
+/* Client text for a log field: escaped, and past MISDIRECT_FIELD_MAX
+ * bytes shortened, saying how long it was. */
+static const char *misdirect_field_value(apr_pool_t *p, const char *v)
+{
+    apr_size_t len = strlen(v);
+
+    if (len <= MISDIRECT_FIELD_MAX) {
+        return misdirect_escape(p, v);
+    }
+    return apr_psprintf(p, "%s...(%" APR_SIZE_T_FMT " bytes)",
+                        misdirect_escape(p, apr_pstrmemdup(p, v,
+                                             MISDIRECT_FIELD_MAX)), len);
+}
+
 /* " name=\"value\"" for an optional request header, escaped. */
 static const char *misdirect_header_field(request_rec *r, const char *field,
                                           const char *header)
@@ -288,7 +335,7 @@ static const char *misdirect_header_field(request_rec *r, const char *field,
         return "";
     }
     return apr_pstrcat(r->pool, " ", field, "=\"",
-                       misdirect_escape(r->pool, v), "\"", NULL);
+                       misdirect_field_value(r->pool, v), "\"", NULL);
 }
 
 /* A sentence first, then key="value" fields for machines. */
@@ -298,7 +345,7 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
 {
     apr_pool_t *p = r->pool;
     const char *host_hdr = apr_table_get(r->headers_in, "Host");
-    const char *host = r->hostname ? misdirect_escape(p, r->hostname)
+    const char *host = r->hostname ? misdirect_field_value(p, r->hostname)
                                    : "(none)";
     const char *proto = r->protocol ? r->protocol : "-";
     const char *stream = misdirect_h2_stream(r);
@@ -364,12 +411,20 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                   q->facts.tls ? misdirect_vhost_desc(p, q->hs)
                                : "(none: not TLS)",
                   misdirect_vhost_desc(p, r->server), host,
-                  host_hdr ? misdirect_escape(p, host_hdr) : "(none)",
+                  host_hdr ? misdirect_field_value(p, host_hdr) : "(none)",
                   misdirect_header_field(r, "x_forwarded_host",
                                          "X-Forwarded-Host"),
                   misdirect_header_field(r, "forwarded", "Forwarded"),
                   extra ? extra : "",
                   hint ? hint : misdirect_hint(q, r, c, diff));
+}
+
+/* Does mod_ssl's request check see a server name?  What OpenSSL shows
+ * it, which on a resumed TLS 1.2 session is the session's first name,
+ * sent in this handshake or not. */
+static int misdirect_ssl_sees_sni(const misdirect_req *q)
+{
+    return q->handshake ? q->handshake->ssl_sees_sni : q->facts.sni_sent;
 }
 
 /* Why mod_ssl refused a request that never reached the module's check,
@@ -402,12 +457,12 @@ static const char *misdirect_ssl_refusal(request_rec *r,
             return "mod_ssl answered 400: the client spoke plain HTTP to "
                    "this TLS port";
         }
-        return q->facts.sni_sent && !q->facts.host_sent
+        return misdirect_ssl_sees_sni(q) && !q->facts.host_sent
                ? "mod_ssl answered 400: SNI was sent but the request named "
                  "no host"
                : NULL;
     case HTTP_FORBIDDEN:
-        return !q->facts.sni_sent && notes
+        return !misdirect_ssl_sees_sni(q) && notes
                && strstr(notes, "Server Name Indication")
                ? "mod_ssl answered 403: SSLStrictSNIVHostCheck requires "
                  "SNI on this address"
@@ -443,6 +498,9 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
         return "SSLStrictSNIVHostCheck On refuses clients without SNI: "
                "make the client or proxy send SNI, or turn the check off "
                "for trusted proxies";
+    }
+    if (misdirect_sni_named_plain(q)) {
+        return misdirect_plain_hint(q, r);
     }
     if (fallback) {
         return apr_pstrcat(r->pool, fallback, "; mod_ssl then compared "

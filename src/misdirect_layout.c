@@ -145,8 +145,8 @@ static void misdirect_dump_try(const misdirect_dump_addr *a,
 
 /* Which vhost core's name matching gives a (lower-case) name: the first
  * in the address's order whose ServerName, ServerAlias or wildcard
- * alias matches, or (for the host, not the SNI) whose <VirtualHost>
- * line used the name; none, the default. */
+ * alias matches; for the host, not the SNI, and only where none does,
+ * the first whose <VirtualHost> line used the name; else the default. */
 static misdirect_dump_vhost *
 misdirect_dump_match(const misdirect_dump_addr *a,
                      const misdirect_dump_lookup *l, const char *lower,
@@ -163,7 +163,8 @@ misdirect_dump_match(const misdirect_dump_addr *a,
                            lower, &best);
     }
     misdirect_dump_try(a, apr_hash_get(l->rest, "", 0), lower, &best);
-    for (i = 0; virthost && i < best; i++) {
+    for (i = 0; virthost && best == a->vhosts->nelts
+                && i < a->vhosts->nelts; i++) {
         server_addr_rec *sar = APR_ARRAY_IDX(a->vhosts, i,
                                              misdirect_dump_vhost *)->sar;
 
@@ -348,13 +349,22 @@ const char *misdirect_vhost_where(apr_pool_t *p, server_rec *s)
     return apr_psprintf(p, "%s:%u", s->defn_name, s->defn_line_number);
 }
 
+/* "host:port", "[ip6]:port", and ":*" for a port of 0: any port, as
+ * <VirtualHost addr:*> wrote it and as mod_status shows it. */
+static const char *misdirect_addr_join(apr_pool_t *p, const char *host,
+                                       apr_port_t port)
+{
+    const char *fmt = strchr(host, ':') ? "[%s]:%s" : "%s:%s";
+
+    return apr_psprintf(p, fmt, host, port ? apr_itoa(p, port) : "*");
+}
+
 const char *misdirect_addr_key(apr_pool_t *p, const server_addr_rec *sar)
 {
     char *ip = NULL;
 
     apr_sockaddr_ip_get(&ip, sar->host_addr);
-    return apr_psprintf(p, strchr(ip ? ip : "", ':') ? "[%s]:%u" : "%s:%u",
-                        ip ? ip : "?", (unsigned int)sar->host_port);
+    return misdirect_addr_join(p, ip ? ip : "?", sar->host_port);
 }
 
 const char *misdirect_addr_shown(apr_pool_t *p, const server_addr_rec *sar)
@@ -364,8 +374,7 @@ const char *misdirect_addr_shown(apr_pool_t *p, const server_addr_rec *sar)
     if (!host) {
         return misdirect_addr_key(p, sar);
     }
-    return apr_psprintf(p, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-                        (unsigned int)sar->host_port);
+    return misdirect_addr_join(p, host, sar->host_port);
 }
 
 const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)

@@ -413,6 +413,93 @@ char *misdirect_escape_into(const char *in, char *out)
     return out;
 }
 
+/* Skips a vector of n length bytes and its contents; 0 when it does not
+ * fit. */
+static int misdirect_skip_vector(const unsigned char **at,
+                                 const unsigned char *end, int n)
+{
+    size_t len = 0;
+    int i;
+
+    if ((size_t)(end - *at) < (size_t)n) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        len = (len << 8) | *(*at)++;
+    }
+    if ((size_t)(end - *at) < len) {
+        return 0;
+    }
+    *at += len;
+    return 1;
+}
+
+int misdirect_hello_sni(const unsigned char *msg, size_t len, char *out,
+                        size_t outsize)
+{
+    const unsigned char *at = msg, *end, *ext_end;
+    size_t body, ext_len, list, name, copy;
+    unsigned int type;
+
+    /* Type 1 (client_hello), a 24-bit length, legacy_version and
+     * random. */
+    if (len < 4 || msg[0] != 1 || outsize == 0) {
+        return -1;
+    }
+    body = ((size_t)msg[1] << 16) | ((size_t)msg[2] << 8) | msg[3];
+    if (body > len - 4) {
+        return -1;
+    }
+    at = msg + 4;
+    end = at + body;
+    if ((size_t)(end - at) < 2 + 32) {
+        return -1;
+    }
+    at += 2 + 32;
+    if (!misdirect_skip_vector(&at, end, 1)         /* session id */
+        || !misdirect_skip_vector(&at, end, 2)      /* cipher suites */
+        || !misdirect_skip_vector(&at, end, 1)      /* compression */
+        || end - at < 2) {
+        return -1;                                  /* no extensions */
+    }
+    ext_len = ((size_t)at[0] << 8) | at[1];
+    at += 2;
+    if ((size_t)(end - at) < ext_len) {
+        return -1;
+    }
+    ext_end = at + ext_len;
+    while (ext_end - at >= 4) {
+        type = ((unsigned int)at[0] << 8) | at[1];
+        ext_len = ((size_t)at[2] << 8) | at[3];
+        at += 4;
+        if ((size_t)(ext_end - at) < ext_len) {
+            return -1;
+        }
+        if (type != 0) {                            /* server_name */
+            at += ext_len;
+            continue;
+        }
+        /* The list's length, then one entry: type host_name (0) and the
+         * name's length, which must fill the list exactly. */
+        if (ext_len <= 2) {
+            return -1;
+        }
+        list = ((size_t)at[0] << 8) | at[1];
+        if (list + 2 != ext_len || list <= 3 || at[2] != 0) {
+            return -1;
+        }
+        name = ((size_t)at[3] << 8) | at[4];
+        if (name + 2 != list - 1) {
+            return -1;
+        }
+        copy = name < outsize - 1 ? name : outsize - 1;
+        memcpy(out, at + 5, copy);
+        out[copy] = '\0';
+        return (int)name;
+    }
+    return -1;
+}
+
 int misdirect_cidr_check(const char *ip, const char *mask)
 {
     unsigned char addr[16];

@@ -195,6 +195,20 @@ MISDIRECT_INTERNAL char *misdirect_escape_into(const char *in, char *out);
 /* Does in hold a byte that misdirect_escape_into() escapes? */
 MISDIRECT_INTERNAL int misdirect_escape_needed(const char *in);
 
+/* The SNI of a ClientHello as mod_ssl reads it to choose the handshake's
+ * vhost: msg is the handshake message (type, 24-bit length, body) as
+ * OpenSSL's message callback shows it.  mod_ssl reads the first name of
+ * the server_name extension, and only a list of exactly one host_name;
+ * anything else it takes for no SNI, and so does this.  Returns the
+ * name's length, with the name copied to out (at most outsize - 1 bytes,
+ * NUL-terminated; a NUL inside the name ends it early), or -1: no
+ * ClientHello, no SNI, or one mod_ssl would not read.  OpenSSL's own
+ * SSL_get_servername() cannot stand in: on a resumed TLS 1.2 session it
+ * gives the name the session began with. */
+MISDIRECT_INTERNAL int misdirect_hello_sni(const unsigned char *msg,
+                                           size_t len, char *out,
+                                           size_t outsize);
+
 /* Checks an address and optional mask (a prefix length, or a dotted IPv4
  * netmask) for MisdirectTrustedProxy: 0 when ip is a whole IPv4 or IPv6
  * address whose bits past the mask are all zero, else why not.  APR

@@ -72,7 +72,16 @@ typedef struct {
 typedef struct {
     int tls;                                 /* 0: mod_ssl freed the SSL */
     server_rec *hs;                          /* H, or NULL: not known */
-    int sni_sent;
+    /* The vhost whose TLS context served the handshake, and so the
+     * certificate: H itself, but for an SNI that names a vhost without
+     * SSLEngine on, which mod_ssl takes for H while it keeps the
+     * address's default context. */
+    server_rec *ctx_vhost;
+    int sni_sent;                            /* in this ClientHello */
+    /* Does mod_ssl's request check see a server name?  OpenSSL shows it
+     * the name a resumed TLS 1.2 session began with, even where this
+     * ClientHello sent none. */
+    int ssl_sees_sni;
     int resumed;                             /* a resumed TLS session */
     int tls13;                               /* TLS 1.3 or later */
     char alpn[MISDIRECT_ALPN_MAX + 1];       /* "" when none */
@@ -89,11 +98,18 @@ typedef struct {
     int cert_slot;
 } misdirect_handshake;
 
+#define MISDIRECT_HELLO_UNSEEN (-2)
+
 #define MISDIRECT_CERT_ANY   (-2)
 #define MISDIRECT_CERT_OTHER (-1)
 
 typedef struct {
     SSL *ssl;                                /* NULL on plain connections */
+    /* The SNI of the ClientHello as the client sent it, read from the
+     * message itself during the handshake (misdirect_tls.c); hello_sni_len
+     * is -1 when none was sent, MISDIRECT_HELLO_UNSEEN before. */
+    int hello_sni_len;
+    char hello_sni[MISDIRECT_SNI_MAX + 1];
     apr_uint32_t state;                      /* of handshake: unknown,
                                               * being written, published
                                               * (misdirect_tls.c) */
@@ -242,7 +258,9 @@ MISDIRECT_INTERNAL void misdirect_tls_certs_load(apr_pool_t *ptemp,
  * each vhost's certificates, and the handshake of a connection. */
 MISDIRECT_INTERNAL void misdirect_tls_register_hooks(void);
 MISDIRECT_INTERNAL void misdirect_tls_pre_config(void);
-MISDIRECT_INTERNAL void misdirect_tls_post_config(apr_pool_t *pconf);
+MISDIRECT_INTERNAL void misdirect_tls_post_config(apr_pool_t *pconf,
+                                                  apr_pool_t *ptemp,
+                                                  server_rec *main_s);
 /* Names the certificates init_server noted for s (subject and digest),
  * which the model compares where the files do not name them; a no-op
  * until both the certificates and the model are known, and for other

@@ -16,6 +16,7 @@
 #include "misdirect_private.h"
 
 #include "ap_mpm.h"
+#include "http_vhost.h"
 #include "http_log.h"
 #include "http_ssl.h"
 #include "mod_ssl.h"
@@ -164,6 +165,28 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
     return OK;
 }
 
+/* Reads the SNI of the connection's ClientHello, then stops listening:
+ * OpenSSL calls this for every message and record header until then.
+ * What the client sent is known only here; after the handshake, OpenSSL
+ * shows a resumed TLS 1.2 session's name in its place.  A second
+ * ClientHello (TLS 1.3's retry) must repeat the first one's SNI. */
+static void misdirect_hello_seen(int write_p, int version, int content_type,
+                                 const void *buf, size_t len, SSL *ssl,
+                                 void *arg)
+{
+    misdirect_conn_ctx *cc = arg;
+    const unsigned char *msg = buf;
+
+    (void)version;
+    if (write_p || content_type != SSL3_RT_HANDSHAKE || len < 1
+        || msg[0] != SSL3_MT_CLIENT_HELLO) {
+        return;
+    }
+    cc->hello_sni_len = misdirect_hello_sni(msg, len, cc->hello_sni,
+                                            sizeof(cc->hello_sni));
+    SSL_set_msg_callback(ssl, NULL);
+}
+
 static int misdirect_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
 {
     misdirect_conn_ctx *cc;
@@ -171,15 +194,75 @@ static int misdirect_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
     if (!is_proxy) {
         cc = apr_pcalloc(c->pool, sizeof(*cc));
         cc->ssl = ssl;
+        cc->hello_sni_len = MISDIRECT_HELLO_UNSEEN;
+        SSL_set_msg_callback(ssl, misdirect_hello_seen);
+        SSL_set_msg_callback_arg(ssl, cc);
         ap_set_module_config(c->conn_config, &misdirect_module, cc);
     }
     return OK;
 }
 
-/* Reads what the finished handshake of c's ssl says into hk. */
-static void misdirect_handshake_read(conn_rec *c, SSL *ssl,
+/* What misdirect_sni_names looks for, and what it found. */
+typedef struct {
+    const char *sni;
+    server_rec *found;
+} misdirect_sni_look;
+
+/* Does an SNI name s, by mod_ssl's rule: ServerName, ServerAlias, a
+ * wildcard ServerAlias, regardless of case; never the name of the
+ * <VirtualHost> line, which core's host matching also takes? */
+static int misdirect_sni_names(void *baton, conn_rec *c, server_rec *s)
+{
+    misdirect_sni_look *look = baton;
+    int i, hit = s->server_hostname
+                 && !strcasecmp(look->sni, s->server_hostname);
+
+    (void)c;
+    for (i = 0; !hit && s->names && i < s->names->nelts; i++) {
+        const char *alias = APR_ARRAY_IDX(s->names, i, const char *);
+
+        hit = alias && !strcasecmp(look->sni, alias);
+    }
+    for (i = 0; !hit && s->wild_names && i < s->wild_names->nelts; i++) {
+        const char *alias = APR_ARRAY_IDX(s->wild_names, i, const char *);
+
+        hit = alias && !ap_strcasecmp_match(look->sni, alias);
+    }
+    if (hit) {
+        look->found = s;
+    }
+    return hit;
+}
+
+/* Does some vhost without SSLEngine on share a port with a TLS vhost, so
+ * that an SNI may name it?  Set each configuration pass. */
+static int misdirect_sni_may_name_plain;
+
+/* H as mod_ssl chose it: the first vhost of the connection's address
+ * that the SNI names, else the address's default.  The handshake's
+ * context tells it where the SNI switched context; it cannot tell an SNI
+ * that named the default vhost from one that named a vhost without TLS,
+ * for which mod_ssl keeps the default's context.  Only then, and only in
+ * a configuration that has such a vhost, is the address searched, as
+ * mod_ssl searched it during the handshake. */
+static server_rec *misdirect_handshake_vhost(conn_rec *c, server_rec *ctx_s,
+                                             const char *sni)
+{
+    misdirect_sni_look look = { sni, NULL };
+
+    if (!sni || ctx_s != c->base_server || !misdirect_sni_may_name_plain) {
+        return ctx_s;
+    }
+    ap_vhost_iterate_given_conn(c, misdirect_sni_names, &look);
+    return look.found ? look.found : ctx_s;
+}
+
+/* Reads what the finished handshake of c says into hk. */
+static void misdirect_handshake_read(conn_rec *c,
+                                     const misdirect_conn_ctx *cc,
                                      misdirect_handshake *hk)
 {
+    SSL *ssl = cc->ssl;
     const misdirect_srv_conf *hconf;
     const unsigned char *alpn = NULL;
     unsigned int alpn_len = 0;
@@ -206,19 +289,25 @@ static void misdirect_handshake_read(conn_rec *c, SSL *ssl,
     memcpy(hk->alpn, alpn ? (const char *)alpn : "", alpn ? alpn_len : 0);
     hk->alpn[alpn ? alpn_len : 0] = '\0';
     sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    hk->ssl_sees_sni = sni != NULL;
+    if (cc->hello_sni_len != MISDIRECT_HELLO_UNSEEN) {
+        sni = cc->hello_sni_len >= 0 ? cc->hello_sni : NULL;
+    }
     ctx = SSL_get_SSL_CTX(ssl);
-    hk->hs = ctx && misdirect_ctx_index >= 0
-             ? SSL_CTX_get_ex_data(ctx, misdirect_ctx_index) : NULL;
+    hk->ctx_vhost = ctx && misdirect_ctx_index >= 0
+                    ? SSL_CTX_get_ex_data(ctx, misdirect_ctx_index) : NULL;
     hk->sni_sent = sni != NULL;
     apr_cpystrn(raw_sni, sni ? sni : "", sizeof(raw_sni));
     misdirect_escape_into(raw_sni, hk->sni);
-    if (!hk->hs) {
+    if (!hk->ctx_vhost) {
         return;
     }
+    hk->hs = misdirect_handshake_vhost(c, hk->ctx_vhost, sni ? raw_sni
+                                                             : NULL);
     /* A resumed session shows no certificate, and OpenSSL then names the
      * context's current one, not the one the session began with.  With
      * several (RSA and ECDSA, say), the client may hold any of them. */
-    hconf = misdirect_conf(hk->hs);
+    hconf = misdirect_conf(hk->ctx_vhost);
     if (hconf->certs[1] && hk->resumed) {
         hk->cert_slot = MISDIRECT_CERT_ANY;
         return;
@@ -247,11 +336,11 @@ const misdirect_handshake *misdirect_handshake_get(conn_rec *c,
      * streams that run meanwhile read the handshake for themselves. */
     if (apr_atomic_cas32(&cc->state, MISDIRECT_HS_WRITING,
                          MISDIRECT_HS_UNKNOWN) == MISDIRECT_HS_UNKNOWN) {
-        misdirect_handshake_read(c, cc->ssl, &cc->handshake);
+        misdirect_handshake_read(c, cc, &cc->handshake);
         apr_atomic_set32(&cc->state, MISDIRECT_HS_PUBLISHED);
         return &cc->handshake;
     }
-    misdirect_handshake_read(c, cc->ssl, scratch);
+    misdirect_handshake_read(c, cc, scratch);
     return scratch;
 }
 
@@ -293,7 +382,7 @@ static int misdirect_one_cert_covers(X509 *cert, int slot,
 int misdirect_cert_covers(const misdirect_handshake *hk, server_rec *rs,
                           int name, const char *host)
 {
-    const misdirect_srv_conf *hconf = misdirect_conf(hk->hs);
+    const misdirect_srv_conf *hconf = misdirect_conf(hk->ctx_vhost);
     const misdirect_srv_conf *rconf = misdirect_conf(rs);
     int slot;
 
@@ -321,8 +410,40 @@ void misdirect_tls_pre_config(void)
     misdirect_memo.slot = NULL;
 }
 
-void misdirect_tls_post_config(apr_pool_t *pconf)
+/* Does some vhost without TLS share a port with a TLS vhost (a port of
+ * 0 stands for every port)?  Then an SNI may name it. */
+static int misdirect_plain_beside_tls(apr_pool_t *p, server_rec *main_s)
 {
+    apr_array_header_t *tls_ports = apr_array_make(p, 4, sizeof(apr_port_t));
+    server_rec *s;
+    server_addr_rec *sar;
+    int i;
+
+    for (s = main_s->next; s; s = s->next) {
+        for (sar = s->addrs; sar && misdirect_tls_enabled(s); sar = sar->next) {
+            APR_ARRAY_PUSH(tls_ports, apr_port_t) = sar->host_port;
+        }
+    }
+    for (s = main_s->next; s; s = s->next) {
+        for (sar = s->addrs; sar && !misdirect_tls_enabled(s);
+             sar = sar->next) {
+            for (i = 0; i < tls_ports->nelts; i++) {
+                apr_port_t port = APR_ARRAY_IDX(tls_ports, i, apr_port_t);
+
+                if (port == 0 || sar->host_port == 0
+                    || port == sar->host_port) {
+                    return 1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+void misdirect_tls_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                               server_rec *main_s)
+{
+    misdirect_sni_may_name_plain = misdirect_plain_beside_tls(ptemp, main_s);
     misdirect_memo.slot = apr_pcalloc(pconf, MISDIRECT_MEMO_SLOTS
                                              * sizeof(*misdirect_memo.slot));
     misdirect_memo.mask = MISDIRECT_MEMO_SLOTS - 1;

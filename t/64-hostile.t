@@ -71,6 +71,19 @@ is $st, 421, 'absolute-form URL for beta.test with Host alpha.test: '
 like $log, qr/MISDIRECT006: .*host="beta\.test" host_header="beta\.test"/,
     '... the target wins for mod_ssl too';
 
+# A Host of over 6,000 bytes, which core accepts: the line keeps every field
+# after it (by=, hint=), the host shortened with its length.
+my $long = join('.', ('a' x 60) x 100) . '.wild.test';
+($st, $log) = exchange(request('GET / HTTP/1.1', "Host: $long"),
+    'alpha.test', qr/MISDIRECT006/);
+is $st, 421, 'a 6,109-byte Host on alpha.test\'s handshake: mod_ssl\'s 421';
+my ($line) = grep { /MISDIRECT006/ } split /\n/, $log;
+like $line // '', qr/ host="a{60}\.[a.]+\.\.\.\(@{[length $long]} bytes\)" /,
+    '... the host shortened, with its length';
+like $line // '', qr/ by="mod_ssl" hint="[^"]+"$/,
+    '... and the line ends with all its fields';
+ok length($line // '') < 4000, '... in less than half the line limit';
+
 # HTTP/2: :authority and a host header that disagree.  mod_http2 takes
 # :authority (RFC 9113 8.3.1), and so does the check.
 my $res = $s->h2(sni => 'a.wild.test', streams => [

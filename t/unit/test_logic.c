@@ -422,6 +422,83 @@ static void test_escape(void)
     is_int(misdirect_escape_needed(""), 0, "the empty string does not");
 }
 
+/* A ClientHello with the given extensions block (without its length),
+ * built into buf; returns its length. */
+static size_t hello(unsigned char *buf, const unsigned char *ext,
+                    size_t ext_len)
+{
+    size_t n = 4, body;
+
+    buf[n++] = 3;                   /* legacy_version 3.3 */
+    buf[n++] = 3;
+    memset(buf + n, 0x5a, 32);      /* random */
+    n += 32;
+    buf[n++] = 0;                   /* no session id */
+    buf[n++] = 0;                   /* one cipher suite */
+    buf[n++] = 2;
+    buf[n++] = 0x13;
+    buf[n++] = 0x01;
+    buf[n++] = 1;                   /* null compression */
+    buf[n++] = 0;
+    buf[n++] = (unsigned char)(ext_len >> 8);
+    buf[n++] = (unsigned char)ext_len;
+    memcpy(buf + n, ext, ext_len);
+    n += ext_len;
+    body = n - 4;
+    buf[0] = 1;
+    buf[1] = (unsigned char)(body >> 16);
+    buf[2] = (unsigned char)(body >> 8);
+    buf[3] = (unsigned char)body;
+    return n;
+}
+
+static void test_hello_sni(void)
+{
+    /* supported_versions, then server_name "a.test". */
+    static const unsigned char sni[] = {
+        0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04,
+        0x00, 0x00, 0x00, 0x0b, 0x00, 0x09, 0x00, 0x00, 0x06,
+        'a', '.', 't', 'e', 's', 't' };
+    static const unsigned char none[] = { 0x00, 0x2b, 0x00, 0x03, 0x02,
+                                          0x03, 0x04 };
+    /* Two names in the list: mod_ssl reads none. */
+    static const unsigned char two[] = {
+        0x00, 0x00, 0x00, 0x0e, 0x00, 0x0c,
+        0x00, 0x00, 0x03, 'a', '.', 'b', 0x00, 0x00, 0x03, 'c', '.', 'd' };
+    /* A name type other than host_name. */
+    static const unsigned char other[] = {
+        0x00, 0x00, 0x00, 0x08, 0x00, 0x06, 0x01, 0x00, 0x03, 'a', '.',
+        'b' };
+    unsigned char buf[200];
+    char out[64], small[4];
+    size_t n;
+
+    n = hello(buf, sni, sizeof(sni));
+    is_int(misdirect_hello_sni(buf, n, out, sizeof(out)), 6,
+           "hello: the SNI's length");
+    is_str(out, "a.test", "hello: the SNI");
+    is_int(misdirect_hello_sni(buf, n, small, sizeof(small)), 6,
+           "hello: a short buffer still gives the whole length");
+    is_str(small, "a.t", "hello: and a truncated, terminated name");
+    is_int(misdirect_hello_sni(buf, n - 1, out, sizeof(out)), -1,
+           "hello: a message cut short");
+    buf[0] = 2;
+    is_int(misdirect_hello_sni(buf, n, out, sizeof(out)), -1,
+           "hello: not a ClientHello");
+    n = hello(buf, none, sizeof(none));
+    is_int(misdirect_hello_sni(buf, n, out, sizeof(out)), -1,
+           "hello: no server_name extension");
+    n = hello(buf, two, sizeof(two));
+    is_int(misdirect_hello_sni(buf, n, out, sizeof(out)), -1,
+           "hello: a list of two names, as mod_ssl, is none");
+    n = hello(buf, other, sizeof(other));
+    is_int(misdirect_hello_sni(buf, n, out, sizeof(out)), -1,
+           "hello: a name that is no host_name");
+    n = hello(buf, sni, 0);
+    is_int(misdirect_hello_sni(buf, n - 2, out, sizeof(out)), -1,
+           "hello: no extensions at all");
+}
+
 int main(void)
 {
     test_names();
@@ -436,6 +513,7 @@ int main(void)
     test_normalize();
     test_paths();
     test_escape();
+    test_hello_sni();
     printf("1..%d\n", test_no);
     return test_failed ? 1 : 0;
 }
