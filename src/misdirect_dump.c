@@ -83,8 +83,34 @@ static const char *misdirect_dump_labels(apr_pool_t *p, const char *diff)
     return out ? out : diff;
 }
 
-/* An outcome in words; with h and r, also which settings differ. */
+static const char *misdirect_dump_verdict_of(apr_pool_t *p,
+                                             const misdirect_dump_outcome *o,
+                                             const misdirect_dump_vhost *h,
+                                             const misdirect_dump_vhost *r);
+
+/* An outcome in words; with h and r, also which settings differ, and
+ * what a peer in MisdirectTrustedProxy gets where that differs. */
 static const char *misdirect_dump_verdict(apr_pool_t *p,
+                                          const misdirect_dump_outcome *o,
+                                          const misdirect_dump_vhost *h,
+                                          const misdirect_dump_vhost *r)
+{
+    const char *v = misdirect_dump_verdict_of(p, o, h, r);
+    misdirect_dump_outcome t;
+
+    if (!o->trusted || (o->trusted_kind == o->kind
+                        && o->trusted_check == o->check)) {
+        return v;
+    }
+    memset(&t, 0, sizeof(t));
+    t.status = o->trusted_status;
+    t.kind = o->trusted_kind;
+    t.check = o->trusted_check;
+    return apr_pstrcat(p, v, "; from a MisdirectTrustedProxy peer: ",
+                       misdirect_dump_verdict_of(p, &t, h, r), NULL);
+}
+
+static const char *misdirect_dump_verdict_of(apr_pool_t *p,
                                           const misdirect_dump_outcome *o,
                                           const misdirect_dump_vhost *h,
                                           const misdirect_dump_vhost *r)
@@ -116,6 +142,8 @@ static const char *misdirect_dump_verdict(apr_pool_t *p,
     case MISDIRECT_DUMP_REFUSED:
         return apr_psprintf(p, "421 by mod_misdirect (check %s, "
                             "MisdirectPolicy %s reject)", check, check);
+    case MISDIRECT_DUMP_FORBIDDEN_SNI:
+        return "403 by mod_ssl (SSLStrictSNIVHostCheck on, and no SNI)";
     default:
         if (!h || !r) {
             return "403 by mod_ssl (client certificate asked for after "
@@ -140,6 +168,45 @@ static const char *misdirect_dump_verdict(apr_pool_t *p,
 static void misdirect_dump_json_str(FILE *out, apr_pool_t *p, const char *s)
 {
     fputs(misdirect_json_str(p, s), out);
+}
+
+/* Where h has several certificates that answer a pair differently:
+ * what a client that accepts only one key type gets. */
+static void misdirect_dump_json_per_cert(FILE *out, apr_pool_t *p,
+                                         const misdirect_dump_addr *a,
+                                         const misdirect_dump_name *sni,
+                                         const misdirect_dump_vhost *h,
+                                         const misdirect_dump_name *host,
+                                         const misdirect_dump_outcome *o)
+{
+    misdirect_dump_outcome *each = apr_pcalloc(p, h->ncerts * sizeof(*each));
+    misdirect_dump_vhost one = *h;
+    int k, differ = 0;
+
+    for (k = 0; k < h->ncerts; k++) {
+        one.covers = h->cert_covers[k];
+        misdirect_dump_judge(a, &one, host, sni != NULL, &each[k]);
+        differ |= each[k].status != o->status || each[k].kind != o->kind
+                  || each[k].check != o->check;
+    }
+    if (!differ) {
+        return;
+    }
+    fputs(", \"by_certificate\": [", out);
+    for (k = 0; k < h->ncerts; k++) {
+        fputs(k ? ", {\"key\": " : "{\"key\": ", out);
+        misdirect_dump_json_str(out, p, h->cert_key[k]);
+        fprintf(out, ", \"status\": %d, \"by\": ", each[k].status);
+        misdirect_dump_json_str(out, p,
+            each[k].kind == MISDIRECT_DUMP_REFUSED ? "mod_misdirect"
+            : each[k].status != 200 ? "mod_ssl" : NULL);
+        fputs(", \"check\": ", out);
+        misdirect_dump_json_str(out, p,
+            each[k].kind == MISDIRECT_DUMP_REFUSED
+            ? misdirect_check_name(each[k].check) : NULL);
+        putc('}', out);
+    }
+    putc(']', out);
 }
 
 static void misdirect_dump_json_pair(FILE *out, apr_pool_t *p, int *first,
@@ -168,6 +235,21 @@ static void misdirect_dump_json_pair(FILE *out, apr_pool_t *p, int *first,
     misdirect_dump_json_str(out, p, h->s->server_hostname);
     fputs(", \"request_vhost\": ", out);
     misdirect_dump_json_str(out, p, host->r->s->server_hostname);
+    if (h->ncerts > 1) {
+        misdirect_dump_json_per_cert(out, p, a, sni, h, host, &o);
+    }
+    if (o.trusted) {
+        fprintf(out, ", \"trusted_peer\": {\"status\": %d, \"by\": ",
+                o.trusted_status);
+        misdirect_dump_json_str(out, p,
+            o.trusted_kind == MISDIRECT_DUMP_REFUSED ? "mod_misdirect"
+            : o.trusted_status != 200 ? "mod_ssl" : NULL);
+        fputs(", \"check\": ", out);
+        misdirect_dump_json_str(out, p,
+            o.trusted_kind == MISDIRECT_DUMP_REFUSED
+            ? misdirect_check_name(o.trusted_check) : NULL);
+        putc('}', out);
+    }
     putc('}', out);
     apr_pool_clear(p);              /* the strings of one pair */
 }
@@ -382,19 +464,21 @@ static apr_array_header_t *misdirect_dump_own(apr_pool_t *p,
     return own;
 }
 
+/* The row of the address's default vhost as the handshake's: without
+ * SNI, and with an SNI that names no vhost (or ends in a dot).  One row
+ * where both get the same statuses (shown as without SNI); two where
+ * they differ (sni-missing reject, SSLStrictSNIVHostCheck). */
 static void misdirect_dump_no_sni(apr_pool_t *p, FILE *out,
                                   const misdirect_dump_addr *a)
 {
     misdirect_dump_vhost *dflt = APR_ARRAY_IDX(a->vhosts, 0,
                                                misdirect_dump_vhost *);
-    misdirect_dump_groups g;
-    misdirect_dump_outcome o;
-    int i, j;
+    misdirect_dump_groups g[2];
+    misdirect_dump_outcome o[2];
+    int i, j, sni, differ = 0;
 
-    misdirect_dump_groups_init(p, &g);
-    fprintf(out, "  without SNI, or with an SNI that names no vhost or ends "
-            "in a dot: handshake vhost %s (%s)\n", dflt->s->server_hostname,
-            misdirect_dump_where(p, dflt->s));
+    misdirect_dump_groups_init(p, &g[0]);
+    misdirect_dump_groups_init(p, &g[1]);
     for (i = 0; i < a->vhosts->nelts; i++) {
         const misdirect_dump_vhost *r = APR_ARRAY_IDX(a->vhosts, i,
                                                 misdirect_dump_vhost *);
@@ -403,17 +487,36 @@ static void misdirect_dump_no_sni(apr_pool_t *p, FILE *out,
         for (j = 0; j < own->nelts; j++) {
             const misdirect_dump_name *n = APR_ARRAY_IDX(own, j,
                                                const misdirect_dump_name *);
-            const char *verdict;
 
-            misdirect_dump_judge(a, dflt, n, 0, &o);
-            verdict = misdirect_dump_verdict(p, &o, dflt, r);
-            misdirect_dump_group_add(&g, verdict,
-                apr_psprintf(p, "%d %s", i, verdict), 1,
-                apr_psprintf(p, "%s (%s)", n->name,
-                             misdirect_dump_where(p, r->s)));
+            for (sni = 0; sni < 2; sni++) {
+                const char *verdict;
+
+                misdirect_dump_judge(a, dflt, n, sni, &o[sni]);
+                verdict = misdirect_dump_verdict(p, &o[sni], dflt, r);
+                misdirect_dump_group_add(&g[sni], verdict,
+                    apr_psprintf(p, "%d %s", i, verdict), 1,
+                    apr_psprintf(p, "%s (%s)", n->name,
+                                 misdirect_dump_where(p, r->s)));
+            }
+            /* Findings that are only allowed or logged are the same
+             * answer. */
+            differ |= o[0].status != o[1].status;
         }
     }
-    misdirect_dump_groups_print(out, &g, "vhost");
+    if (!differ) {
+        fprintf(out, "  without SNI, or with an SNI that names no vhost or "
+                "ends in a dot: handshake vhost %s (%s)\n",
+                dflt->s->server_hostname, misdirect_dump_where(p, dflt->s));
+        misdirect_dump_groups_print(out, &g[0], "vhost");
+        return;
+    }
+    fprintf(out, "  without SNI: handshake vhost %s (%s)\n",
+            dflt->s->server_hostname, misdirect_dump_where(p, dflt->s));
+    misdirect_dump_groups_print(out, &g[0], "vhost");
+    fprintf(out, "  with an SNI that names no vhost or ends in a dot: "
+            "handshake vhost %s (%s)\n", dflt->s->server_hostname,
+            misdirect_dump_where(p, dflt->s));
+    misdirect_dump_groups_print(out, &g[1], "vhost");
 }
 
 /* The first member of k that some SNI selects, other than not. */

@@ -23,6 +23,7 @@ typedef enum {
     MISDIRECT_DUMP_REFUSED_SSL,    /* 421 by mod_ssl */
     MISDIRECT_DUMP_REFUSED,        /* 421 by mod_misdirect */
     MISDIRECT_DUMP_FORBIDDEN_SSL,  /* 403 by mod_ssl: client verification */
+    MISDIRECT_DUMP_FORBIDDEN_SNI,  /* 403 by mod_ssl: SSLStrictSNIVHostCheck */
     MISDIRECT_DUMP_KINDS
 } misdirect_dump_kind_e;
 
@@ -34,6 +35,13 @@ typedef struct {
     int status;                    /* 200, 421 or 403 */
     misdirect_dump_kind_e kind;
     int check;                     /* misdirect_check_e, or -1 */
+    /* Where the request's vhost has MisdirectTrustedProxy: its
+     * configuration, and what a peer in that list gets instead; NULL
+     * where it has none. */
+    const misdirect_srv_conf *trusted;
+    int trusted_status;
+    misdirect_dump_kind_e trusted_kind;
+    int trusted_check;
 } misdirect_dump_outcome;
 
 /* One vhost on one address. */
@@ -47,9 +55,15 @@ typedef struct {
      * one of its certificates cover it?  Shared by the vhosts with the
      * same certificates; NULL when they cover none. */
     const unsigned char *covers;
+    /* With several certificates (RSA and ECDSA, say): each one's bitmap
+     * and key type, for the clients that accept only that type. */
+    int ncerts;
+    const unsigned char **cert_covers;
+    const char **cert_key;
     int verify;                    /* SSLVerifyClient: 0 none, 1 optional,
                                     * 2 require */
     int tls13;                     /* its handshakes may be TLS 1.3 */
+    int strict_sni;                /* SSLStrictSNIVHostCheck on */
     int hclass;                    /* misdirect_dump_class, by index */
     long sni_names;                /* names whose SNI selects it */
     apr_array_header_t *own;       /* int: names whose host selects it */

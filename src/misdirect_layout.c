@@ -321,7 +321,8 @@ static void misdirect_dump_add_name(apr_pool_t *p, misdirect_dump_addr *a,
 
 static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
                                                        server_rec *s,
-                                                       server_addr_rec *sar)
+                                                       server_addr_rec *sar,
+                                                       server_rec *dflt)
 {
     misdirect_dump_vhost *v = apr_pcalloc(p, sizeof(*v));
 
@@ -331,8 +332,9 @@ static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
     v->mode = misdirect_mode(v->conf);
     memcpy(v->policy, v->conf->policy, sizeof(v->policy));
     v->verify = misdirect_tls_verify_level(s);
-    /* Clients negotiate TLS 1.3 whenever the vhost allows it. */
-    v->tls13 = misdirect_tls_offers_tls13(s);
+    /* Clients negotiate TLS 1.3 whenever the handshake allows it. */
+    v->tls13 = misdirect_tls_offers_tls13(s, dflt);
+    v->strict_sni = misdirect_tls_strict_sni(s);
     v->own = apr_array_make(p, 2, sizeof(int));
     return v;
 }
@@ -507,7 +509,8 @@ static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
                                                   misdirect_address_vhost);
 
             APR_ARRAY_PUSH(a->vhosts, misdirect_dump_vhost *) =
-                misdirect_dump_vhost_make(p, v->s, v->sar);
+                misdirect_dump_vhost_make(p, v->s, v->sar,
+                    APR_ARRAY_IDX(ad->vhosts, 0, misdirect_address_vhost).s);
         }
         if (apr_hash_get(shown, a->key, APR_HASH_KEY_STRING)) {
             /* One family of a "*" whose vhosts differ from the other's. */
@@ -578,6 +581,47 @@ static const unsigned char *misdirect_dump_bitmap(apr_pool_t *p,
 
 static const unsigned char misdirect_dump_nothing[1];
 
+/* A certificate's key type, as clients choose among a vhost's. */
+static const char *misdirect_dump_key_type(X509 *cert)
+{
+    switch (EVP_PKEY_base_id(X509_get0_pubkey(cert))) {
+    case EVP_PKEY_RSA:
+        return "RSA";
+    case EVP_PKEY_EC:
+        return "EC";
+    case EVP_PKEY_ED25519:
+        return "Ed25519";
+    case EVP_PKEY_ED448:
+        return "Ed448";
+    default:
+        return "other";
+    }
+}
+
+/* Each of a vhost's several certificates on its own: a client that
+ * accepts one key type sees that one only. */
+static void misdirect_dump_per_cert(apr_pool_t *p, misdirect_dump_index *ix,
+                                    const misdirect_dump_addr *a,
+                                    apr_hash_t *by_name,
+                                    apr_array_header_t *certs,
+                                    misdirect_dump_vhost *v)
+{
+    apr_array_header_t *one = apr_array_make(p, 1, sizeof(X509 *));
+    int k;
+
+    v->ncerts = certs->nelts;
+    v->cert_covers = apr_pcalloc(p, certs->nelts * sizeof(*v->cert_covers));
+    v->cert_key = apr_pcalloc(p, certs->nelts * sizeof(*v->cert_key));
+    for (k = 0; k < certs->nelts; k++) {
+        X509 *cert = APR_ARRAY_IDX(certs, k, X509 *);
+
+        apr_array_clear(one);
+        APR_ARRAY_PUSH(one, X509 *) = cert;
+        v->cert_covers[k] = misdirect_dump_bitmap(p, ix, a, by_name, one);
+        v->cert_key[k] = misdirect_dump_key_type(cert);
+    }
+}
+
 /* Each vhost's certificates, as the bitmap of the names they cover;
  * vhosts with the same certificate files share one. */
 static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
@@ -630,6 +674,9 @@ static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
                              bits ? bits : misdirect_dump_nothing);
             }
             v->covers = bits == misdirect_dump_nothing ? NULL : bits;
+            if (certs->nelts > 1) {
+                misdirect_dump_per_cert(p, &ix, a, by_name, certs, v);
+            }
         }
     }
     for (hi = apr_hash_first(p, files); hi; hi = apr_hash_next(hi)) {

@@ -49,8 +49,8 @@ static void misdirect_dump_classes(apr_pool_t *p, misdirect_dump_addr *a)
     for (i = 0; i < a->vhosts->nelts; i++) {
         misdirect_dump_vhost *v = APR_ARRAY_IDX(a->vhosts, i,
                                                 misdirect_dump_vhost *);
-        const char *key = apr_psprintf(p, "%pp %d %d", v->covers, v->verify,
-                                       v->tls13);
+        const char *key = apr_psprintf(p, "%pp %d %d %d", v->covers,
+                                       v->verify, v->tls13, v->strict_sni);
         apr_array_header_t *bucket = apr_hash_get(buckets, key,
                                                   APR_HASH_KEY_STRING);
         misdirect_dump_class *k = NULL;
@@ -101,62 +101,102 @@ apr_array_header_t *misdirect_dump_build(apr_pool_t *p, server_rec *main_s)
     return tls;
 }
 
+/* The module's answer to a pair mod_ssl lets through, for a client in
+ * the request vhost's MisdirectTrustedProxy (trusted) or any other. */
+static void misdirect_dump_module(const misdirect_dump_addr *a,
+                                  const misdirect_dump_vhost *h,
+                                  const misdirect_dump_name *n, int sni,
+                                  int trusted, misdirect_dump_outcome *o)
+{
+    const misdirect_dump_vhost *r = n->r;
+    misdirect_facts f;
+    misdirect_decision d;
+    unsigned int fired, left;
+
+    if (r->mode == MISDIRECT_MODE_OFF) {
+        o->kind = MISDIRECT_DUMP_SERVED_OFF;
+        return;
+    }
+    memset(&f, 0, sizeof(f));
+    f.tls = 1;
+    f.handshake_known = 1;
+    f.sni_sent = sni ? 1 : 0;
+    f.name_based = a->vhosts->nelts > 1;
+    f.same_vhost = r->s == h->s;
+    f.cert_covers = r->s != h->s && MISDIRECT_DUMP_COVERS(h, n->idx);
+    f.host_sent = 1;
+    f.host_known = 1;
+    f.local_port = a->port;
+    if (!(fired = misdirect_evaluate(&f))) {
+        return;
+    }
+    if (!(left = misdirect_forgive(fired, n->allowed, trusted))) {
+        o->kind = MISDIRECT_DUMP_SERVED_LISTED;
+        return;
+    }
+    misdirect_decide(left, r->policy, r->mode, 0, &d);
+    o->check = d.reason;
+    if (d.action == MISDIRECT_REJECT) {
+        o->status = 421;
+        o->kind = MISDIRECT_DUMP_REFUSED;
+        return;
+    }
+    o->kind = d.action == MISDIRECT_REPORT ? MISDIRECT_DUMP_SERVED_REPORT
+                                           : MISDIRECT_DUMP_SERVED_ALLOW;
+}
+
+static void misdirect_dump_judge_as(const misdirect_dump_addr *a,
+                                    const misdirect_dump_vhost *h,
+                                    const misdirect_dump_name *n, int sni,
+                                    int trusted, misdirect_dump_outcome *o)
+{
+    const misdirect_dump_vhost *r = n->r;
+
+    o->status = 200;
+    o->kind = MISDIRECT_DUMP_SERVED;
+    o->check = -1;
+    /* mod_ssl's first question without SNI on a name-based address. */
+    if (!sni && a->vhosts->nelts > 1 && (h->strict_sni || r->strict_sni)) {
+        o->status = 403;
+        o->kind = MISDIRECT_DUMP_FORBIDDEN_SNI;
+        return;
+    }
+    if (r->s != h->s && misdirect_ssl_refuses(h->s, r->s)) {
+        o->status = 421;
+        o->kind = MISDIRECT_DUMP_REFUSED_SSL;
+        return;
+    }
+    misdirect_dump_module(a, h, n, sni, trusted, o);
+    if (o->status == 421) {
+        return;
+    }
+    /* mod_ssl's access check, for clients that offer TLS 1.3 where the
+     * handshake allows it. */
+    if (r->s != h->s
+        && misdirect_ssl_forbids(h->verify, r->verify, h->tls13)) {
+        o->status = 403;
+        o->kind = MISDIRECT_DUMP_FORBIDDEN_SSL;
+        o->check = -1;
+    }
+}
+
 void misdirect_dump_judge(const misdirect_dump_addr *a,
                           const misdirect_dump_vhost *h,
                           const misdirect_dump_name *n, int sni,
                           misdirect_dump_outcome *o)
 {
-    const misdirect_dump_vhost *r = n->r;
-    misdirect_facts f;
-    misdirect_decision d;
-    unsigned int fired;
+    misdirect_dump_judge_as(a, h, n, sni, 0, o);
+    o->trusted = NULL;
+    /* What the peers the request's vhost trusts get, where it differs:
+     * the checks of the handshake do not fire for them. */
+    if (n->r->conf->trusted && n->r->conf->trusted->nelts) {
+        misdirect_dump_outcome t;
 
-    o->status = 200;
-    o->kind = MISDIRECT_DUMP_SERVED;
-    o->check = -1;
-    if (r != h && misdirect_ssl_refuses(h->s, r->s)) {
-        o->status = 421;
-        o->kind = MISDIRECT_DUMP_REFUSED_SSL;
-        return;
-    }
-    if (r->mode == MISDIRECT_MODE_OFF) {
-        o->kind = MISDIRECT_DUMP_SERVED_OFF;
-    }
-    else {
-        memset(&f, 0, sizeof(f));
-        f.tls = 1;
-        f.handshake_known = 1;
-        f.sni_sent = sni ? 1 : 0;
-        f.name_based = a->vhosts->nelts > 1;
-        f.same_vhost = r == h;
-        f.cert_covers = r != h && MISDIRECT_DUMP_COVERS(h, n->idx);
-        f.host_sent = 1;
-        f.host_known = 1;
-        f.local_port = a->port;
-        if ((fired = misdirect_evaluate(&f))
-            && !misdirect_forgive(fired, n->allowed, 0)) {
-            o->kind = MISDIRECT_DUMP_SERVED_LISTED;
-        }
-        else if (fired) {
-            misdirect_decide(misdirect_forgive(fired, n->allowed, 0),
-                             r->policy, r->mode, 0, &d);
-            o->check = d.reason;
-            if (d.action == MISDIRECT_REJECT) {
-                o->status = 421;
-                o->kind = MISDIRECT_DUMP_REFUSED;
-                return;
-            }
-            o->kind = d.action == MISDIRECT_REPORT
-                      ? MISDIRECT_DUMP_SERVED_REPORT
-                      : MISDIRECT_DUMP_SERVED_ALLOW;
-        }
-    }
-    /* mod_ssl's access check, for clients that offer TLS 1.3 where the
-     * handshake's vhost allows it. */
-    if (r != h && misdirect_ssl_forbids(h->verify, r->verify, h->tls13)) {
-        o->status = 403;
-        o->kind = MISDIRECT_DUMP_FORBIDDEN_SSL;
-        o->check = -1;
+        misdirect_dump_judge_as(a, h, n, sni, 1, &t);
+        o->trusted_status = t.status;
+        o->trusted_kind = t.kind;
+        o->trusted_check = t.check;
+        o->trusted = n->r->conf;
     }
 }
 

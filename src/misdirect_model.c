@@ -32,6 +32,11 @@ struct misdirect_tls_profile {
      * require), and whether clients may negotiate TLS 1.3. */
     int verify;
     int tls13;
+    /* SSLProtocol set here or globally: only then does mod_ssl give a
+     * handshake that the SNI moved to this vhost its versions; else the
+     * handshake keeps those of the address's default vhost. */
+    int protocol_set;
+    int strict_sni;                               /* SSLStrictSNIVHostCheck */
     /* Equal ids: equal settings in that group.  Interned per pass, so
      * that a request compares two integers. */
     unsigned int id[MISDIRECT_TLS_GROUPS];
@@ -103,6 +108,9 @@ static void misdirect_tls_merge(apr_pool_t *p, apr_pool_t *ptemp,
     tp->enabled = v->engine != MISDIRECT_UNSET ? v->engine
                   : gs_scope->engine != MISDIRECT_UNSET ? gs_scope->engine
                   : 0;
+    tp->strict_sni = v->strict_sni != MISDIRECT_UNSET ? v->strict_sni
+                     : gs_scope->strict_sni != MISDIRECT_UNSET
+                     ? gs_scope->strict_sni : 0;
     for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
         apr_array_header_t *gs = g ? gs_scope->seen[i] : NULL;
         apr_array_header_t *vs = v->seen[i], *items;
@@ -253,6 +261,7 @@ static misdirect_tls_profile *misdirect_tls_profile_make(
     apr_pool_clear(rd->scratch);
     memset(&scope, 0, sizeof(scope));
     scope.engine = MISDIRECT_UNSET;
+    scope.strict_sni = MISDIRECT_UNSET;
     scope.pool = rd->scratch;
     for (d = section ? section->first_child : NULL; d; d = d->next) {
         misdirect_scope_take(rd, &scope, 0, d);
@@ -266,6 +275,7 @@ static misdirect_tls_profile *misdirect_tls_profile_make(
                  : !strncmp(verify, "require", 7) ? 2 : 1;
     protocols = tp->value[MISDIRECT_TLS_PROTOCOLS]->canon;
     tp->tls13 = !protocols || (atoi(protocols) & MISDIRECT_PROTO_TLS13);
+    tp->protocol_set = tp->value[MISDIRECT_TLS_PROTOCOLS]->line != NULL;
     misdirect_tls_intern(ptemp, ids, key, tp);
     misdirect_conf(s)->tls = tp;
     /* Where mod_ssl's contexts were made before the model. */
@@ -296,6 +306,7 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
      * verdict does not look at. */
     memset(&global, 0, sizeof(global));
     global.engine = MISDIRECT_UNSET;
+    global.strict_sni = MISDIRECT_UNSET;
     global.pool = ptemp;
     for (d = ap_conftree; d; d = d->next) {
         misdirect_scope_take(&rd, &global, 1, d);
@@ -371,6 +382,13 @@ int misdirect_ssl_refuses(server_rec *hs, server_rec *rs)
     }
 }
 
+int misdirect_tls_strict_sni(server_rec *s)
+{
+    const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
+
+    return tp && tp->strict_sni;
+}
+
 int misdirect_tls_verify_level(server_rec *s)
 {
     const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
@@ -378,10 +396,13 @@ int misdirect_tls_verify_level(server_rec *s)
     return tp ? tp->verify : 0;
 }
 
-int misdirect_tls_offers_tls13(server_rec *s)
+int misdirect_tls_offers_tls13(server_rec *s, server_rec *dflt)
 {
     const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
 
+    if (tp && !tp->protocol_set && dflt && dflt != s) {
+        tp = misdirect_conf(dflt)->tls;
+    }
     return !tp || tp->tls13;
 }
 

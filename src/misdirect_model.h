@@ -87,6 +87,8 @@ struct misdirect_tls_value {
  * every occurrence in file order. */
 typedef struct {
     int engine;                                   /* MISDIRECT_UNSET, 0, 1 */
+    int strict_sni;                               /* SSLStrictSNIVHostCheck,
+                                                   * likewise */
     apr_array_header_t *seen[MISDIRECT_TLS_NSETTINGS];
     apr_pool_t *pool;                             /* of the seen lists */
 } misdirect_tls_scope;

@@ -227,11 +227,19 @@ MISDIRECT_INTERNAL int misdirect_ssl_refuses(server_rec *hs, server_rec *rs);
 MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
                                                          server_rec *hs,
                                                          server_rec *rs);
+/* SSLStrictSNIVHostCheck of s as mod_ssl merges it: without SNI on a
+ * name-based address, mod_ssl answers 403 when the handshake's or the
+ * request's vhost has it on. */
+MISDIRECT_INTERNAL int misdirect_tls_strict_sni(server_rec *s);
 /* SSLVerifyClient of s as the model merged it: 0 none, 1 optional (or
  * optional_no_ca), 2 require. */
 MISDIRECT_INTERNAL int misdirect_tls_verify_level(server_rec *s);
-/* May clients of s negotiate TLS 1.3 (its SSLProtocol allows it)? */
-MISDIRECT_INTERNAL int misdirect_tls_offers_tls13(server_rec *s);
+/* May clients negotiate TLS 1.3 on a handshake that the SNI gave s, on
+ * an address whose default vhost is dflt?  s's SSLProtocol decides when
+ * it is set (there or globally), else dflt's: mod_ssl leaves the
+ * versions of the connection's first context in place. */
+MISDIRECT_INTERNAL int misdirect_tls_offers_tls13(server_rec *s,
+                                                  server_rec *dflt);
 /* The files of s's SSLCertificateFile list as mod_ssl resolved them, in
  * configured order; empty when s serves no TLS or names none. */
 MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_cert_files(apr_pool_t *p,

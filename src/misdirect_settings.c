@@ -333,6 +333,12 @@ void misdirect_scope_take(misdirect_tls_reader *rd, misdirect_tls_scope *sc,
                                     "on");
         return;
     }
+    if (!strcasecmp(d->directive, "SSLStrictSNIVHostCheck")) {
+        sc->strict_sni = words->nelts > 0
+                         && !strcasecmp(APR_ARRAY_IDX(words, 0, const char *),
+                                        "on");
+        return;
+    }
     if (!strcasecmp(d->directive, "SSLVHostSNIPolicy")) {
         const char *w = words->nelts ? APR_ARRAY_IDX(words, 0, char *) : "";
         size_t k;

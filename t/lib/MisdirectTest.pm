@@ -550,7 +550,7 @@ sub _read_from ($file, $offset) {
 
 # ---------------------------------------------------------------- clients
 
-my %CLIENT_OPTS  = map { $_ => 1 } qw(sni requests cert port);
+my %CLIENT_OPTS  = map { $_ => 1 } qw(sni requests cert port from);
 my %REQUEST_OPTS = map { $_ => 1 }
     qw(host path method target proto headers raw_host body);
 
@@ -564,6 +564,9 @@ sub https ($self, %opt) {
         SSL_hostname       => $opt{sni} // '',
         SSL_verify_mode    => SSL_VERIFY_NONE,
         SSL_alpn_protocols => ['http/1.1'],
+        # The client's own address: 127.0.0.2 is a peer other than the
+        # 127.0.0.1 every other client connects from.
+        (defined $opt{from} ? (LocalAddr => $opt{from}) : ()),
     );
     @ssl{qw(SSL_cert_file SSL_key_file)} = _client_cert($opt{cert})
         if $opt{cert};
@@ -576,11 +579,12 @@ sub https ($self, %opt) {
 }
 
 sub http ($self, %opt) {
-    _check_opts(\%opt, { requests => 1, port => 1 });
+    _check_opts(\%opt, { requests => 1, port => 1, from => 1 });
     my $port = $opt{port} // $self->{plain_port};
     my @wire = _wire($opt{requests});
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-        PeerPort => $port, Proto => 'tcp', Timeout => $IO_TIMEOUT)
+        PeerPort => $port, Proto => 'tcp', Timeout => $IO_TIMEOUT,
+        (defined $opt{from} ? (LocalAddr => $opt{from}) : ()))
         or die "TCP connection to 127.0.0.1:$port failed: $!\n";
     my @res = _exchange($sock, @wire);
     return wantarray ? @res : $res[0];
@@ -846,12 +850,44 @@ sub _run (@cmd) {
 }
 
 sub _free_ports ($n) {
+    return _ranged_ports($n, $1, $2)
+        if ($ENV{MISDIRECT_PORTS} // '') =~ /^(\d+)-(\d+)$/;
+    croak "MisdirectTest: MISDIRECT_PORTS=$ENV{MISDIRECT_PORTS}: want LOW-HIGH"
+        if length($ENV{MISDIRECT_PORTS} // '');
     # Hold all sockets open together so the ports differ.
     my @socks = map {
         IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
             Proto => 'tcp', Listen => 1) or die "bind 127.0.0.1:0: $!\n"
     } 1 .. $n;
     return map { $_->sockport } @socks;
+}
+
+sub free_ports ($n) { _free_ports($n) }
+
+# Ports of LOW-HIGH that lie outside the kernel's ephemeral range: there a
+# proxy's own outgoing connections, which take their local ports from that
+# range, cannot claim a port between its pick and its bind. Random, so
+# that parallel runs seldom pick the same one.
+sub _ranged_ports ($n, $low, $high) {
+    my ($elow, $ehigh) = (32768, 60999);
+    if (open my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range') {
+        ($elow, $ehigh) = split ' ', (<$fh> // "$elow $ehigh");
+    }
+    my @pool = grep { $_ < $elow || $_ > $ehigh }
+        ($low < 1024 ? 1024 : $low) .. ($high > 65535 ? 65535 : $high);
+    croak "MisdirectTest: MISDIRECT_PORTS=$low-$high has no port outside "
+        . "the ephemeral range $elow-$ehigh" unless @pool >= $n;
+    my @socks;
+    for my $try (1 .. 1000) {
+        my $port = splice @pool, int rand @pool, 1;
+        # Not ReuseAddr: a port still in TIME_WAIT is skipped too.
+        my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+            LocalPort => $port, Proto => 'tcp', Listen => 1);
+        push @socks, $sock if $sock;
+        return map { $_->sockport } @socks if @socks == $n;
+        last unless @pool;
+    }
+    die "no $n free ports in $low-$high outside $elow-$ehigh\n";
 }
 
 # The daemonised httpd is init's child, and init may reap it late: a zombie
@@ -961,16 +997,19 @@ C<.key> files.
 =head1 CLIENTS
 
 C<https(sni =E<gt> NAME|undef, requests =E<gt> [...], cert =E<gt> 'client',
-port =E<gt> N)> and C<http(requests =E<gt> [...], port =E<gt> N)> send every
-request on one connection and return one hashref per request (the first in
-scalar context): C<status>, C<proto>, C<headers> (lower-case names, repeats
-joined with ", "), C<body>, C<raw>, C<closed_after>. A request that got no
-response has C<status> 0 and C<error> ('closed', 'timeout', 'tls: ...',
-...). A request is C<{host, path, method, target, proto, headers =E<gt>
-[name =E<gt> value, ...], body, raw_host}>; C<host> undef sends no Host
-header; a host with control or space characters croaks unless C<raw_host>.
-HTTP/1.1 requests carry C<Connection: keep-alive> unless C<headers> has a
-Connection field, so that httpd says when it keeps the connection.
+port =E<gt> N, from =E<gt> '127.0.0.2')> and C<http(requests =E<gt> [...],
+port =E<gt> N, from =E<gt> '127.0.0.2')> send every request on one
+connection and return one hashref per request (the first in scalar
+context): C<status>, C<proto>, C<headers> (lower-case names, repeats joined
+with ", "), C<body>, C<raw>, C<closed_after>. C<from> connects from that
+loopback address instead of 127.0.0.1 (another peer, for
+C<MisdirectTrustedProxy>). A request that got no response has C<status>
+0 and C<error> ('closed', 'timeout', 'tls: ...', ...). A request is
+C<{host, path, method, target, proto, headers =E<gt> [name =E<gt> value,
+...], body, raw_host}>; C<host> undef sends no Host header; a host with
+control or space characters croaks unless C<raw_host>. HTTP/1.1 requests
+carry C<Connection: keep-alive> unless C<headers> has a Connection field,
+so that httpd says when it keeps the connection.
 
 C<closed_after> is observed, not read from headers: 1 when a later request
 on the connection found it closed, or the server closed it within 3 s after
@@ -983,6 +1022,15 @@ the JSON that F<t/bin/h2streams.py> prints.
 
 C<curl(@args)> returns C<($exit, $stdout, $stderr)>; curl always connects to
 127.0.0.1.
+
+=head1 PORTS
+
+Servers listen on ports the kernel hands out (its ephemeral range), unless
+C<$ENV{MISDIRECT_PORTS}> is C<LOW-HIGH>: then on random free ports of that
+range that lie outside the ephemeral range
+(F</proc/sys/net/ipv4/ip_local_port_range>), where no outgoing connection
+can take them. C<MisdirectTest::free_ports($n)> returns C<$n> distinct free
+loopback ports by the same rule, for other servers of a test (proxies).
 
 =head1 LOGS
 

@@ -1,0 +1,153 @@
+# The prediction in the configurations where the answer depends on more
+# than the two vhosts: the TLS versions the address's default vhost
+# leaves a handshake, SSLStrictSNIVHostCheck, the peer
+# (MisdirectTrustedProxy), and the certificate a client accepts.  Each
+# case reads `apache2 -t -D DUMP_MISDIRECT_JSON` and asks the real
+# server.
+use v5.36;
+use Test::More;
+use JSON::PP ();
+use lib 't/lib';
+use MisdirectTest;
+use MisdirectCase;
+
+my $pki = MisdirectTest::pki();
+
+sub pairs ($s) {
+    my ($rc, $out, $err) = MisdirectTest::_run(MisdirectTest::httpd_binary(),
+        '-t', '-D', 'DUMP_MISDIRECT_JSON', '-d', $s->root,
+        '-f', $s->conf_file);
+    is $rc, 0, 'the dump succeeds' or diag $err;
+    my ($l) = grep { $_->{address} eq '127.0.0.1:' . $s->tls_port }
+        JSON::PP->new->decode($out)->{listeners}->@*;
+    return { map { (($_->{sni} // '-') . " $_->{host}" => $_) }
+        $l->{pairs}->@* };
+}
+
+sub text_dump ($s) {
+    my ($rc, $out) = MisdirectTest::_run(MisdirectTest::httpd_binary(),
+        '-t', '-D', 'DUMP_MISDIRECT', '-d', $s->root, '-f', $s->conf_file);
+    return $out;
+}
+
+sub ask ($s, $sni, $host, %o) {
+    my ($r) = $s->https(sni => $sni, requests => [{ host => $host }], %o);
+    return $r->{status};
+}
+
+# beta.test asks for client certificates (optional).  A handshake that
+# SNI moves to a vhost without SSLProtocol of its own keeps the default
+# vhost's versions: here TLS 1.2, where mod_ssl renegotiates and the
+# client, which has no certificate, is served.  With SSLProtocol set
+# globally, the handshake is TLS 1.3, which offers no renegotiation:
+# mod_ssl answers 403.
+for my $case (['the default vhost caps the handshake at TLS 1.2', '', 200],
+              ['SSLProtocol set globally: TLS 1.3', 'SSLProtocol all', 403]) {
+    my ($label, $global, $want) = @$case;
+    subtest $label => sub {
+        my $s = MisdirectTest->new(name => 'edges-tls',
+            global => "SSLVHostSNIPolicy insecure\n$global",
+            vhost => { 'tls:default.test' => 'SSLProtocol TLSv1.2',
+                'tls:beta.test' => "SSLVerifyClient optional\n"
+                    . "SSLCACertificateFile $pki/ca.crt" });
+        my $p = pairs($s)->{'alpha.test beta.test'};
+        is $p->{status}, $want, "predicted $want for SNI alpha.test, "
+            . 'Host beta.test';
+        is ask($s, 'alpha.test', 'beta.test'), $want, "and it is $want";
+        $s->stop;
+    };
+}
+
+subtest 'SSLStrictSNIVHostCheck: 403 without SNI' => sub {
+    my $s = MisdirectTest->new(name => 'edges-strict',
+        vhost => { 'tls:alpha.test' => 'SSLStrictSNIVHostCheck on' });
+    my $pairs = pairs($s);
+    for my $host (qw(default.test alpha.test shared1.test)) {
+        my $p = $pairs->{"- $host"};
+        is ask($s, undef, $host), $p->{status},
+            "no SNI, Host $host: $p->{status}, as predicted";
+    }
+    is $pairs->{'- alpha.test'}{status}, 403,
+        'the vhost with the check on answers 403 without SNI';
+    is $pairs->{'- alpha.test'}{by}, 'mod_ssl', 'by mod_ssl';
+    like text_dump($s), qr/^  without SNI: .*\n(?:    .*\n)*    403 by mod_ssl \(SSLStrictSNIVHostCheck on, and no SNI\): 1 vhost: alpha\.test /m,
+        'the text says so, on a row of its own for no SNI';
+    $s->stop;
+};
+
+# The proxy at 127.0.0.2 is trusted: for its requests the checks of the
+# handshake do not fire.  127.0.0.1 is any other client.
+subtest 'MisdirectTrustedProxy: what the trusted peer gets' => sub {
+    my $s = MisdirectTest->new(name => 'edges-trusted',
+        global => "SSLVHostSNIPolicy insecure\n"
+            . "MisdirectTrustedProxy 127.0.0.2/32\n"
+            . 'MisdirectPolicy cert-mismatch reject');
+    my $p = pairs($s)->{'- beta.test'};
+    is $p->{status}, 421, 'no SNI, Host beta.test: 421 for other clients';
+    is $p->{by}, 'mod_misdirect', 'by the module';
+    is_deeply $p->{trusted_peer}, { status => 200, by => undef,
+        check => undef }, 'and 200 for the trusted peer';
+    is ask($s, undef, 'beta.test'), 421, 'another client gets 421';
+    is ask($s, undef, 'beta.test', from => '127.0.0.2'), 200,
+        'the trusted peer gets 200';
+    like text_dump($s), qr/421 by mod_misdirect \(check cert-mismatch, MisdirectPolicy cert-mismatch reject\); from a MisdirectTrustedProxy peer: served/,
+        'the text says both';
+    $s->stop;
+};
+
+# dual.test has an RSA certificate that also covers rsaside.test and an
+# ECDSA one that also covers ecside.test: a client that accepts RSA only
+# is served rsaside.test on dual.test's handshake, one that accepts ECDSA
+# only meets cert-mismatch.
+subtest 'two certificates that cover different names' => sub {
+    my $dir = "$pki/edges-$$";
+    mkdir $dir or die "mkdir $dir: $!";
+    for my $c (['rsa', '-newkey rsa:2048', 'rsaside.test'],
+               ['ec', '-newkey ec -pkeyopt ec_paramgen_curve:P-256',
+                'ecside.test']) {
+        my ($kind, $key, $side) = @$c;
+        system("openssl req -new -nodes $key -keyout $dir/$kind.key"
+            . " -out $dir/$kind.csr -subj /CN=dual.test 2>/dev/null") == 0
+            or die 'openssl req';
+        open my $fh, '>', "$dir/$kind.ext" or die $!;
+        print $fh "subjectAltName=DNS:dual.test,DNS:$side\n";
+        close $fh;
+        system("openssl x509 -req -in $dir/$kind.csr -CA $pki/ca.crt"
+            . " -CAkey $pki/ca.key -CAcreateserial -days 2"
+            . " -extfile $dir/$kind.ext -out $dir/$kind.crt 2>/dev/null") == 0
+            or die 'openssl x509';
+    }
+    my $extra = join '', map { <<~"EOF" } qw(dual.test rsaside.test ecside.test);
+        <VirtualHost 127.0.0.1:\@TLS_PORT\@>
+            ServerName $_
+            DocumentRoot htdocs/alpha.test
+            SSLEngine on
+            SSLCertificateFile $dir/rsa.crt
+            SSLCertificateKeyFile $dir/rsa.key
+            SSLCertificateFile $dir/ec.crt
+            SSLCertificateKeyFile $dir/ec.key
+        </VirtualHost>
+        EOF
+    my $s = MisdirectTest->new(name => 'edges-dual', extra_vhosts => $extra);
+    my $p = pairs($s)->{'dual.test rsaside.test'};
+    my %by = map { ($_->{key} => $_) } ($p->{by_certificate} // [])->@*;
+    is $by{RSA}{status}, 200, 'RSA clients: 200 predicted';
+    is $by{EC}{status}, 421, 'ECDSA clients: 421 predicted';
+    is $by{EC}{check}, 'cert-mismatch', '... for cert-mismatch';
+    my %cipher = (RSA => 'ECDHE-RSA-AES128-GCM-SHA256',
+                  EC => 'ECDHE-ECDSA-AES128-GCM-SHA256');
+    for my $key (sort keys %cipher) {
+        my ($st) = raw_tls($s, sni => 'dual.test',
+            extra => ['-tls1_2', '-cipher', $cipher{$key}],
+            request => "GET / HTTP/1.1\r\nHost: rsaside.test\r\n"
+                . "Connection: close\r\n\r\n");
+        is $st, $by{$key}{status} // -1, "a $key client gets what was "
+            . 'predicted for it';
+    }
+    ok !exists pairs($s)->{'dual.test dual.test'}{by_certificate},
+        'pairs both certificates answer alike list no per-certificate answer';
+    $s->stop;
+    system 'rm', '-rf', $dir;
+};
+
+done_testing;
