@@ -152,6 +152,7 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                       != misdirect_default_action(MISDIRECT_CHECK_CERT);
     }
     misdirect_tls_post_config(pconf, ptemp, s);
+    misdirect_names_build(pconf, ptemp, s);
     /* Startup reads the configuration twice: speak on the real pass. */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
         if (relaxed) {
@@ -163,6 +164,21 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "in %d virtual host(s); 'MisdirectPolicy "
                          "cert-mismatch reject' refuses them again",
                          misdirect_ssl_policy_name(ssl), relaxed);
+        }
+        if (misdirect_ssl_policy_origin() == MISDIRECT_SSL_POLICY_KEPT) {
+            /* mod_ssl keeps the policy through restarts: say so at
+             * the restart that removed the line, or the change is
+             * believed done. */
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, MISDIRECT_LOGNO(042)
+                         "SSLVHostSNIPolicy is no longer set, but mod_ssl "
+                         "keeps %s, set before this restart, instead of "
+                         "the default secure: a graceful or full restart "
+                         "keeps it, only stopping and starting httpd "
+                         "applies secure; mod_misdirect judges by %s too "
+                         "until then; set 'SSLVHostSNIPolicy secure' to "
+                         "apply it at a restart",
+                         misdirect_ssl_policy_name(ssl),
+                         misdirect_ssl_policy_name(ssl));
         }
         misdirect_lint(ptemp, s);
     }
@@ -422,6 +438,7 @@ static void misdirect_register_hooks(apr_pool_t *p)
                                  APR_HOOK_MIDDLE);
     ap_hook_post_config(misdirect_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(misdirect_test_config, NULL, NULL, APR_HOOK_MIDDLE);
+    misdirect_fold_register_hooks();
     /* The request check, the marks around mod_ssl's, the explanation of
      * others' refusals and the closing of HTTP/1.x connections after any
      * 421 (misdirect_request.c). */

@@ -372,6 +372,7 @@ static void misdirect_add(int slot, int stat)
 static misdirect_outcome_e misdirect_outcome(misdirect_action_e a)
 {
     return a == MISDIRECT_REJECT ? MISDIRECT_OUT_REJECTED
+           : a == MISDIRECT_WOULD_REJECT ? MISDIRECT_OUT_WOULD_REJECT
            : a == MISDIRECT_REPORT ? MISDIRECT_OUT_REPORTED
            : MISDIRECT_OUT_ALLOWED;
 }
@@ -420,6 +421,15 @@ void misdirect_counters_count_ssl(server_rec *s, int status)
         break;
     default:
         break;
+    }
+}
+
+void misdirect_counters_count_cause(server_rec *s, misdirect_cause_e cause)
+{
+    int slot = misdirect_slot_of(s);
+
+    if (slot >= 0 && (unsigned int)cause < MISDIRECT_CAUSE_COUNT) {
+        misdirect_add(slot, MISDIRECT_STAT_CAUSE(cause));
     }
 }
 

@@ -27,12 +27,6 @@ APLOG_USE_MODULE(misdirect);
 
 static APR_OPTIONAL_FN_TYPE(http2_var_lookup) *misdirect_h2_var;
 
-/* Log limiter state of this child: the second being counted, the lines
- * logged in it and the lines suppressed since the last summary. */
-static apr_uint32_t misdirect_log_second;
-static apr_uint32_t misdirect_log_count;
-static apr_uint32_t misdirect_log_dropped;
-
 void misdirect_diag_optional_fns(void)
 {
     misdirect_h2_var = APR_RETRIEVE_OPTIONAL_FN(http2_var_lookup);
@@ -86,6 +80,14 @@ static int misdirect_sni_is_trailing_dot(const char *sni)
     return n > 1 && sni[n - 1] == '.';
 }
 
+/* An SNI that names no vhost for a reason of its own form: a trailing
+ * dot, or an IP address. */
+static int misdirect_sni_odd(const char *sni)
+{
+    return sni && (misdirect_sni_is_trailing_dot(sni)
+                   || misdirect_ip_literal(sni));
+}
+
 /* The hint for an SNI that named none of H's names, so that mod_ssl fell
  * back to the address's default vhost; NULL when the SNI selected H (an
  * alias of H, IP literals included, does). */
@@ -133,6 +135,98 @@ static const char *misdirect_plain_hint(const misdirect_req *q,
                         q->hs->server_hostname);
 }
 
+/* The hint for a cause that names a client or a gateway, in the terms
+ * of the ones that cause it in practice; NULL for the others, whose
+ * hints follow the check or mod_ssl's refusal. */
+static const char *misdirect_cause_hint(const misdirect_req *q,
+                                        request_rec *r)
+{
+    const misdirect_cause_facts *cf = &q->cause_facts;
+    const char *sni = misdirect_req_sni(q);
+    const char *host = r->hostname ? misdirect_escape(r->pool, r->hostname)
+                                   : "(none)";
+
+    switch (q->cause) {
+    case MISDIRECT_CAUSE_NO_SNI:
+        return "the client sent no SNI, as many reverse proxies and load "
+               "balancers do (AWS load balancers to their targets, nginx "
+               "and httpd's mod_proxy unless told), so the handshake used "
+               "the default virtual host: make it send the request's host "
+               "as SNI (nginx: proxy_ssl_server_name on; proxy_ssl_name "
+               "$host; HAProxy: sni req.hdr(host),host_only; httpd: "
+               "SSLProxyEngine on with ProxyPreserveHost On; openssl "
+               "s_client, which sends none to an address or localhost: "
+               "-servername HOST), or list its address in "
+               "MisdirectTrustedProxy";
+    case MISDIRECT_CAUSE_SNI_WITH_PORT:
+        return apr_psprintf(r->pool, "the SNI %s carries a port, so it "
+                            "names no virtual host and the handshake used "
+                            "the default one: the proxy copies the Host "
+                            "header, port and all, into SNI; strip the "
+                            "port (HAProxy: sni req.hdr(host),host_only; "
+                            "nginx: proxy_ssl_name $host, not $http_host)",
+                            sni);
+    case MISDIRECT_CAUSE_POOL_REUSE:
+        return apr_psprintf(r->pool, "request %u on a connection opened "
+                            "with SNI %s asks for %s: a connection pool "
+                            "that does not key its connections by SNI "
+                            "reused it (a proxy's keepalive or HTTP/2 "
+                            "pool, or a client library); give each host "
+                            "its own pool (nginx: an upstream block with "
+                            "keepalive per host, or no keepalive for this "
+                            "upstream; Caddy: one reverse_proxy per site; "
+                            "HAProxy 2.6 reuses only connections with the "
+                            "same SNI)", cf->request_no, sni, host);
+    case MISDIRECT_CAUSE_CLIENT_OVERRIDE:
+        return apr_psprintf(r->pool, "the first request of a connection "
+                            "made with SNI %s%s asks for %s, and no "
+                            "gateway was involved: the client set SNI and "
+                            "Host apart; send the request's host as SNI "
+                            "(curl: --resolve %s:PORT:ADDRESS and "
+                            "https://%s/ without -H Host; openssl "
+                            "s_client, which sends the name it connects "
+                            "to: -servername %s)%s", sni,
+                            cf->sni_named ? ""
+                            : ", which names no virtual host here,",
+                            host, host, host, host,
+                            cf->sni_named ? ""
+                            : "; if the SNI is a name of this site, add it "
+                              "as ServerName or ServerAlias");
+    case MISDIRECT_CAUSE_HOST_REWRITTEN:
+        return apr_psprintf(r->pool, "a gateway rewrote Host to %s but "
+                            "forwarded another virtual host's name "
+                            "(x_forwarded_host or forwarded), so %s served "
+                            "a page meant for that site: make the gateway "
+                            "keep the client's Host (httpd: "
+                            "ProxyPreserveHost On; Traffic Server: "
+                            "proxy.config.url_remap.pristine_host_hdr 1; "
+                            "nginx: proxy_set_header Host $host)", host,
+                            r->server->server_hostname);
+    case MISDIRECT_CAUSE_OTHER:
+        if (q->facts.tls && sni && !cf->sni_named && cf->gateway) {
+            return apr_psprintf(r->pool, "a gateway sent SNI %s, which "
+                                "names no virtual host on this address, so "
+                                "the handshake used the default one: make "
+                                "it send the request's host as SNI (nginx: "
+                                "proxy_ssl_name $host; HAProxy: sni "
+                                "req.hdr(host),host_only)", sni);
+        }
+        if (q->facts.tls && !q->facts.same_vhost && cf->sni_named
+            && cf->gateway && cf->request_no <= 1) {
+            return apr_psprintf(r->pool, "a gateway opened a connection "
+                                "with SNI %s for a request for %s: it "
+                                "sends one fixed name as SNI; make it send "
+                                "the request's host (nginx: proxy_ssl_name "
+                                "$host; HAProxy: sni req.hdr(host),"
+                                "host_only; Caddy: tls_server_name "
+                                "{http.request.host})", sni, host);
+        }
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
 /* One sentence: the likely cause and the fix. */
 static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
                                   conn_rec *c, const char *diff)
@@ -140,7 +234,7 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
     const misdirect_facts *f = &q->facts;
     misdirect_check_e reason = q->decision.reason;
     int tls_reason = (MISDIRECT_BIT(reason) & MISDIRECT_TLS_CHECKS) != 0;
-    const char *fallback;
+    const char *fallback, *hint;
 
     if (reason == MISDIRECT_CHECK_SCHEME) {
         return "the client asked for a URL whose scheme does not match "
@@ -148,15 +242,18 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
                "TLS): point it at the right port, or fix the proxy that "
                "forwards absolute URLs";
     }
-    if (tls_reason && !f->sni_sent) {
-        return "the client sent no SNI, as many reverse proxies and load "
-               "balancers do, so the handshake used the default virtual "
-               "host: make it send the request's host as SNI (nginx: "
-               "proxy_ssl_server_name on; proxy_ssl_name $host; HAProxy: "
-               "sni req.hdr(host); httpd: ProxyPreserveHost On), or list "
-               "its address in MisdirectTrustedProxy";
+    fallback = tls_reason ? misdirect_fallback_hint(q, c) : NULL;
+    if (fallback && misdirect_sni_odd(misdirect_req_sni(q))) {
+        return fallback;
     }
-    if (tls_reason && (fallback = misdirect_fallback_hint(q, c))) {
+    /* A client that reuses a connection for a name of its certificate
+     * gets the hints of that check below, whatever else is known. */
+    if (((tls_reason && reason != MISDIRECT_CHECK_SNI_HOST)
+         || reason == MISDIRECT_CHECK_FORWARDED)
+        && (hint = misdirect_cause_hint(q, r))) {
+        return hint;
+    }
+    if (fallback) {
         return fallback;
     }
     if (tls_reason && misdirect_sni_named_plain(q)) {
@@ -214,6 +311,9 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
         return "the host names another port than the one the connection "
                "reached, typical of a port-forwarding proxy or NAT: make it "
                "keep the port, or 'MisdirectPolicy port-mismatch allow'";
+    case MISDIRECT_CHECK_FORWARDED:
+        return "a gateway forwarded another virtual host's name than the "
+               "Host it sent: make it keep the client's Host";
     default:
         return "";
     }
@@ -268,6 +368,24 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
                            "%s answers", host, r->server->server_hostname)
             : apr_psprintf(p, "the request named no host, so the default "
                            "%s answers", r->server->server_hostname);
+    case MISDIRECT_CHECK_FORWARDED: {
+        const char *xfh = apr_table_get(r->headers_in, "X-Forwarded-Host");
+        char fwd[256];
+        server_rec *named = NULL;
+
+        if (misdirect_forwarded_host(xfh, xfh ? NULL
+                                     : apr_table_get(r->headers_in,
+                                                     "Forwarded"),
+                                     fwd, sizeof(fwd)) == 0) {
+            named = misdirect_names_vhost(c, fwd, r->server);
+        }
+        return apr_psprintf(p, "host %s selects virtual host %s, but a "
+                            "gateway forwarded %s, a name of virtual host "
+                            "%s: the page served is another site's", host,
+                            r->server->server_hostname,
+                            named ? misdirect_escape(p, fwd) : "?",
+                            named ? named->server_hostname : "?");
+    }
     case MISDIRECT_CHECK_PORT:
         return apr_psprintf(p, "host names port %u but the connection "
                             "reached port %u", q->facts.host_port,
@@ -275,35 +393,6 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
     default:
         return "";
     }
-}
-
-/* Says how many lines were suppressed once a second has passed. */
-int misdirect_log_permit(request_rec *r)
-{
-    int limit = misdirect_log_limit();
-    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
-    apr_uint32_t was = apr_atomic_read32(&misdirect_log_second);
-
-    if (was != now
-        && apr_atomic_cas32(&misdirect_log_second, now, was) == was) {
-        apr_uint32_t dropped = apr_atomic_xchg32(&misdirect_log_dropped, 0);
-
-        apr_atomic_set32(&misdirect_log_count, 0);
-        if (dropped) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          MISDIRECT_LOGNO(005)
-                          "%u diagnosis line%s suppressed by "
-                          "MisdirectLogLimit %d in this process "
-                          "(requests were still decided)",
-                          dropped, dropped == 1 ? "" : "s", limit);
-        }
-    }
-    if (limit == 0
-        || apr_atomic_inc32(&misdirect_log_count) < (apr_uint32_t)limit) {
-        return 1;
-    }
-    apr_atomic_inc32(&misdirect_log_dropped);
-    return 0;
 }
 
 /* The longest client value a line shows whole.  httpd cuts an error_log
@@ -352,7 +441,8 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
     const char *tls = "", *forgiven = "", *ua = "";
     const char *diff = NULL;
     int request_no = q->request_no;
-    char checks[160];
+    const char *line, *key;
+    char checks[256];
 
     if (stream) {
         /* Client streams are odd: 1, 3, 5 are requests 1, 2, 3. */
@@ -378,7 +468,12 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                            "tls_differs=\"%s\"", tls,
                            misdirect_ssl_policy_name(misdirect_ssl_policy()),
                            misdirect_ssl_refuses(q->hs, r->server)
-                           ? "refuse" : "serve", diff ? diff : "none");
+                           ? "refuse" : "serve",
+                           diff ? diff
+                           : misdirect_ssl_policy()
+                             == MISDIRECT_SSL_POLICY_INSECURE
+                           ? "(not compared under SSLVHostSNIPolicy "
+                             "insecure)" : "none");
     }
     if (r->useragent_addr && r->useragent_addr != c->client_addr) {
         /* mod_remoteip's client, as a header or PROXY preamble says. */
@@ -393,14 +488,16 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                                "\"", NULL);
     }
 
-    ap_log_rerror(APLOG_MARK, level, 0, r,
-                  "%s%s: %s. reason=\"%s\" checks=\"%s\"%s client=\"%s:%u\"%s "
+    line = apr_psprintf(p,
+                  "%s%s: %s. reason=\"%s\" cause=\"%s\" checks=\"%s\"%s "
+                  "client=\"%s:%u\"%s "
                   "local=\"%s:%u\" proto=\"%s\" request=\"%d\"%s "
                   "handshake_vhost=\"%s\" request_vhost=\"%s\" host=\"%s\" "
                   "host_header=\"%s\"%s%s%s hint=\"%s\"",
                   logno, what, misdirect_sentence(q, r, c, host),
                   q->decision.fired
                       ? misdirect_check_name(q->decision.reason) : "none",
+                  misdirect_cause_name(q->cause),
                   q->decision.fired
                       ? misdirect_format_checks(&q->decision, checks,
                                                 sizeof(checks))
@@ -417,6 +514,21 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                   misdirect_header_field(r, "forwarded", "Forwarded"),
                   extra ? extra : "",
                   hint ? hint : misdirect_hint(q, r, c, diff));
+    /* What makes two lines the same line, for MisdirectLogLimit. */
+    key = apr_psprintf(p, " cause=\"%s\" handshake_vhost=\"%s\" "
+                       "request_vhost=\"%s\" sni=\"%s\" host=\"%s\"",
+                       misdirect_cause_name(q->cause),
+                       q->facts.tls ? misdirect_vhost_desc(p, q->hs)
+                                    : "(none: not TLS)",
+                       misdirect_vhost_desc(p, r->server),
+                       misdirect_req_sni(q) ? misdirect_req_sni(q)
+                                            : "(none)", host);
+    /* Lines below warn are asked for, or scanners' noise mod_ssl logs
+     * at info too: never folded. */
+    if (level > APLOG_WARNING || misdirect_fold_line(r, level, logno, key,
+                                                     line)) {
+        ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
+    }
 }
 
 /* Does mod_ssl's request check see a server name?  What OpenSSL shows
@@ -475,7 +587,7 @@ static const char *misdirect_ssl_refusal(request_rec *r,
 static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
                                       const misdirect_req *q)
 {
-    const char *fallback = misdirect_fallback_hint(q, c);
+    const char *fallback = misdirect_fallback_hint(q, c), *hint;
 
     if (r->status == HTTP_BAD_REQUEST && !q->facts.sni_sent) {
         return "a client or proxy sends http:// to a port that expects "
@@ -502,6 +614,40 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
     if (misdirect_sni_named_plain(q)) {
         return misdirect_plain_hint(q, r);
     }
+    if (fallback && misdirect_sni_odd(misdirect_req_sni(q))) {
+        return apr_pstrcat(r->pool, fallback, "; mod_ssl then compared "
+                           "that vhost's TLS settings with the request's "
+                           "(tls_differs)", NULL);
+    }
+    if (q->found && !q->decision.fired) {
+        return "mod_misdirect trusts this request (MisdirectTrustedProxy "
+               "or MisdirectAllow), but mod_ssl's SSLVHostSNIPolicy still "
+               "refuses a virtual host whose TLS settings differ from the "
+               "handshake's (tls_differs): set SSLVHostSNIPolicy insecure "
+               "where you trust the proxy, or make it send SNI";
+    }
+    if (q->cause == MISDIRECT_CAUSE_NO_SNI) {
+        return "the client sent no SNI, so mod_ssl used the default "
+               "virtual host's TLS settings, which differ from the "
+               "request's vhost (tls_differs): make the proxy send SNI "
+               "(nginx: proxy_ssl_server_name on; proxy_ssl_name $host; "
+               "HAProxy: sni req.hdr(host),host_only; httpd: "
+               "SSLProxyEngine on with ProxyPreserveHost On; openssl "
+               "s_client: -servername HOST), or give the default vhost the "
+               "same TLS settings";
+    }
+    if ((hint = misdirect_cause_hint(q, r))) {
+        return hint;
+    }
+    if (q->cause == MISDIRECT_CAUSE_BROWSER_REUSE) {
+        return "a browser reused an HTTP/2 connection for another name its "
+               "certificate covers, as HTTP/2 allows, and mod_ssl refuses "
+               "the two virtual hosts' different TLS settings "
+               "(tls_differs): browsers retry on a new connection, so "
+               "pages still load, a little slower; give both vhosts the "
+               "same TLS settings, or each its own certificate so that "
+               "browsers do not reuse the connection";
+    }
     if (fallback) {
         return apr_pstrcat(r->pool, fallback, "; mod_ssl then compared "
                            "that vhost's TLS settings with the request's "
@@ -519,13 +665,6 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
                "virtual host than the handshake's: make the client send "
                "the request's host as SNI, or relax the policy to secure";
     }
-    if (q->found && !q->decision.fired) {
-        return "mod_misdirect trusts this request (MisdirectTrustedProxy "
-               "or MisdirectAllow), but mod_ssl's SSLVHostSNIPolicy still "
-               "refuses a virtual host whose TLS settings differ from the "
-               "handshake's (tls_differs): set SSLVHostSNIPolicy insecure "
-               "where you trust the proxy, or make it send SNI";
-    }
     if (q->facts.sni_sent && q->facts.handshake_known
         && !q->facts.cert_covers) {
         return "the certificate of this connection does not cover the "
@@ -534,14 +673,6 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
                "SSLVHostSNIPolicy refuses its vhost's other TLS "
                "settings): check the SNI your client or proxy sends and "
                "the DNS of the name";
-    }
-    if (!q->facts.sni_sent) {
-        return "the client sent no SNI, so mod_ssl used the default "
-               "virtual host's TLS settings, which differ from the "
-               "request's vhost (tls_differs): make the proxy send SNI "
-               "(nginx: proxy_ssl_server_name on; proxy_ssl_name $host; "
-               "HAProxy: sni req.hdr(host)), or give the default vhost the "
-               "same TLS settings";
     }
     return "mod_ssl's SSLVHostSNIPolicy refuses to serve a virtual host "
            "whose TLS settings differ from the handshake's (tls_differs): "
@@ -595,15 +726,17 @@ static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
                                     q->handshake->tls13);
 }
 
-/* A refusal that mod_ssl produced, or a 421 from the handler or a
- * backend, is a misdirect too: explain it with the same line, plus what
- * caused it, and count it. */
-void misdirect_explain(request_rec *r)
+/* Who answered a refusal the check did not answer, judged once per
+ * request (the ErrorDocument page asks before log_transaction does):
+ * what happened, by whom, at which level, and the MISDIRECT_* variables.
+ * NULL when the module has nothing to say about r. */
+misdirect_req *misdirect_refusal(request_rec *r)
 {
     misdirect_req *q = ap_get_module_config(r->request_config,
                                             &misdirect_module);
     misdirect_srv_conf *conf = misdirect_conf(r->server);
-    const char *what = NULL, *extra, *hint, *logno;
+    const char *what = NULL;
+    int level = APLOG_ERR, reset = 0;
     conn_rec *c;
 
     /* Not reached post_read_request (core refused what it read), a
@@ -612,12 +745,25 @@ void misdirect_explain(request_rec *r)
     if (!q || r->proxyreq == PROXYREQ_PROXY
         || misdirect_mode(conf) == MISDIRECT_MODE_OFF
         || (q->decision.fired && q->decision.action == MISDIRECT_REJECT)) {
-        return;
+        return NULL;
+    }
+    if (q->by) {
+        return q;                               /* judged already */
     }
     /* Refused between the mark and the check: by mod_ssl, when its rules
      * explain it.  Answered after the check: a 421, or mod_ssl's 403 for
      * a client certificate that the handshake did not ask for. */
-    if (misdirect_verify_refused(r, q)) {
+    if (r->status == HTTP_FORBIDDEN && r->connection->master
+        && apr_table_get(r->notes, "ssl-renegotiate-forbidden")) {
+        /* The client never sees this 403: mod_http2 resets the stream. */
+        what = "mod_ssl refused the stream, which mod_http2 resets with "
+               "HTTP_1_1_REQUIRED: the request's virtual host needs a new "
+               "handshake (its SSLVerifyClient or SSLCipherSuite differs "
+               "from the handshake's), which HTTP/2 cannot do, so the "
+               "client must retry over HTTP/1.1";
+        reset = 1;
+    }
+    else if (misdirect_verify_refused(r, q)) {
         what = "mod_ssl answered 403: the request's virtual host verifies "
                "client certificates more strictly (SSLVerifyClient) than "
                "the handshake's, and the client could not present one on "
@@ -625,7 +771,7 @@ void misdirect_explain(request_rec *r)
     }
     else if (q != &misdirect_reached
              && r->status != HTTP_MISDIRECTED_REQUEST) {
-        return;
+        return NULL;
     }
     c = r->connection->master ? r->connection->master : r->connection;
     if (q == &misdirect_reached || q == &misdirect_judged_clean) {
@@ -642,31 +788,62 @@ void misdirect_explain(request_rec *r)
         }
         if (what && r->status == HTTP_BAD_REQUEST && !q->facts.sni_sent) {
             /* No handshake happened: what mod_ssl answers is a request
-             * of its own making, on no TLS at all. */
+             * of its own making, on no TLS at all.  Scanners do this all
+             * day: no misdirect, so said at mod_ssl's own level. */
             q->facts.tls = 0;
             q->hs = NULL;
             q->handshake = NULL;
-        }
-        /* ap_set_keepalive has counted this request already, if the
-         * connection goes on. */
-        if (r->connection->keepalive == AP_CONN_KEEPALIVE) {
-            q->request_no--;
+            q->cause = MISDIRECT_CAUSE_OTHER;
+            level = APLOG_INFO;
         }
     }
     if (what) {
-        misdirect_counters_count_ssl(r->server, r->status);
-        logno = MISDIRECT_LOGNO(006);
-        extra = " by=\"mod_ssl\"";
-        hint = misdirect_ssl_hint(r, c, q);
+        q->by = "mod_ssl";
     }
     else if (r->status == HTTP_MISDIRECTED_REQUEST) {
-        misdirect_counters_count_other(r->server);
-        logno = MISDIRECT_LOGNO(007);
+        q->by = "handler";
         what = misdirect_proxied(r)
                ? "a proxied backend answered 421, not mod_ssl or "
                  "mod_misdirect"
                : "the request's handler answered 421, not mod_ssl or "
                  "mod_misdirect";
+    }
+    else {
+        return NULL;            /* an ordinary 400 or 403 */
+    }
+    q->what = what;
+    q->level = level;
+    q->reset = reset;
+    misdirect_req_set_vars(q, r);
+    return q;
+}
+
+/* A refusal that mod_ssl produced, or a 421 from the handler or a
+ * backend, is a misdirect too: explain it with the same line, plus what
+ * caused it, and count it. */
+void misdirect_explain(request_rec *r)
+{
+    misdirect_req *q = misdirect_refusal(r);
+    const char *extra, *hint, *logno;
+    conn_rec *c = r->connection->master ? r->connection->master
+                                        : r->connection;
+
+    if (!q || q->explained) {
+        return;
+    }
+    q->explained = 1;
+    if (!strcmp(q->by, "mod_ssl")) {
+        /* A reset stream was answered nothing: no 403 to count. */
+        if (!q->reset) {
+            misdirect_counters_count_ssl(r->server, r->status);
+        }
+        logno = MISDIRECT_LOGNO(006);
+        extra = " by=\"mod_ssl\"";
+        hint = misdirect_ssl_hint(r, c, q);
+    }
+    else {
+        misdirect_counters_count_other(r->server);
+        logno = MISDIRECT_LOGNO(007);
         extra = apr_pstrcat(r->pool, " by=\"handler\"",
                             misdirect_handler_fields(r), NULL);
         hint = misdirect_proxied(r)
@@ -678,13 +855,9 @@ void misdirect_explain(request_rec *r)
                  "script's Status: 421): see the rules and the "
                  "application's logs for this URL";
     }
-    else {
-        return;                 /* an ordinary 400 or 403 */
-    }
-    if (!APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, APLOG_ERR)
-        || !misdirect_log_permit(r)) {
+    misdirect_counters_count_cause(r->server, q->cause);
+    if (!APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, q->level)) {
         return;
     }
-    misdirect_log(q, r, c, APLOG_ERR, logno, what, extra, hint);
+    misdirect_log(q, r, c, q->level, logno, q->what, extra, hint);
 }
-

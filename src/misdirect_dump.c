@@ -130,6 +130,9 @@ static const char *misdirect_dump_verdict_of(apr_pool_t *p,
         return apr_psprintf(p, "served (%s: allow)", check);
     case MISDIRECT_DUMP_SERVED_REPORT:
         return apr_psprintf(p, "served and logged (%s: report)", check);
+    case MISDIRECT_DUMP_SERVED_WOULD:
+        return apr_psprintf(p, "served and logged, Misdirect On would "
+                            "answer 421 (%s: would-reject)", check);
     case MISDIRECT_DUMP_REFUSED_SSL:
         /* strict refuses whatever differs. */
         if (h && r && ssl != MISDIRECT_SSL_POLICY_STRICT
@@ -144,6 +147,10 @@ static const char *misdirect_dump_verdict_of(apr_pool_t *p,
                             "MisdirectPolicy %s reject)", check, check);
     case MISDIRECT_DUMP_FORBIDDEN_SNI:
         return "403 by mod_ssl (SSLStrictSNIVHostCheck on, and no SNI)";
+    case MISDIRECT_DUMP_NO_HANDSHAKE:
+        return "no answer: the handshake fails (the SNI names a vhost "
+               "without SSLEngine on, whose unset SSLVerifyDepth mod_ssl "
+               "applies to the default vhost's SSLVerifyClient require)";
     default:
         if (!h || !r) {
             return "403 by mod_ssl (client certificate asked for after "
@@ -152,7 +159,7 @@ static const char *misdirect_dump_verdict_of(apr_pool_t *p,
         return apr_psprintf(p, "403 by mod_ssl (SSLVerifyClient %s, the "
                             "handshake's vhost %s: %s)",
                             misdirect_dump_verify_name(r->verify),
-                            misdirect_dump_verify_name(h->verify),
+                            misdirect_dump_verify_name(h->hs_verify),
                             h->tls13 ? "TLS 1.3 clients offer no "
                                        "post-handshake authentication"
                                      : "renegotiation, and no client "
@@ -168,6 +175,24 @@ static const char *misdirect_dump_verdict_of(apr_pool_t *p,
 static void misdirect_dump_json_str(FILE *out, apr_pool_t *p, const char *s)
 {
     fputs(misdirect_json_str(p, s), out);
+}
+
+/* The module's action on a pair, as MISDIRECT_ACTION names it; NULL
+ * where no check is left to act on. */
+static const char *misdirect_dump_action(misdirect_dump_kind_e kind)
+{
+    switch (kind) {
+    case MISDIRECT_DUMP_REFUSED:
+        return "reject";
+    case MISDIRECT_DUMP_SERVED_WOULD:
+        return "would-reject";
+    case MISDIRECT_DUMP_SERVED_REPORT:
+        return "report";
+    case MISDIRECT_DUMP_SERVED_ALLOW:
+        return "allow";
+    default:
+        return NULL;
+    }
 }
 
 /* Where h has several certificates that answer a pair differently:
@@ -229,8 +254,10 @@ static void misdirect_dump_json_pair(FILE *out, apr_pool_t *p, int *first,
                                  ? "mod_misdirect"
                                  : o.status != 200 ? "mod_ssl" : NULL);
     fputs(", \"check\": ", out);
-    misdirect_dump_json_str(out, p, o.kind == MISDIRECT_DUMP_REFUSED
+    misdirect_dump_json_str(out, p, misdirect_dump_action(o.kind)
                                  ? misdirect_check_name(o.check) : NULL);
+    fputs(", \"action\": ", out);
+    misdirect_dump_json_str(out, p, misdirect_dump_action(o.kind));
     fputs(", \"handshake_vhost\": ", out);
     misdirect_dump_json_str(out, p, h->s->server_hostname);
     fputs(", \"request_vhost\": ", out);
@@ -614,6 +641,7 @@ static void misdirect_dump_counts(apr_pool_t *p, FILE *out,
         if (!t.cross[0][c] && !t.cross[1][c]) {
             continue;
         }
+        memset(&o, 0, sizeof(o));       /* counted apart from peers */
         o.kind = c / 8;
         o.check = c % 8 - 1;
         fprintf(out, "    %s select another vhost: %s", misdirect_dump_num(p,
@@ -632,9 +660,15 @@ static void misdirect_dump_text(apr_pool_t *p, FILE *out,
 {
     int i;
 
+    /* A running httpd keeps the policy it last had set through
+     * restarts: the prediction, made by a fresh process, holds for it
+     * only after a stop and start. */
     fprintf(out, "mod_misdirect prediction: what GET / over HTTP/1.1 gets "
-            "for each TLS SNI and host; SSLVHostSNIPolicy %s\n",
-            misdirect_ssl_policy_name(misdirect_ssl_policy()));
+            "for each TLS SNI and host; SSLVHostSNIPolicy %s%s\n",
+            misdirect_ssl_policy_name(misdirect_ssl_policy()),
+            misdirect_ssl_policy_origin() == MISDIRECT_SSL_POLICY_SET ? ""
+            : " (not set: a running httpd that had it set keeps that "
+              "value through restarts until it is stopped and started)");
     for (i = 0; i < tls->nelts; i++) {
         misdirect_dump_addr *a = APR_ARRAY_IDX(tls, i, misdirect_dump_addr *);
 

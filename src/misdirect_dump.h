@@ -20,10 +20,13 @@ typedef enum {
     MISDIRECT_DUMP_SERVED_LISTED,  /* MisdirectAllow forgave the host */
     MISDIRECT_DUMP_SERVED_ALLOW,   /* a check fired, its action allow */
     MISDIRECT_DUMP_SERVED_REPORT,  /* a check fired, its action report */
+    MISDIRECT_DUMP_SERVED_WOULD,   /* Misdirect ReportOnly served what On
+                                    * would refuse */
     MISDIRECT_DUMP_REFUSED_SSL,    /* 421 by mod_ssl */
     MISDIRECT_DUMP_REFUSED,        /* 421 by mod_misdirect */
     MISDIRECT_DUMP_FORBIDDEN_SSL,  /* 403 by mod_ssl: client verification */
     MISDIRECT_DUMP_FORBIDDEN_SNI,  /* 403 by mod_ssl: SSLStrictSNIVHostCheck */
+    MISDIRECT_DUMP_NO_HANDSHAKE,   /* the handshake fails: no answer */
     MISDIRECT_DUMP_KINDS
 } misdirect_dump_kind_e;
 
@@ -61,7 +64,11 @@ typedef struct {
     const unsigned char **cert_covers;
     const char **cert_key;
     int verify;                    /* SSLVerifyClient: 0 none, 1 optional,
-                                    * 2 require */
+                                    * 2 require; 0 without TLS, where
+                                    * mod_ssl's access check does nothing */
+    int hs_verify;                 /* the same of its handshakes: the
+                                    * default vhost's without TLS */
+    int no_handshake;              /* its handshakes fail (see layout) */
     int tls13;                     /* its handshakes may be TLS 1.3 */
     int strict_sni;                /* SSLStrictSNIVHostCheck on */
     int hclass;                    /* misdirect_dump_class, by index */
@@ -72,9 +79,13 @@ typedef struct {
 typedef struct {
     const char *name;              /* as configured */
     const char *lower;
+    const char *host;              /* lower as a Host: no trailing dot */
     int idx;                       /* in the address's sorted names */
     misdirect_dump_vhost *h;       /* the vhost an SNI of it selects */
     misdirect_dump_vhost *r;       /* the vhost a host of it selects */
+    int host_known;                /* by one of r's names, not as the
+                                    * default: a name with a trailing dot
+                                    * is no Host's */
     int allowed;                   /* MisdirectAllow of r forgives it */
 } misdirect_dump_name;
 

@@ -150,7 +150,7 @@ static void misdirect_dump_try(const misdirect_dump_addr *a,
 static misdirect_dump_vhost *
 misdirect_dump_match(const misdirect_dump_addr *a,
                      const misdirect_dump_lookup *l, const char *lower,
-                     int virthost)
+                     int virthost, int *named)
 {
     apr_size_t len = strlen(lower), k;
     int best = a->vhosts->nelts, i;
@@ -171,6 +171,9 @@ misdirect_dump_match(const misdirect_dump_addr *a,
         if (sar->virthost && !strcasecmp(lower, sar->virthost)) {
             best = i;
         }
+    }
+    if (named) {
+        *named = best < a->vhosts->nelts;
     }
     return APR_ARRAY_IDX(a->vhosts, best < a->vhosts->nelts ? best : 0,
                          misdirect_dump_vhost *);
@@ -331,7 +334,9 @@ static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
     v->conf = misdirect_conf(s);
     v->mode = misdirect_mode(v->conf);
     memcpy(v->policy, v->conf->policy, sizeof(v->policy));
-    v->verify = misdirect_tls_verify_level(s);
+    v->verify = misdirect_tls_enabled(s) ? misdirect_tls_verify_level(s)
+                                         : 0;
+    v->hs_verify = v->verify;
     /* Clients negotiate TLS 1.3 whenever the handshake allows it. */
     v->tls13 = misdirect_tls_offers_tls13(s, dflt);
     v->strict_sni = misdirect_tls_strict_sni(s);
@@ -478,6 +483,17 @@ apr_array_header_t *misdirect_addresses(apr_pool_t *p, server_rec *main_s)
     return out;
 }
 
+/* A configured name as a Host of it reaches core's matching: without
+ * a trailing dot. */
+static const char *misdirect_dump_host_form(apr_pool_t *p,
+                                            const char *lower)
+{
+    apr_size_t n = strlen(lower);
+
+    return n > 1 && lower[n - 1] == '.' ? apr_pstrndup(p, lower, n - 1)
+                                         : lower;
+}
+
 /* The TLS addresses in file order, each with its vhosts and names. */
 static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
                                                 server_rec *main_s)
@@ -536,8 +552,13 @@ static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
                                                     misdirect_dump_name);
 
             n->idx = k;
-            n->h = misdirect_dump_match(a, &look, n->lower, 0);
-            n->r = misdirect_dump_match(a, &look, n->lower, 1);
+            n->host = misdirect_dump_host_form(p, n->lower);
+            n->h = misdirect_dump_match(a, &look, n->lower, 0, NULL);
+            /* Core drops a Host's trailing dot before it matches, so an
+             * alias written with one never matches a Host; mod_ssl
+             * matches the SNI as sent. */
+            n->r = misdirect_dump_match(a, &look, n->host, 1,
+                                        &n->host_known);
             n->allowed = misdirect_host_allowed(n->r->conf, n->name);
             n->h->sni_names++;
             APR_ARRAY_PUSH(n->r->own, int) = k;
@@ -563,17 +584,22 @@ static const unsigned char *misdirect_dump_bitmap(apr_pool_t *p,
         apr_hash_index_t *hi;
 
         for (hi = apr_hash_first(p, covered); hi; hi = apr_hash_next(hi)) {
-            const void *lower;
-            misdirect_dump_name *n;
+            const void *host;
+            apr_array_header_t *named;
+            int m;
 
-            apr_hash_this(hi, &lower, NULL, NULL);
-            if (!(n = apr_hash_get(by_name, lower, APR_HASH_KEY_STRING))) {
+            apr_hash_this(hi, &host, NULL, NULL);
+            if (!(named = apr_hash_get(by_name, host, APR_HASH_KEY_STRING))) {
                 continue;           /* a name of another address */
             }
             if (!bits) {
                 bits = apr_pcalloc(p, a->names->nelts / 8 + 1);
             }
-            bits[n->idx >> 3] |= 1u << (n->idx & 7);
+            for (m = 0; m < named->nelts; m++) {
+                int idx = APR_ARRAY_IDX(named, m, misdirect_dump_name *)->idx;
+
+                bits[idx >> 3] |= 1u << (idx & 7);
+            }
         }
     }
     return bits;
@@ -622,6 +648,34 @@ static void misdirect_dump_per_cert(apr_pool_t *p, misdirect_dump_index *ix,
     }
 }
 
+/* A vhost without TLS that an SNI names is the handshake's vhost for
+ * mod_ssl, but the handshake keeps the default vhost's TLS context: its
+ * certificates, its client verification, its protocol versions. */
+static void misdirect_dump_plain_handshakes(misdirect_dump_addr *a)
+{
+    const misdirect_dump_vhost *d = APR_ARRAY_IDX(a->vhosts, 0,
+                                                  misdirect_dump_vhost *);
+    int k;
+
+    for (k = 1; k < a->vhosts->nelts; k++) {
+        misdirect_dump_vhost *v = APR_ARRAY_IDX(a->vhosts, k,
+                                                misdirect_dump_vhost *);
+
+        if (misdirect_tls_enabled(v->s)) {
+            continue;
+        }
+        v->covers = d->covers;
+        v->ncerts = d->ncerts;
+        v->cert_covers = d->cert_covers;
+        v->cert_key = d->cert_key;
+        v->hs_verify = d->hs_verify;
+        v->tls13 = d->tls13;
+        /* mod_ssl then applies the SSLVerifyDepth of a vhost that has
+         * none: a handshake that asks for a certificate fails. */
+        v->no_handshake = d->hs_verify == 2;
+    }
+}
+
 /* Each vhost's certificates, as the bitmap of the names they cover;
  * vhosts with the same certificate files share one. */
 static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
@@ -641,7 +695,7 @@ static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
 
         for (j = 0; j < a->names->nelts; j++) {
             misdirect_dump_index_name(p, &ix, APR_ARRAY_IDX(a->names, j,
-                                          misdirect_dump_name).lower);
+                                          misdirect_dump_name).host);
         }
     }
     for (i = 0; i < tls->nelts; i++) {
@@ -651,8 +705,16 @@ static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
         for (j = 0; j < a->names->nelts; j++) {
             misdirect_dump_name *n = &APR_ARRAY_IDX(a->names, j,
                                                     misdirect_dump_name);
+            apr_array_header_t *named = apr_hash_get(by_name, n->host,
+                                                     APR_HASH_KEY_STRING);
 
-            apr_hash_set(by_name, n->lower, APR_HASH_KEY_STRING, n);
+            /* Coverage is the Host's, which core leaves without the
+             * trailing dot a name may have been written with. */
+            if (!named) {
+                named = apr_array_make(p, 1, sizeof(misdirect_dump_name *));
+                apr_hash_set(by_name, n->host, APR_HASH_KEY_STRING, named);
+            }
+            APR_ARRAY_PUSH(named, misdirect_dump_name *) = n;
         }
         for (j = 0; j < a->vhosts->nelts; j++) {
             misdirect_dump_vhost *v = APR_ARRAY_IDX(a->vhosts, j,
@@ -678,6 +740,7 @@ static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
                 misdirect_dump_per_cert(p, &ix, a, by_name, certs, v);
             }
         }
+        misdirect_dump_plain_handshakes(a);
     }
     for (hi = apr_hash_first(p, files); hi; hi = apr_hash_next(hi)) {
         void *cert;

@@ -21,6 +21,11 @@
 APLOG_USE_MODULE(misdirect);
 
 /* Is label one of the ", "-separated items of list? */
+static int misdirect_lint_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int misdirect_in_list(const char *list, const char *label)
 {
     size_t n = strlen(label);
@@ -221,6 +226,66 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
     }
 }
 
+/* Warns about vhosts of one address that share their certificate files
+ * but not the TLS settings mod_ssl compares: browsers reuse a
+ * connection for every name its certificate covers, and mod_ssl then
+ * answers 421 to each request for the other vhost. */
+static void misdirect_lint_shared(apr_pool_t *ptemp, server_rec *main_s,
+                                  const misdirect_address *a)
+{
+    misdirect_ssl_policy_e policy = misdirect_ssl_policy();
+    apr_hash_t *first = apr_hash_make(ptemp);
+    int i, k;
+
+    if (policy == MISDIRECT_SSL_POLICY_STRICT
+        || policy == MISDIRECT_SSL_POLICY_INSECURE) {
+        return;             /* refuses all, or none: nothing to single out */
+    }
+    for (i = 0; i < a->vhosts->nelts; i++) {
+        server_rec *s = MISDIRECT_ADDR_VHOST(a, i), *f;
+        apr_array_header_t *files = misdirect_tls_cert_files(ptemp, s);
+        apr_array_header_t *labels;
+        const char *key = "", *settings = NULL;
+
+        if (!misdirect_tls_enabled(s) || !files->nelts) {
+            continue;
+        }
+        qsort(files->elts, files->nelts, sizeof(const char *),
+              misdirect_lint_strcmp);
+        for (k = 0; k < files->nelts; k++) {
+            key = apr_pstrcat(ptemp, key, APR_ARRAY_IDX(files, k,
+                                                        const char *),
+                              "\n", NULL);
+        }
+        if (!(f = apr_hash_get(first, key, APR_HASH_KEY_STRING))) {
+            apr_hash_set(first, key, APR_HASH_KEY_STRING, s);
+            continue;
+        }
+        if (!misdirect_ssl_refuses(f, s) && !misdirect_ssl_refuses(s, f)) {
+            continue;
+        }
+        labels = misdirect_tls_differing(ptemp, f, s);
+        for (k = 0; k < labels->nelts; k++) {
+            settings = apr_pstrcat(ptemp, settings ? settings : "",
+                                   settings ? ", " : "",
+                                   APR_ARRAY_IDX(labels, k, const char *),
+                                   NULL);
+        }
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
+                     MISDIRECT_LOGNO(015) "Lint: on %s the virtual hosts %s "
+                     "and %s share their certificate files but not their "
+                     "TLS settings (%s): browsers reuse a connection for "
+                     "every name of its certificate, and SSLVHostSNIPolicy "
+                     "%s refuses the other vhost on it, so their users "
+                     "meet 421s that browsers retry on a new connection; "
+                     "give both the same settings, or each a certificate "
+                     "of its own", a->shown, misdirect_vhost_desc(ptemp, f),
+                     misdirect_vhost_desc(ptemp, s),
+                     settings ? settings : "SSLEngine",
+                     misdirect_ssl_policy_name(policy));
+    }
+}
+
 static void misdirect_lint_claim(apr_pool_t *ptemp, server_rec *main_s,
                                  apr_hash_t *claims, const char *key,
                                  const char *name, server_rec *s)
@@ -297,6 +362,7 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
                                                    misdirect_address *);
 
         misdirect_lint_default(ptemp, main_s, a);
+        misdirect_lint_shared(ptemp, main_s, a);
         misdirect_lint_duplicates(ptemp, main_s, a);
     }
     for (hi = apr_hash_first(ptemp, cache); hi; hi = apr_hash_next(hi)) {

@@ -26,8 +26,76 @@ misdirect_check_defaults[MISDIRECT_CHECK_COUNT] = {
 };
 
 static const char *const misdirect_action_names[] = {
-    "allow", "report", "reject"
+    "allow", "report", "reject", "would-reject"
 };
+
+#define MISDIRECT_CAUSE_NAME(id, name) name,
+static const char *const misdirect_cause_names[] = {
+    MISDIRECT_CAUSE_TABLE(MISDIRECT_CAUSE_NAME)
+};
+#undef MISDIRECT_CAUSE_NAME
+
+const char *misdirect_cause_name(misdirect_cause_e c)
+{
+    if ((unsigned int)c >= MISDIRECT_CAUSE_COUNT) {
+        return "?";
+    }
+    return misdirect_cause_names[c];
+}
+
+int misdirect_sni_has_port(const char *sni)
+{
+    const char *colon = sni ? strrchr(sni, ':') : NULL;
+
+    if (!colon || colon == sni || !colon[1] || memchr(sni, ':', colon - sni)) {
+        return 0;
+    }
+    for (colon++; *colon; colon++) {
+        if (*colon < '0' || *colon > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+misdirect_cause_e misdirect_cause(const misdirect_facts *f,
+                                  const misdirect_cause_facts *cf)
+{
+    if (cf->reason == MISDIRECT_CHECK_FORWARDED) {
+        return MISDIRECT_CAUSE_HOST_REWRITTEN;
+    }
+    if (f->tls && !f->sni_sent) {
+        return MISDIRECT_CAUSE_NO_SNI;
+    }
+    if (f->tls && cf->sni_port) {
+        return MISDIRECT_CAUSE_SNI_WITH_PORT;
+    }
+    if (!f->host_sent || !f->host_known) {
+        return MISDIRECT_CAUSE_UNKNOWN_HOST;
+    }
+    if (!f->tls || f->same_vhost) {
+        return MISDIRECT_CAUSE_OTHER;
+    }
+    /* Another host than the SNI's vhost.  On a connection's first
+     * request, the client chose both: a gateway that sends one fixed SNI
+     * is not told from others here; a client without one overrode its
+     * SNI or Host (curl --resolve with -H Host, s_client, which sends
+     * the name it connects to). */
+    if (cf->request_no <= 1) {
+        return cf->gateway ? MISDIRECT_CAUSE_OTHER
+                           : MISDIRECT_CAUSE_CLIENT_OVERRIDE;
+    }
+    if (!cf->sni_named) {
+        return MISDIRECT_CAUSE_OTHER;       /* an SNI that names nothing */
+    }
+    /* A later request: the connection was reused for another name.
+     * Browsers do that on HTTP/2 for names the certificate covers, and
+     * never through a gateway; anything else is a connection pool. */
+    if (cf->h2 && f->cert_covers && !cf->gateway) {
+        return MISDIRECT_CAUSE_BROWSER_REUSE;
+    }
+    return MISDIRECT_CAUSE_POOL_REUSE;
+}
 
 const char *misdirect_check_name(misdirect_check_e check)
 {
@@ -51,7 +119,7 @@ int misdirect_check_parse(const char *name)
 
 const char *misdirect_action_name(misdirect_action_e a)
 {
-    if ((unsigned int)a > MISDIRECT_REJECT) {
+    if ((unsigned int)a > MISDIRECT_WOULD_REJECT) {
         return "?";
     }
     return misdirect_action_names[a];
@@ -97,6 +165,9 @@ unsigned int misdirect_evaluate(const misdirect_facts *f)
     if (f->host_port && f->host_port != f->local_port) {
         fired |= MISDIRECT_BIT(MISDIRECT_CHECK_PORT);
     }
+    if (f->forwarded_other) {
+        fired |= MISDIRECT_BIT(MISDIRECT_CHECK_FORWARDED);
+    }
     return fired;
 }
 
@@ -132,9 +203,9 @@ void misdirect_decide(unsigned int fired, const misdirect_action_e *actions,
         i = __builtin_ctz(rest);
         a = exempt ? MISDIRECT_ALLOW : actions[i];
         if (a == MISDIRECT_REJECT && mode == MISDIRECT_MODE_REPORT_ONLY) {
-            a = MISDIRECT_REPORT;
+            a = MISDIRECT_WOULD_REJECT;
         }
-        if (a == MISDIRECT_REJECT && first_reject < 0) {
+        if (a >= MISDIRECT_REJECT && first_reject < 0) {
             first_reject = i;
         }
         if (a == MISDIRECT_REPORT && first_report < 0) {
@@ -498,6 +569,73 @@ int misdirect_hello_sni(const unsigned char *msg, size_t len, char *out,
         return (int)name;
     }
     return -1;
+}
+
+int misdirect_forwarded_host(const char *xfh, const char *forwarded,
+                             char *out, size_t outsize)
+{
+    char host[256];
+    const char *at, *end = NULL;
+    size_t n;
+
+    if (xfh) {
+        at = xfh;
+        end = at + strcspn(at, ",");
+    }
+    else if (forwarded) {
+        /* The first element's parameters, up to the first ','. */
+        const char *elem_end = forwarded + strcspn(forwarded, ",");
+
+        for (at = forwarded; at < elem_end; at++) {
+            at += strspn(at, " \t;");
+            if (elem_end - at > 5 && !strncasecmp(at, "host=", 5)) {
+                at += 5;
+                if (*at == '"') {
+                    at++;
+                    end = at + strcspn(at, "\"");
+                }
+                else {
+                    end = at + strcspn(at, ";, \t");
+                }
+                break;
+            }
+            at += strcspn(at, ";,");
+            if (*at != ';') {
+                break;
+            }
+        }
+        if (!end) {
+            return -1;
+        }
+    }
+    else {
+        return -1;
+    }
+    while (at < end && (*at == ' ' || *at == '\t')) {
+        at++;
+    }
+    while (end > at && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+    n = (size_t)(end - at);
+    if (n == 0 || n >= sizeof(host)) {
+        return -1;
+    }
+    memcpy(host, at, n);
+    host[n] = '\0';
+    /* Drop a port: after "]" of an IPv6 literal, or after the one colon
+     * of a name or IPv4 literal. */
+    if (host[0] == '[') {
+        char *close = strchr(host, ']');
+
+        if (close && close[1] == ':') {
+            close[1] = '\0';
+        }
+    }
+    else if (misdirect_sni_has_port(host)) {
+        *strrchr(host, ':') = '\0';
+    }
+    return misdirect_host_normalize(host, out, outsize);
 }
 
 int misdirect_cidr_check(const char *ip, const char *mask)

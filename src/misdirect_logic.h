@@ -28,7 +28,8 @@
     X(CERT,         "cert-mismatch",     MISDIRECT_REJECT)        \
     X(SNI_HOST,     "sni-host-mismatch", MISDIRECT_ALLOW)         \
     X(UNKNOWN_HOST, "unknown-host",      MISDIRECT_ALLOW)         \
-    X(PORT,         "port-mismatch",     MISDIRECT_ALLOW)
+    X(PORT,         "port-mismatch",     MISDIRECT_ALLOW)         \
+    X(FORWARDED,    "forwarded-host",    MISDIRECT_REPORT)
 
 #define MISDIRECT_CHECK_ENUM(id, name, dflt) MISDIRECT_CHECK_##id,
 typedef enum {
@@ -51,11 +52,15 @@ typedef enum {
                               | MISDIRECT_BIT(MISDIRECT_CHECK_CERT)      \
                               | MISDIRECT_BIT(MISDIRECT_CHECK_SNI_HOST))
 
-/* Ordered by severity, so the action of a request is the largest. */
+/* Ordered by severity, so the action of a request is the largest.
+ * Misdirect ReportOnly turns reject into would-reject: served and
+ * logged like report, but said and counted apart, so that a rollout
+ * shows exactly what On would refuse.  No directive names it. */
 typedef enum {
     MISDIRECT_ALLOW = 0,
     MISDIRECT_REPORT = 1,
-    MISDIRECT_REJECT = 2
+    MISDIRECT_REJECT = 2,
+    MISDIRECT_WOULD_REJECT = 3
 } misdirect_action_e;
 
 typedef enum {
@@ -74,6 +79,8 @@ typedef struct {
     unsigned int cert_covers : 1;     /* the certificate covers N */
     unsigned int host_sent : 1;       /* the request named a host */
     unsigned int host_known : 1;      /* N is one of R's names */
+    unsigned int forwarded_other : 1; /* a gateway's forwarded host names
+                                       * another vhost of this address */
     const char *scheme;               /* absolute-form scheme, or NULL */
     unsigned int host_port;           /* explicit port in the host, or 0 */
     unsigned int local_port;          /* the connection's local port */
@@ -109,6 +116,46 @@ MISDIRECT_INTERNAL void misdirect_decide(unsigned int fired,
                                          const misdirect_action_e *actions,
                                          misdirect_mode_e mode, int exempt,
                                          misdirect_decision *out);
+
+/* The most likely cause of a finding or a refusal, judged from facts
+ * the module has: a label for lines, variables and counters.  Each cause
+ * is described in docs/diagnosis.md.  X(enum suffix, name). */
+#define MISDIRECT_CAUSE_TABLE(X)                                  \
+    X(NO_SNI,          "no-sni")                                  \
+    X(POOL_REUSE,      "pool-reuse")                              \
+    X(BROWSER_REUSE,   "browser-reuse")                           \
+    X(SNI_WITH_PORT,   "sni-with-port")                           \
+    X(CLIENT_OVERRIDE, "client-override")                         \
+    X(HOST_REWRITTEN,  "host-rewritten")                          \
+    X(UNKNOWN_HOST,    "unknown-host")                            \
+    X(OTHER,           "other")
+
+#define MISDIRECT_CAUSE_ENUM(id, name) MISDIRECT_CAUSE_##id,
+typedef enum {
+    MISDIRECT_CAUSE_TABLE(MISDIRECT_CAUSE_ENUM)
+    MISDIRECT_CAUSE_COUNT
+} misdirect_cause_e;
+#undef MISDIRECT_CAUSE_ENUM
+
+/* What a cause is judged from, besides the facts of the checks. */
+typedef struct {
+    int reason;                /* the deciding check, or -1 (a refusal
+                                * of mod_ssl's, or nothing fired) */
+    unsigned int sni_port : 1; /* the SNI ends in ":port" */
+    unsigned int sni_named : 1;/* the SNI names a vhost (H by name, not
+                                * the address's fallback) */
+    unsigned int h2 : 1;       /* an HTTP/2 stream */
+    unsigned int gateway : 1;  /* Via, Forwarded or X-Forwarded-* came */
+    unsigned int request_no;   /* the request's number on its connection,
+                                * from 1 */
+} misdirect_cause_facts;
+
+MISDIRECT_INTERNAL misdirect_cause_e
+misdirect_cause(const misdirect_facts *f, const misdirect_cause_facts *cf);
+MISDIRECT_INTERNAL const char *misdirect_cause_name(misdirect_cause_e c);
+/* Does an SNI end in ":digits" (an IPv6 literal, with more colons, does
+ * not)? */
+MISDIRECT_INTERNAL int misdirect_sni_has_port(const char *sni);
 
 /* Does mod_ssl's access check answer 403 to a request for a vhost that
  * verifies clients at request_verify, on a handshake made for one at
@@ -172,6 +219,15 @@ MISDIRECT_INTERNAL void misdirect_cover_put(misdirect_cover_memo *m,
 
 /* 4 or 6 for an IPv4 or IPv6 literal (without brackets), else 0. */
 MISDIRECT_INTERNAL int misdirect_ip_literal(const char *host);
+
+/* The host a gateway says the client asked for: the first entry of
+ * X-Forwarded-Host (xfh), else the host= of Forwarded's first element
+ * (forwarded, RFC 7239, quoted or not); either may be NULL.  Its port
+ * dropped, then normalised as misdirect_host_normalize() does.  Returns
+ * 0 with the host in out, or -1 when neither names one. */
+MISDIRECT_INTERNAL int misdirect_forwarded_host(const char *xfh,
+                                                const char *forwarded,
+                                                char *out, size_t outsize);
 
 /* Brings a host name or IP literal to the form httpd core leaves in
  * r->hostname: lower case, no trailing dot, IPv6 without brackets and in

@@ -49,8 +49,9 @@ static void misdirect_dump_classes(apr_pool_t *p, misdirect_dump_addr *a)
     for (i = 0; i < a->vhosts->nelts; i++) {
         misdirect_dump_vhost *v = APR_ARRAY_IDX(a->vhosts, i,
                                                 misdirect_dump_vhost *);
-        const char *key = apr_psprintf(p, "%pp %d %d %d", v->covers,
-                                       v->verify, v->tls13, v->strict_sni);
+        const char *key = apr_psprintf(p, "%pp %d %d %d %d", v->covers,
+                                       v->hs_verify, v->tls13, v->strict_sni,
+                                       v->no_handshake);
         apr_array_header_t *bucket = apr_hash_get(buckets, key,
                                                   APR_HASH_KEY_STRING);
         misdirect_dump_class *k = NULL;
@@ -125,7 +126,7 @@ static void misdirect_dump_module(const misdirect_dump_addr *a,
     f.same_vhost = r->s == h->s;
     f.cert_covers = r->s != h->s && MISDIRECT_DUMP_COVERS(h, n->idx);
     f.host_sent = 1;
-    f.host_known = 1;
+    f.host_known = n->host_known;
     f.local_port = a->port;
     if (!(fired = misdirect_evaluate(&f))) {
         return;
@@ -141,8 +142,10 @@ static void misdirect_dump_module(const misdirect_dump_addr *a,
         o->kind = MISDIRECT_DUMP_REFUSED;
         return;
     }
-    o->kind = d.action == MISDIRECT_REPORT ? MISDIRECT_DUMP_SERVED_REPORT
-                                           : MISDIRECT_DUMP_SERVED_ALLOW;
+    o->kind = d.action == MISDIRECT_WOULD_REJECT
+              ? MISDIRECT_DUMP_SERVED_WOULD
+              : d.action == MISDIRECT_REPORT ? MISDIRECT_DUMP_SERVED_REPORT
+              : MISDIRECT_DUMP_SERVED_ALLOW;
 }
 
 static void misdirect_dump_judge_as(const misdirect_dump_addr *a,
@@ -155,6 +158,11 @@ static void misdirect_dump_judge_as(const misdirect_dump_addr *a,
     o->status = 200;
     o->kind = MISDIRECT_DUMP_SERVED;
     o->check = -1;
+    if (h->no_handshake) {
+        o->status = 0;
+        o->kind = MISDIRECT_DUMP_NO_HANDSHAKE;
+        return;
+    }
     /* mod_ssl's first question without SNI on a name-based address. */
     if (!sni && a->vhosts->nelts > 1 && (h->strict_sni || r->strict_sni)) {
         o->status = 403;
@@ -173,7 +181,7 @@ static void misdirect_dump_judge_as(const misdirect_dump_addr *a,
     /* mod_ssl's access check, for clients that offer TLS 1.3 where the
      * handshake allows it. */
     if (r->s != h->s
-        && misdirect_ssl_forbids(h->verify, r->verify, h->tls13)) {
+        && misdirect_ssl_forbids(h->hs_verify, r->verify, h->tls13)) {
         o->status = 403;
         o->kind = MISDIRECT_DUMP_FORBIDDEN_SSL;
         o->check = -1;

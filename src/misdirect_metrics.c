@@ -40,10 +40,12 @@ typedef enum {
     MISDIRECT_FAM_CHECKED,
     MISDIRECT_FAM_ALL_MISDIRECTED,
     MISDIRECT_FAM_ALL_REFUSED,
+    MISDIRECT_FAM_ALL_CAUSES,
     MISDIRECT_FAM_VHOST_CHECKED,
     MISDIRECT_FAM_MISDIRECTED,
     MISDIRECT_FAM_FIRINGS,
     MISDIRECT_FAM_REFUSED,
+    MISDIRECT_FAM_CAUSES,
     MISDIRECT_FAMILIES
 } misdirect_family_e;
 
@@ -63,6 +65,9 @@ static const struct {
     { "all_refused_requests", 1,
       "421s by who answered them (module, mod_ssl, handler), and mod_ssl's "
       "400s and 403s, all virtual hosts; always present, for alerts." },
+    { "all_causes", 1,
+      "Findings and refusals the module explained, by their most likely "
+      "cause, all virtual hosts; always present." },
     { "vhost_checked_requests", 1,
       "Requests checked, per virtual host with a finding." },
     { "misdirected_requests", 1,
@@ -73,13 +78,17 @@ static const struct {
       "it, per virtual host where it fired." },
     { "refused_requests", 1,
       "421s by who answered them, and mod_ssl's 400s and 403s, per "
-      "virtual host with a finding." }
+      "virtual host with a finding." },
+    { "causes", 1,
+      "Findings and refusals the module explained, by their most likely "
+      "cause, per virtual host where that cause was seen." }
 };
 
 /* The action a request or a check was given, as a label, in the order
  * of the outcomes after MISDIRECT_OUT_FIRED. */
 static const char *const misdirect_out_action[MISDIRECT_OUTCOMES] = {
-    NULL, "action=\"reject\"", "action=\"report\"", "action=\"allow\""
+    NULL, "action=\"reject\"", "action=\"report\"", "action=\"allow\"",
+    "action=\"would-reject\""
 };
 
 /* The refusals, as status and sender labels: 421s by who answered them
@@ -95,6 +104,12 @@ static const struct {
     { MISDIRECT_STAT_SSL_400,   "status=\"400\",sender=\"mod_ssl\"" },
     { MISDIRECT_STAT_SSL_403,   "status=\"403\",sender=\"mod_ssl\"" }
 };
+#define MISDIRECT_CAUSE_LABEL(id, name) "cause=\"" name "\"",
+static const char *const misdirect_cause_labels[] = {
+    MISDIRECT_CAUSE_TABLE(MISDIRECT_CAUSE_LABEL)
+};
+#undef MISDIRECT_CAUSE_LABEL
+
 #define MISDIRECT_REFUSALS \
     ((int)(sizeof(misdirect_refusals) / sizeof(misdirect_refusals[0])))
 
@@ -263,6 +278,21 @@ static void misdirect_metrics_actions(request_rec *r, misdirect_family_e f,
     }
 }
 
+/* The causes of a vhost (only those seen) or of all (every one). */
+static void misdirect_metrics_causes(request_rec *r, misdirect_family_e f,
+                                     const char *vhost,
+                                     const misdirect_counts *c)
+{
+    int k;
+
+    for (k = 0; k < MISDIRECT_CAUSE_COUNT; k++) {
+        if (!*vhost || c->n[MISDIRECT_STAT_CAUSE(k)]) {
+            misdirect_metrics_sample(r, f, vhost, misdirect_cause_labels[k],
+                                     "", c->n[MISDIRECT_STAT_CAUSE(k)]);
+        }
+    }
+}
+
 static void misdirect_metrics_refusals(request_rec *r, misdirect_family_e f,
                                        const char *vhost,
                                        const misdirect_counts *c)
@@ -311,6 +341,8 @@ void misdirect_metrics(request_rec *r, const char *type)
     misdirect_metrics_actions(r, MISDIRECT_FAM_ALL_MISDIRECTED, "", &c);
     misdirect_metrics_family(r, om, MISDIRECT_FAM_ALL_REFUSED);
     misdirect_metrics_refusals(r, MISDIRECT_FAM_ALL_REFUSED, "", &c);
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_ALL_CAUSES);
+    misdirect_metrics_causes(r, MISDIRECT_FAM_ALL_CAUSES, "", &c);
 
     /* Per vhost, only those with a finding (a check fired, or a refusal
      * was counted), each read once so that every family shows the same
@@ -360,6 +392,11 @@ void misdirect_metrics(request_rec *r, const char *type)
     for (i = 0; i < shown->nelts; i++) {
         misdirect_metrics_refusals(r, MISDIRECT_FAM_REFUSED, v[i].labels,
                                    &v[i].c);
+    }
+    misdirect_metrics_family(r, om, MISDIRECT_FAM_CAUSES);
+    for (i = 0; i < shown->nelts; i++) {
+        misdirect_metrics_causes(r, MISDIRECT_FAM_CAUSES, v[i].labels,
+                                 &v[i].c);
     }
 
     if (om) {

@@ -43,11 +43,59 @@ struct misdirect_tls_profile {
     const misdirect_tls_value *value[MISDIRECT_TLS_NSETTINGS];
 };
 
+/* The policy mod_ssl judges by, and where it comes from.  mod_ssl keeps
+ * SSLVHostSNIPolicy in its process-wide configuration, which outlives
+ * restarts, and only the directive writes it: a configuration that no
+ * longer sets it keeps the value an earlier one set, through graceful
+ * and full restarts alike, until httpd is stopped and started.  The
+ * model judges by that value; httpd's retained data keeps the last one
+ * set for the next pass.  A value set while the module was not loaded
+ * is not known to it. */
+#define MISDIRECT_POLICY_KEY "mod_misdirect:ssl-policy"
+typedef struct {
+    int set;                                /* some pass set it */
+    misdirect_ssl_policy_e policy;          /* the last value set */
+} misdirect_policy_kept;
+
 static misdirect_ssl_policy_e misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
+static misdirect_ssl_policy_origin_e misdirect_policy_from =
+    MISDIRECT_SSL_POLICY_DEFAULT;
 
 misdirect_ssl_policy_e misdirect_ssl_policy(void)
 {
     return misdirect_policy;
+}
+
+misdirect_ssl_policy_origin_e misdirect_ssl_policy_origin(void)
+{
+    return misdirect_policy_from;
+}
+
+/* This pass's policy from what its configuration says (policy, and set
+ * when a line says it) and what mod_ssl kept from earlier passes. */
+static void misdirect_policy_take(misdirect_ssl_policy_e policy, int set)
+{
+    misdirect_policy_kept *kept = ap_retained_data_get(MISDIRECT_POLICY_KEY);
+
+    if (!kept) {
+        kept = ap_retained_data_create(MISDIRECT_POLICY_KEY, sizeof(*kept));
+        kept->set = 0;
+        kept->policy = MISDIRECT_SSL_POLICY_SECURE;
+    }
+    if (set) {
+        kept->set = 1;
+        kept->policy = policy;
+        misdirect_policy = policy;
+        misdirect_policy_from = MISDIRECT_SSL_POLICY_SET;
+    }
+    else if (kept->set && kept->policy != policy) {
+        misdirect_policy = kept->policy;
+        misdirect_policy_from = MISDIRECT_SSL_POLICY_KEPT;
+    }
+    else {
+        misdirect_policy = policy;
+        misdirect_policy_from = MISDIRECT_SSL_POLICY_DEFAULT;
+    }
 }
 
 static int misdirect_canon_cmp(const void *a, const void *b)
@@ -297,6 +345,7 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
 
     misdirect_tls_defaults_init();
     rd.policy = MISDIRECT_SSL_POLICY_SECURE;
+    rd.policy_set = 0;
     rd.p = p;
     rd.texts = apr_hash_make(ptemp);
     apr_pool_create(&rd.scratch, ptemp);
@@ -321,7 +370,7 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
                                    misdirect_tls_section(&from, s),
                                    &global, g);
     }
-    misdirect_policy = rd.policy;
+    misdirect_policy_take(rd.policy, rd.policy_set);
     apr_pool_destroy(rd.scratch);
 }
 

@@ -102,6 +102,7 @@ typedef struct {
     apr_pool_t *scratch;
     apr_hash_t *texts;          /* text -> its one kept copy */
     misdirect_ssl_policy_e policy;  /* SSLVHostSNIPolicy, as last read */
+    int policy_set;                 /* and whether any line set it */
 } misdirect_tls_reader;
 
 /* misdirect_settings.c: reading. */

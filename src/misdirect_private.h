@@ -134,6 +134,17 @@ typedef struct {
     /* The handshake's record, copied: NULL on plain connections. */
     const misdirect_handshake *handshake;
     int request_no;                          /* on its connection, from 1 */
+    misdirect_cause_e cause;                 /* the likely cause */
+    misdirect_cause_facts cause_facts;       /* and what it came from */
+    /* A refusal the check did not answer (misdirect_refusal): who
+     * answered ("mod_ssl", "handler"; NULL: the module or nobody), what
+     * happened, the line's level; explained once. */
+    const char *by;
+    const char *what;
+    int level;
+    int reset;                               /* mod_http2 resets the
+                                              * stream instead */
+    int explained;
 } misdirect_req;
 
 /* q's SNI (escaped), or NULL: none sent, or no TLS.  Matching it against
@@ -146,7 +157,8 @@ static APR_INLINE const char *misdirect_req_sni(const misdirect_req *q)
 }
 
 /* mod_ssl's SSLVHostSNIPolicy (server config only; "secure" when not
- * set, which is also what an httpd without the directive does). */
+ * set since httpd started, which is also what an httpd without the
+ * directive does). */
 typedef enum {
     MISDIRECT_SSL_POLICY_STRICT = 0,
     MISDIRECT_SSL_POLICY_SECURE,
@@ -209,6 +221,18 @@ MISDIRECT_INTERNAL void misdirect_tls_profiles_build(apr_pool_t *p,
                                                      apr_pool_t *ptemp,
                                                      server_rec *main_s);
 MISDIRECT_INTERNAL misdirect_ssl_policy_e misdirect_ssl_policy(void);
+/* Where that policy comes from: mod_ssl keeps the last value set through
+ * restarts, so a configuration that no longer sets it keeps it until
+ * httpd is stopped and started. */
+typedef enum {
+    MISDIRECT_SSL_POLICY_DEFAULT,       /* not set: secure */
+    MISDIRECT_SSL_POLICY_SET,           /* set by this configuration */
+    MISDIRECT_SSL_POLICY_KEPT           /* not set, and mod_ssl keeps
+                                         * another value an earlier
+                                         * configuration set */
+} misdirect_ssl_policy_origin_e;
+MISDIRECT_INTERNAL misdirect_ssl_policy_origin_e
+misdirect_ssl_policy_origin(void);
 /* Does s serve TLS (SSLEngine on, here or inherited)? */
 MISDIRECT_INTERNAL int misdirect_tls_enabled(server_rec *s);
 /* Does s take its certificates from another module (mod_md), no
@@ -290,6 +314,18 @@ MISDIRECT_INTERNAL int misdirect_cert_covers(const misdirect_handshake *hk,
 MISDIRECT_INTERNAL int misdirect_cert_covers_name(X509 *cert,
                                                   const char *name);
 
+/* misdirect_names.c: the configuration's names, indexed once per pass
+ * (misdirect_names_build, at post_config). */
+MISDIRECT_INTERNAL void misdirect_names_build(apr_pool_t *p,
+                                              apr_pool_t *ptemp,
+                                              server_rec *main_s);
+/* The first vhost other than not, on the address and port c reached,
+ * whose ServerName or ServerAlias (wildcards too) is the lower-case name
+ * lower; NULL for none. */
+MISDIRECT_INTERNAL server_rec *misdirect_names_vhost(conn_rec *c,
+                                                     const char *lower,
+                                                     server_rec *not);
+
 /* misdirect_request.c: the request check. */
 MISDIRECT_INTERNAL void misdirect_request_register_hooks(void);
 /* Is host one of s's names, as core's vhost matching sees them?  0 for
@@ -304,6 +340,9 @@ MISDIRECT_INTERNAL int misdirect_host_allowed(const misdirect_srv_conf *conf,
  * (c is the client's connection), kept in r's request_config. */
 MISDIRECT_INTERNAL misdirect_req *misdirect_req_judge(request_rec *r,
                                                       conn_rec *c);
+/* Publishes what q found in r's MISDIRECT_* variables. */
+MISDIRECT_INTERNAL void misdirect_req_set_vars(const misdirect_req *q,
+                                               request_rec *r);
 /* What the request check left in r's request_config besides a record:
  * r reached mod_ssl's check (and no further), or was judged clean. */
 MISDIRECT_INTERNAL extern const misdirect_req misdirect_reached;
@@ -326,8 +365,15 @@ MISDIRECT_INTERNAL const char *misdirect_check_list(apr_pool_t *p,
                                                     unsigned int mask);
 /* The HTTP/2 stream id of r, or NULL (HTTP/1.x, or no mod_http2). */
 MISDIRECT_INTERNAL const char *misdirect_h2_stream(request_rec *r);
-/* Admits one diagnosis line under MisdirectLogLimit. */
-MISDIRECT_INTERNAL int misdirect_log_permit(request_rec *r);
+/* misdirect_fold.c: MisdirectLogLimit.  Is this diagnosis line (line,
+ * whole; key, what makes two lines the same) to be written now?  0: it
+ * was folded into its summary, or waits for a second with room. */
+MISDIRECT_INTERNAL int misdirect_fold_line(request_rec *r, int level,
+                                           const char *logno,
+                                           const char *key,
+                                           const char *line);
+/* Each child's fold table and the thread that writes what is due. */
+MISDIRECT_INTERNAL void misdirect_fold_register_hooks(void);
 /* The one line that explains a finding; extra holds further fields
  * (with a leading space), hint, when given, replaces the usual one. */
 MISDIRECT_INTERNAL void misdirect_log(const misdirect_req *q, request_rec *r,
@@ -336,6 +382,9 @@ MISDIRECT_INTERNAL void misdirect_log(const misdirect_req *q, request_rec *r,
                                       const char *extra, const char *hint);
 /* Explains a 421, 400 or 403 that the request check did not answer. */
 MISDIRECT_INTERNAL void misdirect_explain(request_rec *r);
+/* Judges such a refusal once, and sets its MISDIRECT_* variables; NULL
+ * when the module has nothing to say about r. */
+MISDIRECT_INTERNAL misdirect_req *misdirect_refusal(request_rec *r);
 
 /* misdirect_dump.c: with -t -D DUMP_MISDIRECT_JSON or -D DUMP_MISDIRECT,
  * what every (SNI, host) pair of each TLS address will get, on stdout. */
@@ -354,6 +403,9 @@ MISDIRECT_INTERNAL void misdirect_counters_count_ssl(server_rec *s,
 /* A 421 that neither this module nor mod_ssl answered: a handler, the
  * application or a proxied backend. */
 MISDIRECT_INTERNAL void misdirect_counters_count_other(server_rec *s);
+/* A finding or refusal the module explained, by its likely cause. */
+MISDIRECT_INTERNAL void misdirect_counters_count_cause(server_rec *s,
+                                                       misdirect_cause_e c);
 
 /* misdirect_status.c: the counters' segment, mod_status's section, the
  * misdirect-status and misdirect-metrics handlers. */

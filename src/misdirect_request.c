@@ -123,6 +123,68 @@ static int misdirect_path_exempt(const misdirect_srv_conf *conf,
     return 0;
 }
 
+/* Does a gateway's X-Forwarded-Host or Forwarded host= name another
+ * vhost of this address than the one the request reached?  Then the
+ * gateway rewrote Host, and the page served is another site's.  Two
+ * table lookups on a request without those headers. */
+static int misdirect_forwarded_other(request_rec *r, conn_rec *c)
+{
+    const char *xfh = apr_table_get(r->headers_in, "X-Forwarded-Host");
+    const char *fwd = xfh ? NULL : apr_table_get(r->headers_in, "Forwarded");
+    char host[256];
+
+    if ((!xfh && !fwd)
+        || misdirect_forwarded_host(xfh, fwd, host, sizeof(host)) != 0
+        || (r->hostname && !strcasecmp(host, r->hostname))
+        || misdirect_server_has_name(r->server, host, c->local_addr->port)) {
+        return 0;
+    }
+    return misdirect_names_vhost(c, host, r->server) != NULL;
+}
+
+/* Did a gateway handle the request on its way: Via, Forwarded or an
+ * X-Forwarded-* or X-Real-IP header?  Read on the refused path only. */
+static int misdirect_gateway_seen(request_rec *r)
+{
+    static const char *const headers[] = {
+        "Via", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host",
+        "X-Forwarded-Proto", "X-Real-IP"
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        if (apr_table_get(r->headers_in, headers[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The likely cause of what q found, from its facts and a few more: the
+ * SNI's shape, which request of its connection this is, the protocol,
+ * and whether a gateway handled it. */
+static misdirect_cause_e misdirect_req_cause(request_rec *r, conn_rec *c,
+                                             misdirect_req *q)
+{
+    misdirect_cause_facts *cf = &q->cause_facts;
+    const char *sni = misdirect_req_sni(q);
+    const char *stream = misdirect_h2_stream(r);
+
+    memset(cf, 0, sizeof(*cf));
+    cf->reason = q->decision.fired ? (int)q->decision.reason : -1;
+    cf->sni_port = misdirect_sni_has_port(sni);
+    cf->sni_named = sni && q->hs
+                    && (q->hs != c->base_server
+                        || misdirect_server_has_name(q->hs, sni,
+                                                     c->local_addr->port));
+    cf->h2 = r->connection->master != NULL;
+    cf->gateway = misdirect_gateway_seen(r);
+    /* Client streams are odd: 1, 3, 5 are requests 1, 2, 3. */
+    cf->request_no = stream ? (unsigned int)(atoi(stream) + 1) / 2
+                            : (unsigned int)q->request_no;
+    return misdirect_cause(&q->facts, cf);
+}
+
 /* The facts of a request, as both the request check and the explanation
  * of other layers' refusals see them.  c is the client's connection (the
  * master of an HTTP/2 stream); *hk is its handshake, or NULL.  Returns
@@ -163,6 +225,7 @@ static int misdirect_gather(request_rec *r, conn_rec *c, misdirect_facts *f,
     }
     f->host_port = r->parsed_uri.port_str ? r->parsed_uri.port : 0;
     f->local_port = c->local_addr->port;
+    f->forwarded_other = misdirect_forwarded_other(r, c);
     return name;
 }
 
@@ -210,6 +273,7 @@ static unsigned int misdirect_judge(request_rec *r, conn_rec *c,
         misdirect_decide(fired, conf->policy, misdirect_mode(conf),
                          misdirect_path_exempt(conf, r), &q->decision);
     }
+    q->cause = misdirect_req_cause(r, c, q);
     return fired;
 }
 
@@ -222,6 +286,11 @@ misdirect_req *misdirect_req_judge(request_rec *r, conn_rec *c)
 
     misdirect_gather(r, c, &f, &hk, &scratch);
     q = misdirect_req_make(r, c, &f, misdirect_evaluate(&f), hk, &scratch);
+    /* Judged after the response: ap_set_keepalive has counted this
+     * request already, if the connection goes on. */
+    if (r->connection->keepalive == AP_CONN_KEEPALIVE) {
+        q->request_no--;
+    }
     misdirect_judge(r, c, misdirect_conf(r->server), q);
     return q;
 }
@@ -276,28 +345,39 @@ static void misdirect_h2c_note(request_rec *r, conn_rec *c)
     cc->h2c_checked = 1;
 }
 
-/* Publishes a finding to CustomLog, SetEnvIf and ErrorDocument pages.
- * Client text is stored escaped, so no consumer can be fooled by it. */
-static void misdirect_set_vars(const misdirect_req *q, request_rec *r)
+/* Publishes a finding to CustomLog, SetEnvIf and ErrorDocument pages,
+ * and a refusal the module explains to CustomLog and ErrorDocument pages
+ * (those of mod_ssl and handlers carry MISDIRECT_BY; their action is
+ * reject, their reason the module's own, or none).  Client text is
+ * stored escaped, so no consumer can be fooled by it. */
+void misdirect_req_set_vars(const misdirect_req *q, request_rec *r)
 {
     apr_table_t *e = r->subprocess_env;
+    int fired = q->decision.fired != 0;
 
-    /* Added, not set: this hook runs first and once per request, so none
-     * of them is there yet. */
-    apr_table_addn(e, "MISDIRECT_REASON",
-                   misdirect_check_name(q->decision.reason));
-    apr_table_addn(e, "MISDIRECT_ACTION",
-                   misdirect_action_name(q->decision.action));
-    apr_table_addn(e, "MISDIRECT_CHECKS",
-                   misdirect_check_list(r->pool, q->decision.fired));
+    /* Set, not added: a request served despite a finding can end in a
+     * handler's 421, which publishes it again. */
+    apr_table_setn(e, "MISDIRECT_REASON", fired
+                   ? misdirect_check_name(q->decision.reason) : "none");
+    /* mod_ssl's refusal is a reject, whatever the module's checks would
+     * do; a handler's 421 after the module served the request keeps the
+     * module's action. */
+    apr_table_setn(e, "MISDIRECT_ACTION",
+                   (q->by && !strcmp(q->by, "mod_ssl")) || !fired
+                   ? "reject" : misdirect_action_name(q->decision.action));
+    apr_table_setn(e, "MISDIRECT_CHECKS", fired
+                   ? misdirect_check_list(r->pool, q->decision.fired)
+                   : "none");
+    apr_table_setn(e, "MISDIRECT_BY", q->by ? q->by : "module");
     if (misdirect_req_sni(q)) {
-        apr_table_addn(e, "MISDIRECT_SNI", misdirect_req_sni(q));
+        apr_table_setn(e, "MISDIRECT_SNI", misdirect_req_sni(q));
     }
     if (q->hs) {
-        apr_table_addn(e, "MISDIRECT_HANDSHAKE_VHOST",
+        apr_table_setn(e, "MISDIRECT_HANDSHAKE_VHOST",
                        q->hs->server_hostname);
     }
-    apr_table_addn(e, "MISDIRECT_REQUEST_VHOST", r->server->server_hostname);
+    apr_table_setn(e, "MISDIRECT_REQUEST_VHOST", r->server->server_hostname);
+    apr_table_setn(e, "MISDIRECT_CAUSE", misdirect_cause_name(q->cause));
 }
 
 /* How each action is logged, indexed by misdirect_action_e. */
@@ -312,7 +392,10 @@ static const misdirect_outcome misdirect_outcomes[] = {
     { APLOG_WARNING, MISDIRECT_LOGNO(002),
       "Misdirected request reported and served" },
     { APLOG_ERR, MISDIRECT_LOGNO(001),
-      "Misdirected request rejected with 421" }
+      "Misdirected request rejected with 421" },
+    { APLOG_WARNING, MISDIRECT_LOGNO(008),
+      "Misdirected request served under ReportOnly; Misdirect On would "
+      "reject it with 421" }
 };
 
 /* A checked request with nothing to object to: count it, and trace it
@@ -381,15 +464,15 @@ static int misdirect_post_read_request(request_rec *r)
     if (!misdirect_judge(r, c, conf, q)) {
         return misdirect_checked_clean(r, q->hs, found);
     }
-    misdirect_set_vars(q, r);
+    misdirect_req_set_vars(q, r);
     misdirect_counters_count(r->server, &q->decision);
+    misdirect_counters_count_cause(r->server, q->cause);
 
     out = &misdirect_outcomes[q->decision.action];
-    /* MisdirectLogLimit guards error_log against floods of the lines
-     * every server writes; debug lines are asked for, and must not use
-     * up the budget of the rejections. */
-    if (APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, out->level)
-        && (out->level == APLOG_DEBUG || misdirect_log_permit(r))) {
+    /* MisdirectLogLimit (misdirect_fold.c) guards error_log against
+     * floods of the lines every server writes; debug lines are asked
+     * for, and never folded. */
+    if (APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, out->level)) {
         misdirect_log(q, r, c, out->level, out->logno, out->what,
                       NULL, NULL);
     }
@@ -425,11 +508,36 @@ static void misdirect_insert_error_filter(request_rec *r)
  * hook does not run. */
 static int misdirect_error_page(request_rec *r)
 {
-    if (r->prev && r->prev->status == HTTP_MISDIRECTED_REQUEST
-        && !r->connection->master
-        && misdirect_mode(misdirect_conf(r->prev->server))
-           != MISDIRECT_MODE_OFF) {
+    const apr_array_header_t *vars;
+    int i;
+
+    if (!r->prev || !ap_is_HTTP_ERROR(r->prev->status)
+        || misdirect_mode(misdirect_conf(r->prev->server))
+           == MISDIRECT_MODE_OFF) {
+        return DECLINED;
+    }
+    if (r->prev->status == HTTP_MISDIRECTED_REQUEST
+        && !r->connection->master) {
         r->connection->keepalive = AP_CONN_CLOSE;
+    }
+    /* httpd copied the refused request's variables into this one, as
+     * REDIRECT_*, before the module judged a refusal of mod_ssl's or a
+     * handler's: give the page those too.  And since CustomLog's env=
+     * condition reads this last request of the chain, publish them under
+     * their own names as well, so that a log line of every refusal does
+     * not depend on an ErrorDocument. */
+    misdirect_refusal(r->prev);
+    vars = apr_table_elts(r->prev->subprocess_env);
+    for (i = 0; i < vars->nelts; i++) {
+        const apr_table_entry_t *v = &APR_ARRAY_IDX(vars, i,
+                                                    apr_table_entry_t);
+
+        if (!strncmp(v->key, "MISDIRECT_", 10)) {
+            apr_table_setn(r->subprocess_env,
+                           apr_pstrcat(r->pool, "REDIRECT_", v->key, NULL),
+                           v->val);
+            apr_table_setn(r->subprocess_env, v->key, v->val);
+        }
     }
     return DECLINED;
 }
@@ -451,6 +559,9 @@ void misdirect_request_register_hooks(void)
      * marks forward-proxy requests that must not be judged. */
     static const char *const pre[] = { "mod_proxy.c", "mod_ssl.c", NULL };
     static const char *const ssl[] = { "mod_ssl.c", NULL };
+    /* Before mod_log_config, so that CustomLog and GlobalLog see the
+     * variables of the refusals explained there. */
+    static const char *const log_config[] = { "mod_log_config.c", NULL };
 
     /* Just before mod_ssl: what refuses between the mark and the check
      * is mod_ssl, or what httpd sorts beside it. */
@@ -458,7 +569,7 @@ void misdirect_request_register_hooks(void)
                               APR_HOOK_MIDDLE);
     ap_hook_post_read_request(misdirect_post_read_request, pre, NULL,
                               APR_HOOK_MIDDLE);
-    ap_hook_log_transaction(misdirect_log_transaction, NULL, NULL,
+    ap_hook_log_transaction(misdirect_log_transaction, NULL, log_config,
                             APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(misdirect_insert_error_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);

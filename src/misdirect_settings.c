@@ -347,6 +347,7 @@ void misdirect_scope_take(misdirect_tls_reader *rd, misdirect_tls_scope *sc,
                         / sizeof(misdirect_policy_names[0]); k++) {
             if (!strcasecmp(w, misdirect_policy_names[k])) {
                 rd->policy = (misdirect_ssl_policy_e)k;
+                rd->policy_set = 1;
             }
         }
         return;

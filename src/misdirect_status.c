@@ -40,18 +40,18 @@ APLOG_USE_MODULE(misdirect);
 /* Stable names: JSON keys and ?auto keys are an interface
  * (docs/counters.md). */
 static const char *const misdirect_stat_json[MISDIRECT_STAT_CHECKS] = {
-    "checked", "fired", "rejected", "reported", "allowed",
+    "checked", "fired", "rejected", "reported", "allowed", "would_reject",
     "mod_ssl_421", "mod_ssl_400", "mod_ssl_403", "other_421"
 };
 static const char *const misdirect_stat_auto[MISDIRECT_STAT_CHECKS] = {
-    "Checked", "Fired", "Rejected", "Reported", "Allowed",
+    "Checked", "Fired", "Rejected", "Reported", "Allowed", "WouldReject",
     "ModSSL421", "ModSSL400", "ModSSL403", "Other421"
 };
 static const char *const misdirect_out_json[MISDIRECT_OUTCOMES] = {
-    "fired", "rejected", "reported", "allowed"
+    "fired", "rejected", "reported", "allowed", "would_reject"
 };
 static const char *const misdirect_out_auto[MISDIRECT_OUTCOMES] = {
-    "Fired", "Rejected", "Reported", "Allowed"
+    "Fired", "Rejected", "Reported", "Allowed", "WouldReject"
 };
 
 /* ------------------------------------------------------------------ */
@@ -269,7 +269,12 @@ static void misdirect_json_counts(request_rec *r, const misdirect_counts *c,
         }
         ap_rputs(i + 1 < MISDIRECT_CHECK_COUNT ? "},\n" : "}\n", r);
     }
-    ap_rprintf(r, "%s  }\n%s}", indent, indent);
+    ap_rprintf(r, "%s  },\n%s  \"causes\": {", indent, indent);
+    for (i = 0; i < MISDIRECT_CAUSE_COUNT; i++) {
+        ap_rprintf(r, "%s\"%s\": %" APR_UINT64_T_FMT, i ? ", " : "",
+                   misdirect_cause_name(i), c->n[MISDIRECT_STAT_CAUSE(i)]);
+    }
+    ap_rprintf(r, "}\n%s}", indent);
 }
 
 static void misdirect_json(request_rec *r)
@@ -418,6 +423,11 @@ static void misdirect_text(request_rec *r, int html)
         }
         ap_rputs("\n", r);
     }
+    ap_rprintf(r, "\n%-17s  explained\n", "cause (total)");
+    for (i = 0; i < MISDIRECT_CAUSE_COUNT; i++) {
+        ap_rprintf(r, "%-17s  %9" APR_UINT64_T_FMT "\n",
+                   misdirect_cause_name(i), c.n[MISDIRECT_STAT_CAUSE(i)]);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -441,6 +451,10 @@ static void misdirect_status_auto(request_rec *r)
                        misdirect_out_auto[o], misdirect_check_name(i),
                        c.n[MISDIRECT_STAT_CHECK(i, o)]);
         }
+    }
+    for (i = 0; i < MISDIRECT_CAUSE_COUNT; i++) {
+        ap_rprintf(r, "MisdirectCause_%s: %" APR_UINT64_T_FMT "\n",
+                   misdirect_cause_name(i), c.n[MISDIRECT_STAT_CAUSE(i)]);
     }
 }
 

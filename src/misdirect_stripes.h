@@ -25,6 +25,7 @@ typedef enum {
     MISDIRECT_OUT_REJECTED,
     MISDIRECT_OUT_REPORTED,
     MISDIRECT_OUT_ALLOWED,
+    MISDIRECT_OUT_WOULD_REJECT,    /* Misdirect ReportOnly's "reject" */
     MISDIRECT_OUTCOMES
 } misdirect_outcome_e;
 
@@ -35,17 +36,24 @@ typedef enum {
     MISDIRECT_STAT_REJECTED,       /* this module answered 421 */
     MISDIRECT_STAT_REPORTED,
     MISDIRECT_STAT_ALLOWED,
+    MISDIRECT_STAT_WOULD_REJECT,   /* served under ReportOnly, which On
+                                    * would have refused */
     MISDIRECT_STAT_SSL_421,        /* mod_ssl refused, the module explained */
     MISDIRECT_STAT_SSL_400,
     MISDIRECT_STAT_SSL_403,
     MISDIRECT_STAT_OTHER_421,      /* a handler or a backend answered 421 */
     MISDIRECT_STAT_CHECKS,         /* then MISDIRECT_OUTCOMES per check */
-    MISDIRECT_STAT_COUNT = MISDIRECT_STAT_CHECKS
-                           + MISDIRECT_OUTCOMES * MISDIRECT_CHECK_COUNT
+    /* Then each finding or refusal the module explained, by its most
+     * likely cause; then nothing, up to whole cache lines. */
+    MISDIRECT_STAT_CAUSES = MISDIRECT_STAT_CHECKS
+                            + MISDIRECT_OUTCOMES * MISDIRECT_CHECK_COUNT,
+    MISDIRECT_STAT_USED = MISDIRECT_STAT_CAUSES + MISDIRECT_CAUSE_COUNT,
+    MISDIRECT_STAT_COUNT = 1 + (MISDIRECT_STAT_USED - 1 + 7) / 8 * 8
 } misdirect_stat_e;
 
 #define MISDIRECT_STAT_CHECK(check, out) \
     (MISDIRECT_STAT_CHECKS + MISDIRECT_OUTCOMES * (check) + (out))
+#define MISDIRECT_STAT_CAUSE(cause) (MISDIRECT_STAT_CAUSES + (cause))
 
 /* A request's outcome is counted at MISDIRECT_STAT_FIRED + its outcome. */
 _Static_assert(MISDIRECT_STAT_FIRED + MISDIRECT_OUT_REJECTED
@@ -53,7 +61,9 @@ _Static_assert(MISDIRECT_STAT_FIRED + MISDIRECT_OUT_REJECTED
                && MISDIRECT_STAT_FIRED + MISDIRECT_OUT_REPORTED
                   == MISDIRECT_STAT_REPORTED
                && MISDIRECT_STAT_FIRED + MISDIRECT_OUT_ALLOWED
-                  == MISDIRECT_STAT_ALLOWED,
+                  == MISDIRECT_STAT_ALLOWED
+               && MISDIRECT_STAT_FIRED + MISDIRECT_OUT_WOULD_REJECT
+                  == MISDIRECT_STAT_WOULD_REJECT,
                "the request outcomes follow MISDIRECT_STAT_FIRED in the "
                "order of misdirect_outcome_e");
 

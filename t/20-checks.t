@@ -1,8 +1,9 @@
-# Each of the six checks fires on the request that should fire it, alone,
+# Each of the seven checks fires on the request that should fire it, alone,
 # and does not fire on a clean request; each action (reject, report,
 # allow), the documented defaults (also where SSLVHostSNIPolicy is relaxed),
 # Misdirect Off / ReportOnly; and a request that mod_ssl refuses itself
-# keeps stock httpd's answer and is explained, not judged.
+# keeps stock httpd's answer and is explained, not judged: its variables
+# say what the module's checks see, its line that mod_ssl answered.
 use v5.36;
 use Test::More;
 use lib 't/lib';
@@ -34,13 +35,23 @@ my @CASES = (
       vhost => 'alpha.test' ],
     [ 'port-mismatch' => sni => 'alpha.test', host => 'alpha.test:443',
       vhost => 'alpha.test' ],
+    # A gateway rewrote Host to default.test (beta.test) but forwarded the
+    # client's alpha.test, another vhost of the address.
+    [ 'forwarded-host' => sni => 'default.test', host => 'default.test',
+      headers => ['X-Forwarded-Host' => 'alpha.test:8443'],
+      vhost => 'default.test' ],
+    [ 'forwarded-host' => via => 'plain', host => 'beta.test',
+      headers => ['Forwarded' => 'for=192.0.2.1;host="www.alpha.test"'],
+      vhost => 'beta.test' ],
 );
 my @CHECKS = qw(scheme-mismatch sni-missing cert-mismatch sni-host-mismatch
-    unknown-host port-mismatch);
-my %DEFAULT = ('scheme-mismatch' => 'reject', 'cert-mismatch' => 'reject');
+    unknown-host port-mismatch forwarded-host);
+my %DEFAULT = ('scheme-mismatch' => 'reject', 'cert-mismatch' => 'reject',
+    'forwarded-host' => 'report');
 # Where the administrator relaxed mod_ssl's SSLVHostSNIPolicy on purpose.
 my %RELAXED = (%DEFAULT, 'cert-mismatch' => 'report');
-my %LOGNO = (reject => '001', report => '002', allow => undef);
+my %LOGNO = (reject => '001', report => '002', allow => undef,
+    'would-reject' => '008');
 
 sub run_cases ($s, $label, $action_of) {
     for my $c (@CASES) {
@@ -49,7 +60,8 @@ sub run_cases ($s, $label, $action_of) {
         my $action = $action_of->($check);
         my $r = probe($s, %o);
         my $desc = join ' ', $check, map {
-            "$_=" . ($o{$_} // 'none') } grep { $_ ne 'via' } sort keys %o;
+            "$_=" . ($o{$_} // 'none') } grep { !/^(?:via|headers)$/ }
+            sort keys %o;
         expect_case("$label: $desc", $r,
             status => $action eq 'reject' ? 421 : 200,
             reason => $check, action => $action, checks => $check,
@@ -94,8 +106,13 @@ sub expect_mod_ssl_421 ($name, $r, %e) {
             'HTTP/1.x 421 says Connection: close';
         ok $r->{closed_after}, 'and the connection is closed';
         ok defined $r->{access_line}, 'access_log has the request' or return;
-        is $r->{access}{$_}, undef, "no MISDIRECT_\U$_\E: not judged"
-            for qw(reason action checks sni hvhost rvhost);
+        # The variables of the refusal: the action is mod_ssl's, reason
+        # and checks what the module's checks see.
+        is $r->{access}{reason}, $e{reason}, "MISDIRECT_REASON $e{reason}";
+        is $r->{access}{action}, 'reject', 'MISDIRECT_ACTION reject';
+        is $r->{access}{checks}, join(',', map { (split /:/)[0] }
+            split /,/, $e{checks}), 'MISDIRECT_CHECKS';
+        ok defined $r->{access}{rvhost}, 'MISDIRECT_REQUEST_VHOST set';
         like $r->{error_log}, qr/\[ssl:error\] .*AH02032: /,
             'mod_ssl\'s own AH02032 line';
         unlike $r->{error_log}, qr/MISDIRECT00[123]:/,
@@ -107,7 +124,7 @@ sub expect_mod_ssl_421 ($name, $r, %e) {
         like $line, qr/\[misdirect:error\] .*MISDIRECT006: mod_ssl answered 421: /,
             'MISDIRECT006 at error';
         like $line, qr/ by="mod_ssl"/, 'by="mod_ssl"';
-        like $line, qr/ reason="\Q$e{reason}\E" checks="\Q$e{checks}\E" /,
+        like $line, qr/ reason="\Q$e{reason}\E" cause="[a-z-]+" checks="\Q$e{checks}\E" /,
             "what its checks see: $e{checks}";
         my $differs = $e{differs} // 'SSLCertificateFile';
         like $line, qr/ ssl_policy="secure" ssl_verdict="refuse" tls_differs="[^"]*\Q$differs\E/,
@@ -195,7 +212,8 @@ for my $action (qw(reject report allow)) {
 {
     my $s = MisdirectTest->new(name => 'checks-reportonly',
         global => join "\n", 'Misdirect ReportOnly', map { "MisdirectPolicy $_ reject" } @CHECKS);
-    run_cases($s, 'ReportOnly', sub ($c) { 'report' });
+    # What On would refuse is served, and said and counted as such.
+    run_cases($s, 'ReportOnly', sub ($c) { 'would-reject' });
 }
 
 done_testing;

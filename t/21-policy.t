@@ -68,10 +68,10 @@ my @ONE_CERT = map { { name => $_, conf => "SSLCertificateFile $pki/wild.crt\n"
     expect_case('global ReportOnly, R=beta On: rejected',
         probe($s, sni => 'alpha.test', host => 'beta.test'), status => 421,
         reason => 'cert-mismatch', action => 'reject', logno => '001');
-    expect_case('global ReportOnly, R=default.test: reported',
+    expect_case('global ReportOnly, R=default.test: served, would reject',
         probe($s, sni => 'alpha.test', host => 'default.test'),
-        status => 200, reason => 'cert-mismatch', action => 'report',
-        vhost => 'default.test', logno => '002');
+        status => 200, reason => 'cert-mismatch', action => 'would-reject',
+        vhost => 'default.test', logno => '008');
 }
 
 {

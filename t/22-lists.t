@@ -136,9 +136,9 @@ use MisdirectCase;
     my $mark = $s->mark;
     my $r = probe($s, sni => undef, host => 'alpha.test');
     is $r->{status}, 421, 'mod_ssl answers 421 for the trusted proxy';
-    is $r->{access}{reason}, undef, 'mod_misdirect itself objects to nothing';
+    is $r->{access}{reason}, 'none', 'mod_misdirect itself objects to nothing';
     my $line = $s->wait_error_log(qr/MISDIRECT006/, $mark);
-    like $line // '', qr/mod_ssl answered 421: .*MisdirectTrustedProxy forgave what mod_misdirect found\. reason="none" checks="none" forgiven="sni-missing,cert-mismatch" /,
+    like $line // '', qr/mod_ssl answered 421: .*MisdirectTrustedProxy forgave what mod_misdirect found\. reason="none" cause="[a-z-]+" checks="none" forgiven="sni-missing,cert-mismatch" /,
         'and still explains mod_ssl\'s 421, naming what was forgiven';
     like $line // '', qr/hint="mod_misdirect trusts this request[^"]*SSLVHostSNIPolicy insecure/,
         'hint: mod_ssl\'s policy still applies to a trusted proxy';

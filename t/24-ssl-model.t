@@ -470,8 +470,11 @@ sub cross ($s, $policy, $sni, $host) {
         # when served, something (or strict) when refused; and every
         # setting named is one of the table's, not stray bytes.
         my $differs = $f->{tls_differs} // '';
+        # Under insecure, which compares nothing, the line says so.
+        my $nothing = $policy eq 'insecure'
+            ? '(not compared under SSLVHostSNIPolicy insecure)' : 'none';
         push @why, "$no: tls_differs=\"$differs\" with a serve verdict"
-            if $verdict eq 'serve' && $differs ne 'none';
+            if $verdict eq 'serve' && $differs ne $nothing;
         push @why, "$no: tls_differs=\"none\" with a refuse verdict"
             if $verdict eq 'refuse' && $policy ne 'strict'
                 && $differs eq 'none';

@@ -64,8 +64,8 @@ sub streams_by_authority ($res) {
     my $acc = $s->access_log_since($mark);
     like $acc, qr/^shared2.test 200 sni-host-mismatch allow sni-host-mismatch shared1.test shared1.test shared2.test "GET \/ HTTP\/2.0"$/m,
         'the allowed reuse is recorded in the variables';
-    like $acc, qr/^beta.test 421 - - - - - - "GET \/ HTTP\/2.0"$/m,
-        'mod_ssl\'s 421 sets no variable';
+    like $acc, qr/^beta.test 421 cert-mismatch reject cert-mismatch shared1.test shared1.test beta.test "GET \/ HTTP\/2.0"$/m,
+        'mod_ssl\'s 421 on a stream sets the variables of its explanation';
 
     # The module's own 421 on a stream: a name that a.wild.test's
     # certificate does not cover, in a vhost with the same certificate

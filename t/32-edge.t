@@ -51,10 +51,12 @@ sub probe_ssl ($srv, %o) {
     return $r;
 }
 
+# mod_ssl's refusal, explained: its variables are those of the
+# explanation, with the action reject.
 sub not_judged ($r, $what) {
     ok defined $r->{access_line}, "$what: access_log has the request";
-    is $r->{access}{$_}, undef, "$what: no MISDIRECT_\U$_\E"
-        for qw(reason action sni hvhost);
+    is $r->{access}{action}, 'reject', "$what: MISDIRECT_ACTION reject";
+    ok defined $r->{access}{hvhost}, "$what: MISDIRECT_HANDSHAKE_VHOST";
 }
 
 # SNI naming no vhost: mod_ssl keeps the default vhost's context.
@@ -64,8 +66,8 @@ expect_case('SNI naming no vhost', $r, status => 421,
     reason => 'cert-mismatch', logno => '001');
 is $r->{access}{hvhost}, 'default.test',
     'the handshake vhost is the default one, as mod_ssl chose';
-like last_line($j, qr/MISDIRECT001/), qr/hint="the SNI names no virtual host/,
-    'hint: the SNI names no virtual host';
+like last_line($j, qr/MISDIRECT001/), qr/hint="the first request of a connection made with SNI nosuch\.test, which names no virtual host here, asks for alpha\.test.*add it as ServerName or ServerAlias"/,
+    'hint: the SNI names no virtual host, the client chose SNI and Host';
 $mark = $s->mark;
 $r = probe_ssl($s, sni => 'nosuch.test', host => 'alpha.test');
 is $r->{status}, 421, 'secure: SNI naming no vhost: mod_ssl\'s 421';
@@ -78,7 +80,7 @@ $mark = $j->mark;
 $r = probe($j, sni => 'ALPHA.TEST', host => 'beta.test');
 is $r->{access}{hvhost}, 'alpha.test', 'SNI in upper case selects alpha.test';
 is $r->{access}{sni}, 'ALPHA.TEST', 'MISDIRECT_SNI keeps the SNI as sent';
-like last_line($j, qr/MISDIRECT001/), qr/hint="the certificate of this connection does not cover/,
+like last_line($j, qr/MISDIRECT001/), qr/hint="the first request of a connection made with SNI ALPHA\.TEST asks for beta\.test, and no gateway/,
     'the SNI named the handshake vhost: no hint about the default vhost';
 expect_case('SNI in upper case, same host', probe($s, sni => 'ALPHA.TEST',
     host => 'alpha.test'), status => 200, reason => undef, logno => undef);
@@ -97,8 +99,8 @@ for my $c (['www.alpha.test', 'beta.test', 'alpha.test'],
     my ($st) = raw_tls($j, sni => $sni, request => req($host));
     is $st, 421, "SNI $sni + Host $host: 421";
     my $line = last_line($j, qr/MISDIRECT001/);
-    like $line, qr/handshake_vhost="\Q$h\E [^\n]*hint="the certificate of this connection does not cover/,
-        "SNI $sni named $h: the certificate hint";
+    like $line, qr/handshake_vhost="\Q$h\E [^\n]*hint="the first request of a connection made with SNI \Q$sni\E asks for \Q$host\E, and no gateway/,
+        "SNI $sni named $h: the hint of a client that set SNI and Host apart";
     unlike $line, qr/hint="[^"]*default virtual host/,
         '... not one about the default virtual host';
 }
@@ -129,8 +131,9 @@ $mark = $j->mark;
 ($st) = raw_tls($j, sni => '127.0.0.1', request => req('alpha.test'));
 is $st, 421, 'SNI 127.0.0.1 + Host alpha.test: 421';
 $line = last_line($j, qr/MISDIRECT001/);
-like $line, qr/sni="127\.0\.0\.1".*handshake_vhost="default\.test .*hint="the certificate of this connection does not cover/,
-    'SNI 127.0.0.1 names default.test by its address: the certificate hint';
+like $line, qr/cause="client-override".*sni="127\.0\.0\.1".*handshake_vhost="default\.test .*hint="the first request of a connection made with SNI 127\.0\.0\.1 asks for alpha\.test/,
+    'SNI 127.0.0.1 names default.test by its address: the client chose '
+    . 'SNI and Host apart';
 unlike $line, qr/hint="the client sent an IP address/,
     '... not the IP-literal one';
 $mark = $s->mark;
@@ -180,7 +183,7 @@ for my $srv ($s, $j) {
     is $r->{status}, 400,
         "$name: HTTP/1.0 without Host, SNI alpha.test: mod_ssl's 400";
     not_judged($r, $name);
-    like ssl_line($srv, 400, 'AH02031'), qr/ reason="none" checks="none" .*handshake_vhost="alpha\.test .*request_vhost="default\.test .*hint="the client named a host in SNI but none in the request/,
+    like ssl_line($srv, 400, 'AH02031'), qr/ reason="none" cause="unknown-host" checks="none" .*handshake_vhost="alpha\.test .*request_vhost="default\.test .*hint="the client named a host in SNI but none in the request/,
         "$name: explained as no Host, with the vhosts, blaming no check "
         . 'of the module\'s';
 }

@@ -18,17 +18,19 @@ my $MODDIR = MisdirectTest::module_dir();
     or die "$MODDIR/mod_status.so not found: apt-get install apache2\n";
 
 my @CHECKS = qw(scheme-mismatch sni-missing cert-mismatch sni-host-mismatch
-    unknown-host port-mismatch);
-my @STATS = qw(checked fired rejected reported allowed mod_ssl_421
-    mod_ssl_400 mod_ssl_403 other_421);
-my @OUTCOMES = qw(fired rejected reported allowed);
+    unknown-host port-mismatch forwarded-host);
+my @STATS = qw(checked fired rejected reported allowed would_reject
+    mod_ssl_421 mod_ssl_400 mod_ssl_403 other_421);
+my @OUTCOMES = qw(fired rejected reported allowed would_reject);
+my @CAUSES = qw(no-sni pool-reuse browser-reuse sni-with-port
+    client-override host-rewritten unknown-host other);
 my %OUTCOME = (reject => 'rejected', report => 'reported',
     allow => 'allowed');
 my %SEVERITY = (allow => 0, report => 1, reject => 2);
 my %AUTO = (checked => 'Checked', fired => 'Fired', rejected => 'Rejected',
     reported => 'Reported', allowed => 'Allowed', mod_ssl_421 => 'ModSSL421',
     mod_ssl_400 => 'ModSSL400', mod_ssl_403 => 'ModSSL403',
-    other_421 => 'Other421');
+    other_421 => 'Other421', would_reject => 'WouldReject');
 
 # What each kind of request is, and what it must add to the counters of
 # its request vhost ("tls:NAME" or "plain:NAME").  mod_ssl => STATUS: mod_ssl
@@ -40,10 +42,11 @@ my %KIND = (
     accepted => { sni => 'alpha.test', host => 'alpha.test', status => 200,
         vhost => 'tls:alpha.test', fired => {} },
     port     => { sni => 'alpha.test', host => 'alpha.test:1', status => 200,
-        vhost => 'tls:alpha.test', fired => { 'port-mismatch' => 'allow' } },
+        vhost => 'tls:alpha.test', fired => { 'port-mismatch' => 'allow' },
+        same => 1 },
     other421 => { sni => 'alpha.test', host => 'alpha.test',
         path => '/gone421', status => 421, vhost => 'tls:alpha.test',
-        fired => {}, other => 1 },
+        fired => {}, other => 1, same => 1 },
     ssl_cert => { sni => 'alpha.test', host => 'beta.test', status => 421,
         vhost => 'tls:beta.test', fired => {}, mod_ssl => 421 },
     nosni_ssl => { sni => undef, host => 'alpha.test', status => 421,
@@ -52,19 +55,19 @@ my %KIND = (
         status => 200, vhost => 'tls:shared1.test', fired => {} },
     reuse    => { sni => 'shared1.test', host => 'shared2.test',
         status => 200, vhost => 'tls:shared2.test',
-        fired => { 'sni-host-mismatch' => 'allow' } },
+        fired => { 'sni-host-mismatch' => 'allow' }, covers => 1 },
     cert1    => { sni => 'shared1.test', host => 'beta.test', status => 421,
         vhost => 'tls:beta.test', fired => {}, mod_ssl => 421 },
     # shared3 requires a client certificate: mod_ssl refuses the request
     # with 421, and the module explains it.
     ssl421   => { sni => 'shared1.test', host => 'shared3.test',
         status => 421, vhost => 'tls:shared3.test', fired => {},
-        mod_ssl => 421 },
+        mod_ssl => 421, covers => 1 },
     wild     => { sni => 'a.wild.test', host => 'a.wild.test', status => 200,
         vhost => 'tls:a.wild.test', fired => {} },
     reported => { sni => 'a.wild.test', host => 'b.wild.test', status => 200,
         vhost => 'tls:b.wild.test',
-        fired => { 'sni-host-mismatch' => 'report' } },
+        fired => { 'sni-host-mismatch' => 'report' }, covers => 1 },
     # b.wild.test reports sni-host-mismatch, but rejects (the default) a
     # host that the connection's certificate does not cover; mod_ssl serves
     # it (same certificate files), so the 421 is the module's.
@@ -79,13 +82,14 @@ my %KIND = (
         vhost => 'tls:default.test', fired => { 'sni-missing' => 'allow' } },
     unknown  => { plain => 1, host => 'nosuch.test', status => 200,
         vhost => 'plain:default.test',
-        fired => { 'unknown-host' => 'allow' } },
+        fired => { 'unknown-host' => 'allow' }, unknown => 1 },
     scheme   => { plain => 1, host => 'alpha.test',
         target => 'https://alpha.test/', status => 421,
         vhost => 'plain:alpha.test',
         fired => { 'scheme-mismatch' => 'reject' } },
     other421_plain => { plain => 1, host => 'alpha.test', path => '/gone421',
-        status => 421, vhost => 'plain:alpha.test', fired => {}, other => 1 },
+        status => 421, vhost => 'plain:alpha.test', fired => {}, other => 1,
+        same => 1 },
 );
 # The same 421 of a handler, on an h2 stream of the a.wild.test connection.
 $KIND{other421_h2} = { %{ $KIND{other421} }, sni => 'a.wild.test',
@@ -116,7 +120,8 @@ sub has_h2 ($mpm) { $mpm ne 'prefork' }
 sub zero_counts () {
     return { (map { $_ => 0 } @STATS),
         checks => { map { my $c = $_; $c => { map { $_ => 0 } @OUTCOMES } }
-            @CHECKS } };
+            @CHECKS },
+        causes => { map { $_ => 0 } @CAUSES } };
 }
 
 sub expect_kind ($exp, $kind) {
@@ -148,6 +153,7 @@ sub sum_counts (@counts) {
             $t->{checks}{$check}{$_} += $c->{checks}{$check}{$_}
                 for @OUTCOMES;
         }
+        $t->{causes}{$_} += $c->{causes}{$_} // 0 for @CAUSES;
     }
     return $t;
 }
@@ -270,15 +276,33 @@ sub by_vhost ($s, $j) {
     return \%out;
 }
 
+# Each finding and each refusal explained has one cause.  Which one
+# depends on the request's place on its connection, which the retries of
+# a busy run change, so the causes are held to their sum here (t/37 and
+# t/41 hold each cause to its client).
+sub causes_out ($counts, $what) {
+    my $c = delete $counts->{causes} // {};
+    my $sum = 0;
+    $sum += $_ for values %$c;
+    is $sum, $counts->{fired} + $counts->{mod_ssl_421}
+        + $counts->{mod_ssl_400} + $counts->{mod_ssl_403}
+        + $counts->{other_421}, "$what: one cause per finding or refusal";
+}
+
 sub check_counts ($s, $j, $exp, $what) {
     my $got = by_vhost($s, $j);
+    causes_out($got->{$_}, "$what, $_") for sort keys %$got;
+    causes_out($j->{totals}, "$what, totals");
+    delete $_->{causes} for values %$exp;
     my %want = map { $_ => $exp->{$_} // zero_counts() } keys %$got;
+    delete $_->{causes} for values %want;
     my @unknown = grep { !$got->{$_} } keys %$exp;
     ok !@unknown, "$what: every expected vhost is listed"
         or diag "missing: @unknown";
     is_deeply $got, \%want, "$what: per-vhost counters exact";
-    is_deeply $j->{totals}, sum_counts(values %$exp),
-        "$what: totals exact";
+    my $sum = sum_counts(values %$exp);
+    delete $sum->{causes};
+    is_deeply $j->{totals}, $sum, "$what: totals exact";
 }
 
 sub auto_lines ($s) {
@@ -294,8 +318,11 @@ sub check_auto ($s, $totals, $started, $what) {
     my $auto = auto_lines($s);
     my %want = (MisdirectStarted => $started,
         map({ ("Misdirect$AUTO{$_}" => $totals->{$_}) } @STATS),
-        map { my $c = $_; map { ('Misdirect' . ucfirst($_) . "_$c"
-            => $totals->{checks}{$c}{$_}) } @OUTCOMES } @CHECKS);
+        (map { my $c = $_; map { ('Misdirect'
+            . ($_ eq 'would_reject' ? 'WouldReject' : ucfirst($_)) . "_$c"
+            => $totals->{checks}{$c}{$_}) } @OUTCOMES } @CHECKS),
+        map { ("MisdirectCause_$_" => $auto->{"MisdirectCause_$_"}) }
+            @CAUSES);
     is_deeply $auto, \%want, "$what: ?auto lines exact";
 }
 

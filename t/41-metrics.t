@@ -27,9 +27,12 @@ for ($PROMTOOL, $PROMETHEUS) {
 
 my $PREFIX = 'apache_misdirect_';
 my @COUNTERS = map { "$PREFIX$_" } qw(checked_requests
-    all_misdirected_requests all_refused_requests
+    all_misdirected_requests all_refused_requests all_causes
     vhost_checked_requests misdirected_requests check_firings
-    refused_requests);
+    refused_requests causes);
+my @ACTIONS = qw(reject report allow would-reject);
+my @CAUSES = qw(no-sni pool-reuse browser-reuse sni-with-port
+    client-override host-rewritten unknown-host other);
 my @REFUSALS = (['421', 'module'], ['421', 'mod_ssl'], ['421', 'handler'],
     ['400', 'mod_ssl'], ['403', 'mod_ssl']);
 my $PROM_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -152,13 +155,17 @@ sub vhost_line ($name, $nth) {
 # The series every scrape has, from the counts of all vhosts.
 sub aggregate_series (%c) {
     my %out = ("${PREFIX}checked_requests_total" => $c{checked} // 0);
-    for my $action (qw(reject report allow)) {
+    for my $action (@ACTIONS) {
         $out{"${PREFIX}all_misdirected_requests_total{action=\"$action\"}"}
             = $c{$action} // 0;
     }
     for my $r (@REFUSALS) {
         $out{"${PREFIX}all_refused_requests_total{status=\"$r->[0]\","
             . "sender=\"$r->[1]\"}"} = $c{"$r->[0] $r->[1]"} // 0;
+    }
+    for my $cause (@CAUSES) {
+        $out{"${PREFIX}all_causes_total{cause=\"$cause\"}"}
+            = $c{causes}{$cause} // 0;
     }
     return %out;
 }
@@ -167,12 +174,12 @@ sub aggregate_series (%c) {
 sub vhost_series ($labels, %c) {
     my %out = ("${PREFIX}vhost_checked_requests_total{$labels}" =>
         $c{checked} // 0);
-    for my $action (qw(reject report allow)) {
+    for my $action (@ACTIONS) {
         $out{"${PREFIX}misdirected_requests_total{$labels,action=\"$action\"}"}
             = $c{$action} // 0;
     }
     for my $check (keys %{ $c{checks} // {} }) {
-        for my $action (qw(reject report allow)) {
+        for my $action (@ACTIONS) {
             $out{"${PREFIX}check_firings_total{$labels,check=\"$check\","
                 . "action=\"$action\"}"} = $c{checks}{$check}{$action} // 0;
         }
@@ -181,12 +188,17 @@ sub vhost_series ($labels, %c) {
         $out{"${PREFIX}refused_requests_total{$labels,status=\"$r->[0]\","
             . "sender=\"$r->[1]\"}"} = $c{"$r->[0] $r->[1]"} // 0;
     }
+    # Only the causes seen.
+    for my $cause (keys %{ $c{causes} // {} }) {
+        $out{"${PREFIX}causes_total{$labels,cause=\"$cause\"}"}
+            = $c{causes}{$cause};
+    }
     return %out;
 }
 
 # ---------------------------------------------------------------- the mix
 
-subtest 'before any request: ten samples, whatever the number of vhosts'
+subtest 'before any request: the aggregates only, whatever the number of vhosts'
 => sub {
     my $res = metrics();
     my $got = samples($res->{body});
@@ -194,7 +206,7 @@ subtest 'before any request: ten samples, whatever the number of vhosts'
         'start time is now';
     is_deeply $got, { aggregate_series() },
         'only the aggregates, at zero' or diag $res->{body};
-    ok length $res->{body} < 3072, "small with $BULK vhosts ("
+    ok length $res->{body} < 4096, "small with $BULK vhosts ("
         . length($res->{body}) . ' bytes)';
 };
 
@@ -242,28 +254,40 @@ for my $c (@MIX) {
 }
 
 my $DUP2 = 'dup="2"';
+# The causes: a new connection for another host than its SNI is
+# client-override, the reports' later requests on theirs pool-reuse,
+# mod_ssl's 400 (no Host) unknown-host, its 403 (no SNI) no-sni, and the
+# rest (port, scheme, a handler's 421 on the SNI's own vhost) other.
 my %EXPECT = (
     aggregate_series(checked => 2 + 3 + 4 + 2 + 2 + 1 + 4, reject => 3,
         report => 3, allow => 5, '421 module' => 3, '421 mod_ssl' => 2,
-        '421 handler' => 1, '400 mod_ssl' => 1, '403 mod_ssl' => 1),
+        '421 handler' => 1, '400 mod_ssl' => 1, '403 mod_ssl' => 1,
+        causes => { 'client-override' => 5, 'pool-reuse' => 2,
+            other => 7, 'unknown-host' => 1, 'no-sni' => 1 }),
     vhost_series(labels(tls => 'default.test'), '400 mod_ssl' => 1,
-        '403 mod_ssl' => 1),
+        '403 mod_ssl' => 1,
+        causes => { 'unknown-host' => 1, 'no-sni' => 1 }),
     vhost_series(labels(tls => 'alpha.test'), checked => 4, allow => 1,
         checks => { 'port-mismatch' => { allow => 1 } },
-        '421 handler' => 1),
-    vhost_series(labels(tls => 'beta.test'), '421 mod_ssl' => 2),
+        '421 handler' => 1, causes => { other => 2 }),
+    vhost_series(labels(tls => 'beta.test'), '421 mod_ssl' => 2,
+        causes => { 'client-override' => 2 }),
     vhost_series(labels(tls => 'b.wild.test'), checked => 5, reject => 2,
         report => 3, checks => { 'cert-mismatch' => { reject => 2 },
-            'sni-host-mismatch' => { report => 3 } }, '421 module' => 2),
+            'sni-host-mismatch' => { report => 3 } }, '421 module' => 2,
+        causes => { 'client-override' => 3, 'pool-reuse' => 2 }),
     vhost_series(labels(plain => 'alpha.test'), checked => 1, reject => 1,
         checks => { 'scheme-mismatch' => { reject => 1 } },
-        '421 module' => 1),
+        '421 module' => 1, causes => { other => 1 }),
     vhost_series(labels(plain => $WEIRD_LABEL), checked => 1, allow => 1,
-        checks => { 'port-mismatch' => { allow => 1 } }),
+        checks => { 'port-mismatch' => { allow => 1 } },
+        causes => { other => 1 }),
     vhost_series(labels(plain => 'dup.test'), checked => 1, allow => 1,
-        checks => { 'port-mismatch' => { allow => 1 } }),
+        checks => { 'port-mismatch' => { allow => 1 } },
+        causes => { other => 1 }),
     vhost_series(labels(plain => 'dup.test', $DUP2), checked => 2,
-        allow => 2, checks => { 'port-mismatch' => { allow => 2 } }),
+        allow => 2, checks => { 'port-mismatch' => { allow => 2 } },
+        causes => { other => 2 }),
 );
 
 # ---------------------------------------------------------------- 0.0.4
@@ -287,14 +311,20 @@ subtest 'text format 0.0.4: exactly the expected series' => sub {
     # restart has removed a vhost here).
     my %sum;
     for my $key (keys %$got) {
+        if ($key =~ /^\Q$PREFIX\Ecauses_total\{.*,(cause="[\w-]+")\}$/) {
+            $sum{"${PREFIX}all_causes_total{$1}"} += $got->{$key};
+            next;
+        }
         my ($family, $more) = $key =~ /^\Q$PREFIX\E(misdirected|refused)
-            _requests_total\{.*,(action="\w+"|status="\d+",sender="\w+")\}$/x
+            _requests_total\{.*,(action="[\w-]+"|status="\d+",sender="\w+")\}$/x
             or next;
         $sum{"${PREFIX}all_${family}_requests_total{$more}"} += $got->{$key};
     }
+    # A cause never seen is in no vhost's series, but in the aggregate, 0.
+    $sum{$_} //= 0 for grep { /_all_causes_/ } keys %$got;
     is_deeply \%sum, { map { $_ => $got->{$_} } grep { /_all_/ } keys %$got },
         'aggregates: the sums of the vhosts\' series';
-    ok length $prom->{body} < 16384, 'small: ' . length($prom->{body})
+    ok length $prom->{body} < 20480, 'small: ' . length($prom->{body})
         . " bytes with $BULK vhosts";
 
     my $f = families($prom->{body}, 0);

@@ -8,7 +8,7 @@ use MisdirectTest;
 my @BAD = (
     [ 'Misdirect Maybe', qr/Misdirect: Maybe: expected On, Off or ReportOnly/ ],
     [ 'MisdirectPolicy sni-mismatch reject',
-      qr/MisdirectPolicy: sni-mismatch: unknown check, expected scheme-mismatch, sni-missing, cert-mismatch, sni-host-mismatch, unknown-host or port-mismatch/ ],
+      qr/MisdirectPolicy: sni-mismatch: unknown check, expected scheme-mismatch, sni-missing, cert-mismatch, sni-host-mismatch, unknown-host, port-mismatch or forwarded-host/ ],
     [ 'MisdirectPolicy cert-mismatch deny',
       qr/MisdirectPolicy: deny: unknown action for cert-mismatch, expected reject, report or allow/ ],
     [ 'MisdirectPolicy cert-mismatch', qr/MisdirectPolicy takes two arguments/ ],

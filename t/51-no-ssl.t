@@ -40,7 +40,8 @@ use MisdirectCase;
     my $r = probe($s, sni => 'alpha.test', host => 'beta.test');
     is $r->{status}, 421, 'other certificates: mod_ssl\'s 421';
     ok defined $r->{access_line}, '... in access_log';
-    is $r->{access}{reason}, undef, '... not judged by the module';
+    is $r->{access}{reason}, 'cert-mismatch',
+        '... its variables say what the module\'s checks see';
     like $s->wait_error_log(qr/MISDIRECT006/, $mark) // '',
         qr/MISDIRECT006: mod_ssl answered 421: .* by="mod_ssl"/,
         '... and explained without mod_http2 too';

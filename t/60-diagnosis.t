@@ -51,7 +51,10 @@ subtest 'a cert-mismatch rejection on HTTP/1.1, second request' => sub {
     is $f->{host_header}, 'x.b.wild.test', 'Host header as sent';
     is $f->{x_forwarded_host}, 'www.example.com', 'X-Forwarded-Host';
     is $f->{forwarded}, 'for=192.0.2.1;host=beta.example', 'Forwarded';
-    like $f->{hint}, qr/does not cover the requested host/, 'hint';
+    is $f->{cause}, 'pool-reuse',
+        'cause: a gateway reused the connection for another host';
+    like $f->{hint}, qr/^request 2 on a connection opened with SNI a\.wild\.test asks for x\.b\.wild\.test: a connection pool/,
+        'hint: what happened, then the pools to fix';
 };
 
 subtest 'mod_ssl refuses other certificates: its 421, explained' => sub {
@@ -86,7 +89,9 @@ subtest 'mod_ssl refuses other certificates: its 421, explained' => sub {
     is $f->{request_vhost}, $where->('beta.test'), 'request vhost';
     is $f->{host}, 'beta.test', 'host';
     is $f->{x_forwarded_host}, 'www.example.com', 'X-Forwarded-Host';
-    like $f->{hint}, qr/SSLVHostSNIPolicy/, 'hint names mod_ssl\'s policy';
+    is $f->{cause}, 'pool-reuse', 'cause: a gateway\'s pool';
+    like $f->{hint}, qr/nginx: an upstream block with keepalive per host/,
+        'hint names the pool settings';
 };
 
 subtest 'HTTP/1.0 and a resumed TLS session' => sub {
@@ -165,7 +170,9 @@ subtest 'HTTP/2 reuse refused by mod_ssl: which setting differs' => sub {
         'tls_differs names SSLVerifyClient and the CA file';
     unlike $f->{tls_differs}, qr/SSLCertificateFile/,
         'not the certificate, which is the same';
-    like $f->{hint}, qr/SSLVHostSNIPolicy/, 'hint names mod_ssl\'s policy';
+    is $f->{cause}, 'browser-reuse', 'cause: HTTP/2 reuse, as browsers do';
+    like $f->{hint}, qr/mod_ssl refuses the two virtual hosts' different TLS settings \(tls_differs\): browsers retry on a new connection/,
+        'hint: mod_ssl refuses the settings, browsers retry';
     like $s->error_log_since($mark), qr/\[ssl:error\].*AH02032/,
         'mod_ssl\'s own terse line is there too';
 };
@@ -367,8 +374,10 @@ subtest 'mod_ssl refuses a host the certificate does not cover: that hint' => su
     is $r[0]{status}, 421, 'mod_ssl answers 421';
     my $f = fields($s->wait_error_log(qr/MISDIRECT006/, $mark) // '');
     is $f->{reason}, 'cert-mismatch', 'what the module found';
-    like $f->{hint}, qr/^the certificate of this connection does not cover the requested host/,
-        'the hint says the certificate does not cover the host';
+    is $f->{cause}, 'client-override',
+        'cause: a new connection whose client set SNI and Host apart';
+    like $f->{hint}, qr/curl: --resolve beta\.test:PORT:ADDRESS.*-servername beta\.test/,
+        'the hint names the clients\' own settings';
     unlike $f->{hint}, qr/separate certificates/,
         'not to separate certificates that are separate already';
 };

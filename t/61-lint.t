@@ -1,7 +1,8 @@
 # MisdirectLint: at startup and under configtest, warnings about names a
 # vhost's own certificate does not cover, a default vhost whose TLS
 # settings mod_ssl does not accept for its siblings (the same model as
-# the request path), and a name claimed twice on an address.
+# the request path), a name claimed twice on an address, and vhosts that
+# share their certificate but not their TLS settings.
 use v5.36;
 use Test::More;
 use lib 't/lib';
@@ -40,6 +41,12 @@ sub check_lint ($label, $text, $conf) {
         "$label: beta.test claimed twice";
     my ($first, $second) = ($l012[0] // '') =~ /:(\d+)\) and again by [^(]+\(\S+:(\d+)\)/;
     ok $first && $second && $first < $second, "$label: the first in the file is named first";
+    # shared3.test has shared1.test's certificate but verifies clients.
+    my @l015 = grep { /MISDIRECT015/ } @lines;
+    is scalar(@l015), 1, "$label: one pair shares a certificate, not settings"
+        or diag join "\n", @l015;
+    like $l015[0] // '', qr/on 127\.0\.0\.1:\d+ the virtual hosts shared1\.test \(\Q$conf\E:\d+\) and shared3\.test \(\Q$conf\E:\d+\) share their certificate files but not their TLS settings \(SSLVerifyClient, SSLCACertificateFile\): browsers reuse a connection .* 421s that browsers retry/,
+        "$label: shared1.test and shared3.test, and what differs";
 }
 
 {

@@ -1,13 +1,17 @@
 # MisdirectLogLimit: a flood of misdirected requests does not flood
-# error_log; every request is still decided, and the suppressed lines are
-# counted in one line.
+# error_log, and nothing is dropped unaccounted.  Repeats of one line (the
+# same message, cause, handshake vhost, request vhost, SNI and host) fold
+# into one summary (MISDIRECT009, repeated="K"), written within 5 s even
+# when no request follows, and when the child exits; a line the second's
+# budget has no room for waits, whole, for a second with room.  Every
+# request is still decided, and the lines account for every one of them.
 use v5.36;
 use Test::More;
-use Time::HiRes qw(sleep);
+use Time::HiRes qw(sleep time);
 use lib 't/lib';
 use MisdirectTest;
 
-# One child process, so one limiter sees every request.
+# One child process, so one fold table sees every request.
 my $ONE_CHILD = ($ENV{MISDIRECT_MPM} // 'event') eq 'prefork'
     ? "ServerLimit 1\nStartServers 1\nMinSpareServers 1\n"
       . "MaxSpareServers 1\nMaxRequestWorkers 1"
@@ -15,82 +19,124 @@ my $ONE_CHILD = ($ENV{MISDIRECT_MPM} // 'event') eq 'prefork'
       . "MinSpareThreads 1\nMaxSpareThreads 10";
 
 # The module's own 421: b.wild.test has a.wild.test's certificate files
-# (mod_ssl serves it), and *.wild.test does not cover x.b.wild.test.  With
-# $sni_host alpha.test/beta.test (other certificates), mod_ssl's 421
-# instead, which the module explains.
-sub flood ($s, $n, $sni = 'a.wild.test', $host = 'x.b.wild.test') {
+# (mod_ssl serves it), and *.wild.test does not cover x.b.wild.test or
+# any other name under b.wild.test.  alpha.test/beta.test: mod_ssl's 421.
+sub flood ($s, $n, $sni = 'a.wild.test', $host = sub { 'x.b.wild.test' }) {
     my @st;
-    for (1 .. $n) {
-        my ($r) = $s->https(sni => $sni, requests => [{ host => $host }]);
+    for my $i (1 .. $n) {
+        my ($r) = $s->https(sni => $sni, requests => [{ host => $host->($i) }]);
         push @st, $r->{status};
     }
     return @st;
 }
 
-# Checks that at most $limit lines numbered $logno were written in any
-# second and that written and suppressed lines add up to $total.
-sub check_limited ($s, $mark, $logno, $limit, $total) {
-    ok $s->wait_error_log(qr/MISDIRECT005/, $mark), 'a suppressed-count line';
-    # MISDIRECT006 is written at log_transaction, after the response.
-    my ($log, @lines, $suppressed);
-    for my $try (1 .. 50) {
-        $log = $s->error_log_since($mark);
-        @lines = grep { /MISDIRECT$logno/ } split /\n/, $log;
-        $suppressed = 0;
-        $suppressed += $_ for $log =~ /MISDIRECT005: (\d+) diagnosis lines? suppressed by MisdirectLogLimit $limit/g;
-        last if @lines + $suppressed >= $total;
-        sleep 0.1;
+# The lines of message $logno since $mark and the requests they account
+# for: a line written at once is one, a line that waited says how many
+# it stands for (repeated=), a summary adds its repeated=.
+sub account ($s, $mark, $logno) {
+    my @lines = grep { /MISDIRECT(?:$logno|009)/ } split /\n/,
+        $s->error_log_since($mark);
+    my ($detail, $sum, %host, %per_second) = (0, 0);
+    for (@lines) {
+        my ($rep) = /repeated="(\d+)"/;
+        if (/MISDIRECT009: \d+ more like the MISDIRECT$logno: line above/) {
+            $sum += $rep;
+            next;
+        }
+        next unless /MISDIRECT$logno:/;
+        $detail++;
+        $sum += $rep // 1;
+        $host{$1}++ if / host="([^"]+)"/;
+        $per_second{ (/^\[(\w+ \w+ \d+ [\d:]+)/)[0] }++;
     }
-    my %per_second;
-    $per_second{ ($_ =~ /^\[(\w+ \w+ \d+ [\d:]+)/)[0] }++ for @lines;
-    my $max = (sort { $b <=> $a } values %per_second)[0];
-    ok $max <= $limit,
-        "at most $limit MISDIRECT$logno lines in any second (saw $max)";
-    ok $suppressed > 0, "lines were suppressed ($suppressed)";
-    is @lines + $suppressed, $total, 'logged + suppressed = every request';
+    my $max = (sort { $b <=> $a } values %per_second)[0] // 0;
+    return { detail => $detail, sum => $sum, hosts => \%host,
+        max_per_second => $max, lines => scalar @lines };
+}
+
+# Waits until the lines account for $total requests ($timeout seconds).
+sub wait_account ($s, $mark, $logno, $total, $timeout) {
+    my $deadline = time + $timeout;
+    my $a;
+    while (1) {
+        $a = account($s, $mark, $logno);
+        return $a if $a->{sum} >= $total || time > $deadline;
+        sleep 0.2;
+    }
 }
 
 {
     my $s = MisdirectTest->new(name => 'log-limit',
         global => "MisdirectLogLimit 3\n$ONE_CHILD");
+
+    # A burst of one pair, as one browser page load brings.
     my $mark = $s->mark;
-    my @st = flood($s, 20);
-    is_deeply \@st, [(421) x 20], 'all 20 requests rejected';
-    sleep 1.2;    # the next second: the next line reports the suppressed
-    push @st, flood($s, 1);
-    is $st[-1], 421, 'and the 21st';
-    check_limited($s, $mark, '001', 3, 21);
+    my $t0 = time;
+    my @st = flood($s, 19);
+    my $took = time - $t0;
+    is_deeply \@st, [(421) x 19], 'all 19 requests rejected';
+    my $last = time;
+    my $a = wait_account($s, $mark, '001', 19, 8);
+    is $a->{sum}, 19, 'the lines account for all 19 requests';
+    ok time - $last <= 6, 'the summary came within 5 s, no request after';
+    ok $a->{detail} <= 1 + int($took / 4),
+        "one detailed line per window of 4 s ($a->{detail} in "
+        . sprintf('%.1f', $took) . ' s)';
+    ok $a->{lines} <= 2 * (1 + int($took / 4)),
+        "and a summary per window ($a->{lines} lines)";
+    like $s->error_log_since($mark), qr/\[misdirect:error\] .*MISDIRECT009: \d+ more like the MISDIRECT001: line above were folded: cause="client-override" handshake_vhost="a\.wild\.test \([^"]+\)" request_vhost="b\.wild\.test \([^"]+\)" sni="a\.wild\.test" host="x\.b\.wild\.test" repeated="\d+" window="[\d:]+-[\d:]+ UTC"/,
+        'the summary names the pair, the count and the window';
     my @acc = grep { / 421 cert-mismatch reject / } split /\n/,
         $s->access_log_since($mark);
-    is scalar(@acc), 21, 'every request is still recorded in its variables';
+    is scalar(@acc), 19, 'every request is still recorded in its variables';
 
-    # mod_ssl's refusals are explained within the same limit.
-    sleep 1.2;
+    # Many pairs, more than the budget: each is written in detail once,
+    # waiting for a second with room, and never more than 3 a second.
+    sleep 1;
     $mark = $s->mark;
-    @st = flood($s, 20, 'alpha.test', 'beta.test');
-    is_deeply \@st, [(421) x 20], 'mod_ssl refuses 20 requests';
-    sleep 1.2;
-    push @st, flood($s, 1, 'alpha.test', 'beta.test');
-    is $st[-1], 421, 'and the 21st';
-    check_limited($s, $mark, '006', 3, 21);
-    is scalar(() = $s->error_log_since($mark) =~ /AH02032/g), 21,
+    @st = flood($s, 12, 'a.wild.test', sub ($i) { "x$i.b.wild.test" });
+    is_deeply \@st, [(421) x 12], '12 hosts, 12 rejections';
+    $a = wait_account($s, $mark, '001', 12, 10);
+    is $a->{sum}, 12, 'the lines account for all 12';
+    is scalar(keys %{ $a->{hosts} }), 12, 'every host is written in detail';
+    ok $a->{max_per_second} <= 3,
+        "at most 3 detailed lines in any second ($a->{max_per_second})";
+
+    # mod_ssl's refusals are explained within the same rules.
+    sleep 1;
+    $mark = $s->mark;
+    @st = flood($s, 10, 'alpha.test', sub { 'beta.test' });
+    is_deeply \@st, [(421) x 10], 'mod_ssl refuses 10 requests';
+    $a = wait_account($s, $mark, '006', 10, 8);
+    is $a->{sum}, 10, 'the lines account for all 10 of mod_ssl\'s 421s';
+    is scalar(() = $s->error_log_since($mark) =~ /AH02032/g), 10,
         'mod_ssl\'s own lines are not limited';
+
+    # A child that exits writes what it owes.
+    $mark = $s->mark;
+    flood($s, 5);
+    $s->stop;
+    $a = account($s, $mark, '001');
+    is $a->{sum}, 5, 'a stopped child wrote the summary of its last second';
+    unlike $s->error_log_since($mark), qr/exit signal|AH00052/,
+        'and exited cleanly';
 }
 
 {
-    # debug lines (allowed findings) do not use up the rejections' budget.
+    # debug lines (allowed findings) are neither limited nor folded, and do
+    # not use up the rejections' budget.
     my $s = MisdirectTest->new(name => 'log-limit-debug',
         global => "MisdirectLogLimit 3\n$ONE_CHILD");
     my $mark = $s->mark;
     for (1 .. 6) {
         $s->https(sni => undef, requests => [{ host => 'default.test' }]);
     }
-    my @st = flood($s, 3);
+    my @st = flood($s, 3, 'a.wild.test', sub ($i) { "y$i.b.wild.test" });
     is_deeply \@st, [421, 421, 421], 'three rejections after six findings';
     my $log = $s->error_log_since($mark);
     is scalar(() = $log =~ /MISDIRECT003/g), 6, 'six debug lines, all logged';
     is scalar(() = $log =~ /MISDIRECT001/g), 3,
-        'and all three rejections logged within the limit of 3';
+        'and all three rejections logged at once';
 }
 
 {
@@ -100,6 +146,7 @@ sub check_limited ($s, $mark, $logno, $limit, $total) {
     flood($s, 15);
     my @lines = grep { /MISDIRECT001/ } split /\n/, $s->error_log_since($mark);
     is scalar(@lines), 15, 'MisdirectLogLimit 0: every line logged';
+    unlike $s->error_log_since($mark), qr/MISDIRECT009/, 'none folded';
 }
 
 done_testing;

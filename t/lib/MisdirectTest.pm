@@ -333,6 +333,10 @@ sub _write_config ($self) {
     push @c, "Listen 127.0.0.1:$self->{tls_port}\n"
         . "SSLSessionCache shmcb:$root/run/ssl_scache(512000)" if $self->{ssl};
     push @c, 'Protocols h2 h2c http/1.1' if $self->{h2};
+    # Tests look for the line of each request: no folding of repeats,
+    # unless a test asks for MisdirectLogLimit itself.
+    push @c, 'MisdirectLogLimit 0'
+        if $self->{misdirect} && $self->{global} !~ /MisdirectLogLimit/;
     push @c, $self->{global};
     my $pki = $self->{pki};
     for my $v ($self->_tls_vhosts) {
@@ -430,10 +434,23 @@ sub stop ($self) {
     # -k stop rereads the config: if a test broke it, signal directly.
     my ($rc) = $self->_apachectl('stop');
     kill 'TERM', $pid if $rc;
-    return if _wait_gone($pid, $STOP_TIMEOUT);
-    kill 'KILL', -$pid, $pid;    # httpd leads its own process group
-    _wait_gone($pid, $STOP_TIMEOUT)
-        or warn "MisdirectTest: httpd pid $pid survived SIGKILL\n";
+    if (!_wait_gone($pid, $STOP_TIMEOUT)) {
+        kill 'KILL', -$pid, $pid;    # httpd leads its own process group
+        _wait_gone($pid, $STOP_TIMEOUT)
+            or warn "MisdirectTest: httpd pid $pid survived SIGKILL\n";
+    }
+    $self->_check_crashes;
+}
+
+# A child that died of a signal fails the test that ran the server, as
+# httpd's own test framework checks every error_log: whatever the test
+# asserted, the server did not hold up.
+sub _check_crashes ($self) {
+    my @crash = grep { /exit signal|\bAH00052\b|child pid \d+ exit signal/ }
+        split /\n/, _read_from("$self->{root}/logs/error_log", 0);
+    return unless @crash && Test::More->can('ok');
+    Test::More::ok(0, "httpd $self->{name}: no child crashed");
+    Test::More::diag($_) for @crash;
 }
 
 sub DESTROY ($self) {

@@ -140,7 +140,7 @@ static void test_forgive(void)
     ok(misdirect_forgive(all, 1, 0) == B(SCHEME),
        "MisdirectAllow leaves only scheme-mismatch");
     ok(misdirect_forgive(all, 0, 1)
-       == (B(SCHEME) | B(UNKNOWN_HOST) | B(PORT)),
+       == (B(SCHEME) | B(UNKNOWN_HOST) | B(PORT) | B(FORWARDED)),
        "a trusted proxy is forgiven the TLS checks only");
     ok(misdirect_forgive(all, 0, 0) == all, "nothing to forgive");
 }
@@ -149,7 +149,7 @@ static void test_decide(void)
 {
     misdirect_action_e a[MISDIRECT_CHECK_COUNT];
     misdirect_decision d;
-    char buf[160];
+    char buf[256];
     int i;
 
     for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
@@ -181,9 +181,23 @@ static void test_decide(void)
                                           MISDIRECT_CHECK_UNKNOWN_HOST);
 
     misdirect_decide(B(CERT), a, MISDIRECT_MODE_REPORT_ONLY, 0, &d);
-    ok(d.action == MISDIRECT_REPORT
-       && d.check_action[MISDIRECT_CHECK_CERT] == MISDIRECT_REPORT,
-       "ReportOnly turns reject into report");
+    ok(d.action == MISDIRECT_WOULD_REJECT
+       && d.check_action[MISDIRECT_CHECK_CERT] == MISDIRECT_WOULD_REJECT
+       && d.reason == MISDIRECT_CHECK_CERT,
+       "ReportOnly turns reject into would-reject");
+    is_str(misdirect_action_name(d.action), "would-reject",
+           "would-reject is named so");
+    is_int(misdirect_action_parse("would-reject"), -1,
+           "but no directive takes it");
+    misdirect_decide(B(CERT) | B(UNKNOWN_HOST), a, MISDIRECT_MODE_REPORT_ONLY,
+                     0, &d);
+    a[MISDIRECT_CHECK_UNKNOWN_HOST] = MISDIRECT_REPORT;
+    misdirect_decide(B(CERT) | B(UNKNOWN_HOST), a, MISDIRECT_MODE_REPORT_ONLY,
+                     0, &d);
+    ok(d.reason == MISDIRECT_CHECK_CERT,
+       "under ReportOnly the would-reject check is the reason, not a report");
+    a[MISDIRECT_CHECK_UNKNOWN_HOST] = misdirect_default_action(
+                                          MISDIRECT_CHECK_UNKNOWN_HOST);
 
     misdirect_decide(B(CERT) | B(SCHEME), a, MISDIRECT_MODE_ON, 1, &d);
     ok(d.action == MISDIRECT_ALLOW && d.fired == (B(CERT) | B(SCHEME)),
@@ -204,7 +218,15 @@ static void test_decide(void)
     is_str(misdirect_format_checks(&d, buf, sizeof(buf)),
            "scheme-mismatch:reject,sni-missing:reject,cert-mismatch:reject,"
            "sni-host-mismatch:reject,unknown-host:reject,"
-           "port-mismatch:reject", "all six fit the buffer");
+           "port-mismatch:reject,forwarded-host:reject",
+           "all seven fit the buffer");
+    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
+        a[i] = MISDIRECT_REJECT;
+    }
+    misdirect_decide((1u << MISDIRECT_CHECK_COUNT) - 1, a,
+                     MISDIRECT_MODE_REPORT_ONLY, 0, &d);
+    ok(strlen(misdirect_format_checks(&d, buf, sizeof(buf))) > 180,
+       "all seven as would-reject fit too");
     ok(d.reason == MISDIRECT_CHECK_SCHEME, "table order picks the reason");
 }
 
@@ -452,6 +474,74 @@ static size_t hello(unsigned char *buf, const unsigned char *ext,
     return n;
 }
 
+static void test_cause(void)
+{
+    misdirect_facts f = clean_tls();
+    misdirect_cause_facts cf;
+
+    memset(&cf, 0, sizeof(cf));
+    cf.reason = MISDIRECT_CHECK_CERT;
+    cf.sni_named = 1;
+    cf.request_no = 1;
+    f.same_vhost = 0;
+    is_str(misdirect_cause_name(misdirect_cause(&f, &cf)), "client-override",
+           "cause: first request, another host, no gateway");
+    cf.gateway = 1;
+    is_str(misdirect_cause_name(misdirect_cause(&f, &cf)), "other",
+           "cause: first request through a gateway with a fixed SNI");
+    cf.request_no = 2;
+    is_str(misdirect_cause_name(misdirect_cause(&f, &cf)), "pool-reuse",
+           "cause: a later request through a gateway");
+    cf.gateway = 0;
+    cf.h2 = 1;
+    f.cert_covers = 1;
+    is_str(misdirect_cause_name(misdirect_cause(&f, &cf)), "browser-reuse",
+           "cause: h2, covered, no gateway");
+    f.cert_covers = 0;
+    is_str(misdirect_cause_name(misdirect_cause(&f, &cf)), "pool-reuse",
+           "cause: h2 reuse for a name the certificate does not cover");
+    cf.sni_port = 1;
+    is_str(misdirect_cause_name(misdirect_cause(&f, &cf)), "sni-with-port",
+           "cause: an SNI with a port");
+    f.sni_sent = 0;
+    is_str(misdirect_cause_name(misdirect_cause(&f, &cf)), "no-sni",
+           "cause: no SNI");
+    cf.reason = MISDIRECT_CHECK_FORWARDED;
+    is_str(misdirect_cause_name(misdirect_cause(&f, &cf)), "host-rewritten",
+           "cause: forwarded-host decides first");
+    f = clean_tls();
+    f.host_known = 0;
+    cf.reason = MISDIRECT_CHECK_UNKNOWN_HOST;
+    cf.sni_port = 0;
+    is_str(misdirect_cause_name(misdirect_cause(&f, &cf)), "unknown-host",
+           "cause: a host no vhost names");
+    ok(misdirect_sni_has_port("b.test:8443"), "SNI b.test:8443 has a port");
+    ok(!misdirect_sni_has_port("::1"), "::1 has none");
+    ok(!misdirect_sni_has_port("b.test:"), "b.test: has none");
+    ok(!misdirect_sni_has_port(NULL), "no SNI has none");
+}
+
+static void test_forwarded(void)
+{
+    char out[300];
+
+    ok(misdirect_forwarded_host("Shop.Test:8443, proxy.test", NULL, out,
+                                sizeof(out)) == 0
+       && !strcmp(out, "shop.test"),
+       "X-Forwarded-Host: the first entry, port dropped, lower case");
+    ok(misdirect_forwarded_host(NULL, "for=1.2.3.4;proto=https;"
+                                "host=\"[::1]:443\", for=5.6.7.8", out,
+                                sizeof(out)) == 0 && !strcmp(out, "::1"),
+       "Forwarded: host= of the first element, quoted IPv6 with port");
+    ok(misdirect_forwarded_host(NULL, "for=1.2.3.4, host=late.test", out,
+                                sizeof(out)) == -1,
+       "Forwarded: a host= of a later element is not the client's");
+    ok(misdirect_forwarded_host(NULL, "for=1.2.3.4", out, sizeof(out)) == -1,
+       "Forwarded without host=");
+    ok(misdirect_forwarded_host(NULL, NULL, out, sizeof(out)) == -1,
+       "neither header");
+}
+
 static void test_hello_sni(void)
 {
     /* supported_versions, then server_name "a.test". */
@@ -514,6 +604,8 @@ int main(void)
     test_paths();
     test_escape();
     test_hello_sni();
+    test_cause();
+    test_forwarded();
     printf("1..%d\n", test_no);
     return test_failed ? 1 : 0;
 }

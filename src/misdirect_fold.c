@@ -1,0 +1,302 @@
+/*
+ * mod_misdirect: MisdirectLogLimit, without losing a line unaccounted.
+ *
+ * A browser page load on a shared certificate can bring twenty 421s in a
+ * second, a misconfigured proxy thousands: one detailed line per cause
+ * says all there is to say, and the rest is a count.  So repeats of one
+ * (message, cause, handshake vhost, request vhost, SNI, host) fold into a
+ * summary line with repeated="K" and the window they came in, and at
+ * most MisdirectLogLimit detailed lines a second are written per child.
+ * A line that finds the second's budget spent waits, whole, for the next
+ * second with room; nothing is dropped but where the fold table is full,
+ * and that is counted and said (MISDIRECT005).
+ *
+ * A thread of each child writes what is due once a second, so a summary
+ * never waits for a later request, and the child's last lines are
+ * written when it exits (also at a graceful restart).
+ *
+ * Licensed under the Apache License, Version 2.0.
+ */
+
+#include "misdirect_private.h"
+
+#include "http_log.h"
+#include "http_main.h"
+#include "apr_strings.h"
+#include "apr_thread_cond.h"
+#include "apr_thread_mutex.h"
+#include "apr_thread_proc.h"
+
+APLOG_USE_MODULE(misdirect);
+
+/* Distinct lines a child keeps at once, and how long a window lasts
+ * before its summary is due. */
+#define MISDIRECT_FOLD_SLOTS 1024
+#define MISDIRECT_FOLD_WINDOW apr_time_from_sec(4)
+
+typedef struct {
+    uint64_t hash;               /* 0: free */
+    char *key;                   /* what hash stands for, compared */
+    char *pending;               /* a detailed line not written yet */
+    server_rec *s;
+    int level;
+    const char *logno;
+    apr_uint32_t repeated;       /* lines folded since the detail */
+    apr_time_t first;            /* the window */
+    apr_time_t last;
+} misdirect_fold_slot;
+
+typedef struct {
+    apr_thread_mutex_t *lock;
+    apr_thread_cond_t *wake;
+    apr_thread_t *thread;
+    int stop;
+    misdirect_fold_slot slot[MISDIRECT_FOLD_SLOTS];
+    apr_time_t second;           /* of the budget */
+    int spent;                   /* detailed lines in that second */
+    apr_uint32_t dropped;        /* the table was full */
+} misdirect_fold_table;
+
+static misdirect_fold_table *misdirect_fold;
+
+static uint64_t misdirect_fold_hash(const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *key; key++) {
+        h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+static void misdirect_fold_free(misdirect_fold_slot *sl)
+{
+    free(sl->key);
+    free(sl->pending);
+    memset(sl, 0, sizeof(*sl));
+}
+
+/* A budget for one more detailed line this second?  Under the lock. */
+static int misdirect_fold_budget(apr_time_t now)
+{
+    int limit = misdirect_log_limit();
+
+    if (apr_time_sec(now) != apr_time_sec(misdirect_fold->second)) {
+        misdirect_fold->second = now;
+        misdirect_fold->spent = 0;
+    }
+    if (limit == 0 || misdirect_fold->spent < limit) {
+        misdirect_fold->spent++;
+        return 1;
+    }
+    return 0;
+}
+
+static const char *misdirect_fold_window(apr_pool_t *p,
+                                         const misdirect_fold_slot *sl)
+{
+    char a[APR_RFC822_DATE_LEN], b[APR_RFC822_DATE_LEN];
+    apr_time_exp_t x;
+    apr_size_t n;
+
+    apr_time_exp_gmt(&x, sl->first);
+    apr_strftime(a, &n, sizeof(a), "%H:%M:%S", &x);
+    apr_time_exp_gmt(&x, sl->last);
+    apr_strftime(b, &n, sizeof(b), "%H:%M:%S", &x);
+    return apr_psprintf(p, "%s-%s UTC", a, b);
+}
+
+/* Writes what a slot owes: its waiting detailed line (with how many
+ * more came), or the summary of its repeats; frees the slot unless its
+ * detail was just written and its window goes on. */
+static void misdirect_fold_write(apr_pool_t *p, misdirect_fold_slot *sl)
+{
+    if (sl->pending) {
+        ap_log_error(APLOG_MARK, sl->level, 0, sl->s, "%s repeated=\"%u\" "
+                     "window=\"%s\"", sl->pending, sl->repeated + 1,
+                     misdirect_fold_window(p, sl));
+        misdirect_fold_free(sl);
+        return;
+    }
+    if (sl->repeated) {
+        ap_log_error(APLOG_MARK, sl->level, 0, sl->s,
+                     MISDIRECT_LOGNO(009) "%u more like the %sline above "
+                     "were folded:%s repeated=\"%u\" window=\"%s\"",
+                     sl->repeated, sl->logno, sl->key, sl->repeated,
+                     misdirect_fold_window(p, sl));
+    }
+    misdirect_fold_free(sl);
+}
+
+/* Once a second, and for the last time when the child exits: the
+ * summaries whose window is over, and the waiting lines the budget
+ * admits (all of them at exit). */
+static void misdirect_fold_flush(apr_pool_t *p, int final)
+{
+    apr_time_t now = apr_time_now();
+    apr_uint32_t dropped;
+    int i;
+
+    apr_thread_mutex_lock(misdirect_fold->lock);
+    for (i = 0; i < MISDIRECT_FOLD_SLOTS; i++) {
+        misdirect_fold_slot *sl = &misdirect_fold->slot[i];
+
+        if (!sl->hash) {
+            continue;
+        }
+        if (sl->pending && (final || misdirect_fold_budget(now))) {
+            misdirect_fold_write(p, sl);
+        }
+        else if (!sl->pending
+                 && (final || now - sl->first >= MISDIRECT_FOLD_WINDOW)) {
+            misdirect_fold_write(p, sl);
+        }
+    }
+    dropped = misdirect_fold->dropped;
+    misdirect_fold->dropped = 0;
+    apr_thread_mutex_unlock(misdirect_fold->lock);
+    if (dropped) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                     MISDIRECT_LOGNO(005) "%u diagnosis line%s dropped: "
+                     "more than %d different lines waited at once under "
+                     "MisdirectLogLimit %d in this process (requests were "
+                     "still decided and counted)", dropped,
+                     dropped == 1 ? "" : "s", MISDIRECT_FOLD_SLOTS,
+                     misdirect_log_limit());
+    }
+    apr_pool_clear(p);
+}
+
+int misdirect_fold_line(request_rec *r, int level, const char *logno,
+                        const char *key, const char *line)
+{
+    apr_time_t now = apr_time_now();
+    uint64_t h;
+    misdirect_fold_slot *sl, *free_sl = NULL;
+    int i, detail = 0;
+
+    if (!misdirect_fold || misdirect_log_limit() == 0) {
+        return 1;
+    }
+    h = misdirect_fold_hash(apr_pstrcat(r->pool, logno, key, NULL));
+    apr_thread_mutex_lock(misdirect_fold->lock);
+    for (i = 0; i < MISDIRECT_FOLD_SLOTS; i++) {
+        sl = &misdirect_fold->slot[(h + (uint64_t)i) % MISDIRECT_FOLD_SLOTS];
+        if (!sl->hash) {
+            if (!free_sl) {
+                free_sl = sl;
+            }
+            continue;
+        }
+        if (sl->hash == h && sl->logno == logno && !strcmp(sl->key, key)) {
+            sl->repeated++;
+            sl->last = now;
+            apr_thread_mutex_unlock(misdirect_fold->lock);
+            return 0;
+        }
+    }
+    if (!free_sl) {
+        misdirect_fold->dropped++;
+        apr_thread_mutex_unlock(misdirect_fold->lock);
+        return 0;
+    }
+    sl = free_sl;
+    sl->key = strdup(key);
+    detail = misdirect_fold_budget(now);
+    sl->pending = detail ? NULL : strdup(line);
+    if (!sl->key || (!detail && !sl->pending)) {
+        misdirect_fold_free(sl);
+        misdirect_fold->dropped++;
+        apr_thread_mutex_unlock(misdirect_fold->lock);
+        return 0;
+    }
+    sl->hash = h;
+    sl->s = r->server;
+    sl->level = level;
+    sl->logno = logno;
+    sl->first = sl->last = now;
+    apr_thread_mutex_unlock(misdirect_fold->lock);
+    return detail;
+}
+
+static void *APR_THREAD_FUNC misdirect_fold_main(apr_thread_t *t, void *d)
+{
+    apr_pool_t *p;
+
+    (void)d;
+    apr_pool_create(&p, NULL);
+    apr_thread_mutex_lock(misdirect_fold->lock);
+    while (!misdirect_fold->stop) {
+        apr_thread_cond_timedwait(misdirect_fold->wake, misdirect_fold->lock,
+                                  apr_time_from_sec(1));
+        if (misdirect_fold->stop) {
+            break;
+        }
+        apr_thread_mutex_unlock(misdirect_fold->lock);
+        misdirect_fold_flush(p, 0);
+        apr_thread_mutex_lock(misdirect_fold->lock);
+    }
+    apr_thread_mutex_unlock(misdirect_fold->lock);
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+/* The child exits: stop the thread, then write everything that is owed,
+ * budget or not. */
+static apr_status_t misdirect_fold_exit(void *data)
+{
+    apr_pool_t *p;
+    apr_status_t rv;
+    int i;
+
+    (void)data;
+    if (!misdirect_fold) {
+        return APR_SUCCESS;
+    }
+    apr_thread_mutex_lock(misdirect_fold->lock);
+    misdirect_fold->stop = 1;
+    apr_thread_cond_signal(misdirect_fold->wake);
+    apr_thread_mutex_unlock(misdirect_fold->lock);
+    if (misdirect_fold->thread) {
+        apr_thread_join(&rv, misdirect_fold->thread);
+    }
+    apr_pool_create(&p, NULL);
+    misdirect_fold_flush(p, 1);
+    apr_pool_destroy(p);
+    for (i = 0; i < MISDIRECT_FOLD_SLOTS; i++) {
+        misdirect_fold_free(&misdirect_fold->slot[i]);
+    }
+    misdirect_fold = NULL;
+    return APR_SUCCESS;
+}
+
+static void misdirect_fold_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    misdirect_fold_table *t;
+
+    (void)s;
+    if (misdirect_log_limit() == 0) {
+        return;                 /* every line in detail: nothing to fold */
+    }
+    t = apr_pcalloc(pchild, sizeof(*t));
+    if (apr_thread_mutex_create(&t->lock, APR_THREAD_MUTEX_DEFAULT, pchild)
+        != APR_SUCCESS
+        || apr_thread_cond_create(&t->wake, pchild) != APR_SUCCESS) {
+        return;
+    }
+    misdirect_fold = t;
+    /* Registered before the thread starts, and run before pchild's
+     * subpools go (the thread's among them): the cleanup joins it. */
+    apr_pool_pre_cleanup_register(pchild, NULL, misdirect_fold_exit);
+    if (apr_thread_create(&t->thread, NULL, misdirect_fold_main, NULL,
+                          pchild) != APR_SUCCESS) {
+        t->thread = NULL;       /* summaries then come at exit only */
+    }
+}
+
+void misdirect_fold_register_hooks(void)
+{
+    ap_hook_child_init(misdirect_fold_child_init, NULL, NULL,
+                       APR_HOOK_MIDDLE);
+}
