@@ -5,13 +5,15 @@ Run with Debian's /usr/bin/python3 (python3-h2). Called by MisdirectTest->h2
 with one argument, a JSON object:
 
   {"port": 8443, "plain": false, "sni": "alpha.test" | null,
+   "address": "127.0.0.1" | "::1" (optional), "source": "127.0.0.2" (optional),
    "cert": "/path/client.crt" | null, "key": "/path/client.key" | null,
    "timeout": 10,
    "streams": [{"authority": "beta.test" | null, "path": "/",
                 "method": "GET", "scheme": "https" | "http",
                 "headers": ["name", "value", ...]}, ...]}
 
-It connects to 127.0.0.1:port only. On TLS it offers ALPN h2 and sends the
+It connects to 127.0.0.1:port, or to "address" (a loopback address) from
+"source" when given. On TLS it offers ALPN h2 and sends the
 given SNI, or no SNI at all when sni is null, whatever the :authority of the
 streams (Python passes an ASCII SNI through its IDNA codec unchanged);
 certificates are not verified. With plain true it speaks h2c with prior
@@ -57,8 +59,11 @@ def latin1(data):
 
 def connect(spec):
     try:
-        sock = socket.create_connection(("127.0.0.1", spec["port"]),
-                                        timeout=spec["timeout"])
+        source = spec.get("source")
+        sock = socket.create_connection(
+            (spec.get("address") or "127.0.0.1", spec["port"]),
+            timeout=spec["timeout"],
+            source_address=(source, 0) if source else None)
         if spec.get("plain"):
             return sock, None
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
