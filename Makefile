@@ -1,7 +1,8 @@
 # mod_misdirect: build with apxs, try it with `make demo`, test with
 # `make test`.  Both install the Debian packages they need when missing;
 # a plain `make` (all, install) only builds, and says which packages it
-# lacks.  WERROR=1 turns warnings into errors (make test and CI set it).
+# lacks.  WERROR=1 turns warnings into errors (make test and CI set it);
+# V=1 shows the build's commands.
 
 APXS    ?= apxs
 CC      ?= cc
@@ -13,7 +14,8 @@ SRCS     = mod_misdirect.c src/misdirect_tls.c src/misdirect_request.c \
            src/misdirect_lint.c src/misdirect_layout.c \
            src/misdirect_matrix.c src/misdirect_dump.c \
            src/misdirect_counters.c src/misdirect_stripes.c \
-           src/misdirect_status.c src/misdirect_metrics.c
+           src/misdirect_status.c src/misdirect_metrics.c \
+           src/misdirect_names.c src/misdirect_fold.c
 HDRS     = src/misdirect_logic.h src/misdirect_private.h src/misdirect_dump.h \
            src/misdirect_counters.h src/misdirect_stripes.h \
            src/misdirect_model.h
@@ -36,12 +38,32 @@ TEST_PKGS  = $(DEMO_PKGS) python3-h2 perl
 all: $(MODULE)
 
 $(MODULE): $(SRCS) $(HDRS) $(FLAGS_STAMP) | have-build
-	$(APXS) -c $(addprefix -Wc$(comma),$(WARN)) \
+	@echo "mod_misdirect: building .libs/mod_misdirect.so$(if \
+	    $(filter 1,$(WERROR)), (warnings are errors))"
+	$(Q)$(APXS) -c $(addprefix -Wc$(comma),$(WARN)) \
 	    $(addprefix -Wc$(comma),$(EXTRA_CFLAGS)) \
 	    $(addprefix -Wl$(comma),$(EXTRA_LDFLAGS)) -lssl -lcrypto \
-	    -o mod_misdirect.la $(SRCS)
+	    -o mod_misdirect.la $(SRCS) $(QUIET_BUILD)
 
 comma := ,
+
+# Quiet by default: apxs and libtool echo some 50 command lines, which go
+# to $(BUILD_LOG); what the compiler says (warnings, errors) is shown, and
+# on a failure so is where the full log is.  `make V=1` shows everything.
+V         ?= 0
+BUILD_LOG  = .build.log
+ifeq ($(V),1)
+Q           =
+QUIET_BUILD =
+else
+Q           = @
+QUIET_BUILD = >$(BUILD_LOG) 2>&1; rc=$$?; \
+    grep -Ev -e '--mode=(compile|link)' \
+        -e '^libtool: (compile|link|install): ' $(BUILD_LOG) \
+        || { [ $$rc = 0 ] || cat $(BUILD_LOG); }; \
+    [ $$rc = 0 ] || { echo "mod_misdirect: the build failed; its commands" \
+        "are in $(BUILD_LOG) (or run make V=1)"; exit $$rc; }
+endif
 
 # The flags of the last build: when they change (make, then make test,
 # which sets WERROR=1), the module and the unit test build again.
@@ -51,17 +73,37 @@ $(FLAGS_STAMP): FORCE
 .PHONY: FORCE
 FORCE:
 
-# Installs the packages of $(1) that dpkg does not know as installed.
+# apt-get as the deps-* targets run it: no questions, and up to 5 minutes
+# of waiting for the dpkg lock while another apt-get, dpkg or
+# unattended-upgrades holds it.  That option does not cover the lock of
+# `apt-get update` (/var/lib/apt/lists/lock, apt 2.6), so APT_UPDATE
+# retries it for as long.
+APT_GET    = DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300
+APT_UPDATE = { ok=0; for i in $$(seq 60); do \
+        if out=$$($(APT_GET) update -qq 2>&1); then ok=1; break; fi; \
+        case "$$out" in *'Could not get lock'*) ;; *) break ;; esac; \
+        [ $$i = 1 ] && echo "mod_misdirect: another apt-get holds the" \
+            "package lists; waiting for it (at most 5 minutes)"; \
+        sleep 5; \
+    done; [ $$ok = 1 ] || { echo "$$out" >&2; false; }; }
+# Says which it is and stops, where apt-get cannot install.
+NEED_ROOT  = [ "$$(id -u)" = 0 ] || { echo "mod_misdirect: missing Debian" \
+        "packages:$$missing; install them as root (apt-get" \
+        "install$$missing)" >&2; exit 1; }
+
+# Installs the packages of $(1) that dpkg does not know as installed,
+# after saying which.
 define need_pkgs
 	@missing=""; for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	        | grep -q '^install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        --no-install-recommends $$missing >/dev/null; \
+	    $(NEED_ROOT); \
+	    echo "mod_misdirect: installing Debian packages:$$missing"; \
+	    $(APT_UPDATE) && \
+	    $(APT_GET) install -y -qq --no-install-recommends $$missing \
+	        >/dev/null; \
 	fi
 endef
 
@@ -85,15 +127,24 @@ deps-test: deps-prometheus
 
 # The tests need promtool and a Prometheus binary, not a Prometheus
 # service: Debian's package starts one on every interface (:9090), so
-# when this installs the package it also stops and disables the service.
+# when this installs the package it also stops the service and keeps it
+# from starting at boot: with systemctl where systemd runs, else with its
+# init script and update-rc.d.
 deps-prometheus:
 	@dpkg-query -W -f='$${Status}\n' prometheus 2>/dev/null \
 	    | grep -q '^install ok installed' || { \
-	    echo "installing: prometheus (its service left off)"; \
-	    apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        --no-install-recommends prometheus >/dev/null && \
-	    { systemctl disable --now prometheus >/dev/null 2>&1 || true; }; }
+	    missing=" prometheus"; $(NEED_ROOT); \
+	    echo "mod_misdirect: installing Debian packages: prometheus" \
+	        "(its service stopped and disabled)"; \
+	    $(APT_UPDATE) && \
+	    $(APT_GET) install -y -qq --no-install-recommends prometheus \
+	        >/dev/null && \
+	    if [ -d /run/systemd/system ]; then \
+	        systemctl disable --now prometheus >/dev/null 2>&1 || true; \
+	    elif [ -x /etc/init.d/prometheus ]; then \
+	        /etc/init.d/prometheus stop >/dev/null 2>&1 || true; \
+	        update-rc.d prometheus disable >/dev/null 2>&1 || true; \
+	    fi; }
 
 install: $(MODULE)
 	$(APXS) -i -n misdirect mod_misdirect.la
@@ -106,7 +157,8 @@ demo: deps-demo
 	perl t/bin/demo.pl
 
 $(UNIT): t/unit/test_logic.c src/misdirect_logic.c $(HDRS) $(FLAGS_STAMP)
-	$(CC) $(WARN) -O1 -g -Isrc -o $@ t/unit/test_logic.c \
+	@echo "mod_misdirect: building $@"
+	$(Q)$(CC) $(WARN) -O1 -g -Isrc -o $@ t/unit/test_logic.c \
 	    src/misdirect_logic.c
 
 unit: $(UNIT)
@@ -117,7 +169,8 @@ test: deps-test
 
 clean:
 	rm -rf .libs src/.libs *.la *.lo *.slo *.o src/*.la src/*.lo \
-	    src/*.slo src/*.o $(UNIT) t/tmp $(FLAGS_STAMP) bench/build
+	    src/*.slo src/*.o $(UNIT) t/tmp $(FLAGS_STAMP) $(BUILD_LOG) \
+	    bench/build
 
 # ---------------------------------------------------------------------------
 # Reliability checks: fuzz/, check/.  Slow, so not part of
@@ -127,12 +180,20 @@ clean:
 #   make check-valgrind  httpd -X under memcheck, representative requests
 #   make check-mpm       t/ suite under event, worker and prefork
 #   make check-load      100,000+ requests with faults, then restarts
+#   make check-shutdown  SHUTDOWN_ROUNDS SIGTERM stops under load each with
+#                        and without the module: it adds no crashed child
 #   make check-model     t/24-ssl-model.t on MODEL_ROUNDS random
 #                        configurations (96 cross requests each)
+#   make check-predict   the prediction (-D DUMP_MISDIRECT_JSON) against
+#                        the real server on PREDICT_ROUNDS random
+#                        configurations, every pair over HTTP/1.1 and h2
 #   make check-mutants   every mutant in check/mutants.txt, built in a
 #                        copy of the tree, is killed by a t/ file
 #   make check-deb       the Debian package builds, installs, serves and
 #                        purges cleanly (see the end of this file)
+#   make check-clients   nginx, HAProxy, Caddy, Traffic Server, httpd's
+#                        mod_proxy, curl, s_client, Chromium and Firefox
+#                        against httpd with and without the module
 #   make check-all       all of the above; says at the end which failed
 
 CLANG        ?= clang
@@ -140,6 +201,8 @@ FUZZ_SECONDS ?= 60
 LOAD_MPM     ?= event
 MODEL_ROUNDS ?= 12
 MODEL_SEED   ?= $(or $(MISDIRECT_MODEL_SEED),$(shell date +%s))
+PREDICT_ROUNDS ?= $(or $(MISDIRECT_PREDICT_ROUNDS),20)
+SHUTDOWN_ROUNDS ?= 300
 FUZZ_TARGETS  = host_normalize wildcard_match host_matches ip_literal \
                 path_under decide format_checks escape cover_memo \
                 hello_sni
@@ -150,7 +213,7 @@ CHECK_PKGS    = $(TEST_PKGS) clang libclang-rt-14-dev valgrind
 SAN_FLAGS     = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
 
 .PHONY: fuzz check-all check-asan check-valgrind check-mpm check-load \
-        check-model check-mutants deps-check
+        check-model check-predict check-mutants deps-check check-shutdown
 
 deps-check:
 	$(call need_pkgs,$(CHECK_PKGS))
@@ -186,11 +249,24 @@ check-load: deps-check $(MODULE)
 	LOAD_MPM=$(LOAD_MPM) perl check/load.pl
 	LOAD_MPM=$(LOAD_MPM) perl check/restart.pl
 
+# SIGTERM stops under load, with the module and with httpd alone taking
+# turns; fails when the module raises the rate of crashed children.
+# Niced: it runs for about half an hour beside other work.
+check-shutdown: deps-check $(MODULE)
+	ulimit -c unlimited; SHUTDOWN_ROUNDS=$(SHUTDOWN_ROUNDS) \
+	    nice -n 10 perl check/shutdown.pl
+
 # The model of mod_ssl's verdict against mod_ssl, on more configurations
 # than `make test` samples; MISDIRECT_MODEL_SEED=N replays a failed round.
 check-model: deps-test $(MODULE)
 	MISDIRECT_MODEL_ROUNDS=$(MODEL_ROUNDS) MISDIRECT_MODEL_SEED=$(MODEL_SEED) \
 	    $(PROVE) -I t/lib t/24-ssl-model.t
+
+# The prediction against the real server, on random configurations;
+# MISDIRECT_PREDICT_SEED=N (printed for each) replays one with
+# MISDIRECT_PREDICT_ROUNDS=1.
+check-predict: deps-test $(MODULE)
+	MISDIRECT_PREDICT_ROUNDS=$(PREDICT_ROUNDS) perl check/predict.pl
 
 # Plausible one-line bugs the suite must notice (check/mutants.pl says
 # how); MUTANTS_ARGS="NAME ..." runs only those, "--check" only validates
@@ -200,7 +276,8 @@ check-mutants: deps-test
 
 check-all: deps-check
 	@failed=""; for t in fuzz check-asan check-valgrind check-mpm \
-	        check-load check-model check-mutants check-deb; do \
+	        check-load check-shutdown check-model check-predict \
+	        check-mutants check-deb check-clients; do \
 	    start=$$(date +%s); \
 	    $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
 	    echo "=== $$t: $$(( $$(date +%s) - start ))s"; \
@@ -208,6 +285,52 @@ check-all: deps-check
 	if [ -n "$$failed" ]; then echo "check-all: FAILED:$$failed"; \
 	    exit 1; fi; \
 	echo "check-all: every reliability check passed"
+
+# Real clients in front of httpd (check/clients.pl, check/clients/): each
+# set up as the tutorials show, then fixed, against the test httpd with
+# and without the module.  Their packages bring services the check never
+# uses: while apt-get installs them, a policy-rc.d of this target's own
+# (unless the machine has one) tells the maintainer scripts to start
+# none, and where systemd runs the services of the packages it installed
+# are disabled too.  The check runs each program as its own child, on
+# loopback ports outside the ephemeral range.
+CLIENTS_PKGS     = $(TEST_PKGS) nginx haproxy caddy trafficserver \
+                   chromium firefox-esr libnss3-tools
+CLIENTS_SERVICES = apache2 nginx haproxy caddy trafficserver
+
+.PHONY: check-clients deps-clients
+
+deps-clients:
+	@missing=""; for p in $(CLIENTS_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	        | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    $(NEED_ROOT); \
+	    echo "mod_misdirect: installing Debian packages:$$missing" \
+	        "(their services not started)"; \
+	    if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	        trap 'rm -f /usr/sbin/policy-rc.d' EXIT INT TERM; \
+	        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+	        chmod 755 /usr/sbin/policy-rc.d; \
+	    fi; \
+	    $(APT_UPDATE) && \
+	    $(APT_GET) install -y -qq --no-install-recommends $$missing \
+	        >/dev/null; rc=$$?; \
+	    for s in $(CLIENTS_SERVICES); do \
+	        case "$$missing " in *" $$s "*) ;; *) continue ;; esac; \
+	        if [ -d /run/systemd/system ]; then \
+	            systemctl disable --now $$s >/dev/null 2>&1 || true; \
+	        elif [ -x /etc/init.d/$$s ]; then \
+	            /etc/init.d/$$s stop >/dev/null 2>&1 || true; \
+	            update-rc.d $$s disable >/dev/null 2>&1 || true; \
+	        fi; \
+	    done; \
+	    exit $$rc; \
+	fi
+
+check-clients: deps-clients $(MODULE)
+	perl check/clients.pl
 
 # The benchmark: the module's cost per request against the same
 # httpd without it; writes bench/results.md.  Not part of `make test`: it

@@ -3,9 +3,11 @@
 # in the system httpd.
 #
 #   1. builds it (make deb) and installs it (dpkg -i): the module, its .load
-#      and .conf are where Debian's httpd looks, and the live /etc/apache2
-#      has no mods-enabled link for it (the package leaves that to the
-#      administrator);
+#      and .conf are where Debian's httpd looks, the manual (README.md and
+#      docs/*.md, the message catalogue among them) is in
+#      /usr/share/doc/libapache2-mod-misdirect/ with the text of this tree,
+#      and the live /etc/apache2 has no mods-enabled link for it (the
+#      package leaves that to the administrator);
 #   2. makes a private, minimal configuration in a mktemp -d directory: the
 #      layout a2enmod and apache2ctl expect (apache2.conf, envvars,
 #      mods-available, mods-enabled), with the system's mpm_event,
@@ -172,6 +174,26 @@ so=/usr/lib/apache2/modules/mod_misdirect.so
 grep -qx "LoadModule misdirect_module $so" \
     /etc/apache2/mods-available/misdirect.load \
     || fail "misdirect.load does not load the installed module"
+
+step="the manual in /usr/share/doc"
+# As dh_installdocs and dh_compress leave it: the tree's layout, so the
+# links between the pages still lead somewhere, and gzip for the files
+# larger than 4 kB (zcat -f reads both).
+doc=/usr/share/doc/$PKG
+ndocs=0
+for f in README.md docs/*.md; do
+    inst=$doc/$f
+    [ -f "$inst" ] || inst=$inst.gz
+    [ -f "$inst" ] || fail "$f is not installed as $doc/$f(.gz)"
+    grep -qx -- "$inst" <<<"$(printf '%s\n' "${files[@]}")" \
+        || fail "dpkg -L $PKG does not list $inst"
+    zcat -f -- "$inst" | cmp -s - "$f" \
+        || fail "$inst is not the text of $f"
+    ndocs=$((ndocs + 1))
+done
+[ -f "$doc/docs/messages.md" ] || [ -f "$doc/docs/messages.md.gz" ] \
+    || fail "no message catalogue (docs/messages.md) in $doc"
+say "the manual: $ndocs pages in $doc"
 
 step="not enabled in /etc/apache2"
 for f in /etc/apache2/mods-enabled/misdirect.load \

@@ -1,7 +1,8 @@
 # The documentation keeps up with the code: every MISDIRECTnnn message the
 # C sources can log has its entry in docs/messages.md and every entry
-# there is still logged; every directive of the command table has its
-# section in docs/directives.md with the five rows of httpd's manual;
+# there is still logged; docs/directives.md names the module's identifier
+# and every directive of the command table has its section there with
+# the rows of httpd's manual (Status and Compatibility among them);
 # README.md stays a front page (at most 250 lines); relative links in the
 # Markdown files point to files (and headings) that exist; and no tracked
 # file leans on a document outside the repository or on a tracker's issue
@@ -96,15 +97,26 @@ ok(scalar @directives, 'the command table has directives ('
     . join(', ', @directives) . ')');
 my $directives = slurp('docs/directives.md');
 my @sections = split /^(?=## )/m, $directives;
+# The page opens as a module page of httpd's manual does.
+my ($identifier) = $module =~ /AP_DECLARE_MODULE\((\w+)\)/;
+like($sections[0], qr/^\| Module Identifier \| `\Q${identifier}_module\E` \|\s*$/m,
+    "docs/directives.md names the module identifier ${identifier}_module");
+like($sections[0], qr/^\| Status \| Extension \|\s*$/m,
+    'docs/directives.md: the module\'s status');
+like($sections[0], qr/^\s+LoadModule \Q${identifier}_module\E \S+$/m,
+    'docs/directives.md: the LoadModule line');
 my %section = map { /^## (\S+)\s*\n/ ? ($1 => $_) : () } @sections;
 for my $d (@directives) {
     ok($section{$d}, "docs/directives.md has a section for $d") or next;
-    for my $row ('Description', 'Syntax', 'Default', 'Context') {
-        like($section{$d}, qr/^\| \Q$row\E \| \S[^\n]*\|\s*$/m,
-            "$d: the $row row");
-    }
+    my @rows = $section{$d} =~ /^\| (\w+) \| \S[^\n]*\|\s*$/mg;
+    is("@rows", 'Description Syntax Default Context Status Module '
+        . 'Compatibility', "$d: the rows of httpd's manual, in its order");
+    like($section{$d}, qr/^\| Status \| Extension \|\s*$/m,
+        "$d: the Status row says Extension");
     like($section{$d}, qr/^\| Module \| mod_misdirect \|\s*$/m,
         "$d: the Module row names mod_misdirect");
+    like($section{$d}, qr/^(?:    |\t)\Q$d\E\b/m,
+        "$d: an example that uses it");
     like($section{$d}, qr/^\| Syntax \| `\Q$d\E\b/m,
         "$d: the syntax starts with the directive's name");
 }

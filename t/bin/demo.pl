@@ -200,23 +200,38 @@ sub scene2 ($s) {
         qr/MISDIRECT006: mod_ssl answered 421: .* sni="\(none\)".* by="mod_ssl" hint="the client sent no SNI[^"]*proxy_ssl_server_name on/);
 
     say '';
-    say '   The same proxy, declared a trusted gateway.  A second server, '
-        . 'configured with';
-    say '       <VirtualHost ...alpha.test...>  '
-        . 'MisdirectTrustedProxy 127.0.0.1';
-    say '       SSLVHostSNIPolicy insecure      (server-wide: else mod_ssl '
-        . 'itself answers 421)';
+    say '   The same proxy, declared a trusted gateway (docs/proxy.md: '
+        . 'each choice and its risk).';
+    say '   A second server, configured with';
+    say '       SSLVHostSNIPolicy authonly     (server-wide: mod_ssl serves '
+        . 'other certificates,';
+    say '                                       still compares client-'
+        . 'certificate settings)';
+    say '       MisdirectTrustedProxy 127.0.0.1       (the proxy)';
+    say '       MisdirectPolicy cert-mismatch reject  (everyone else)';
     my $p = server(name => 'demo-proxy',
-        global => 'SSLVHostSNIPolicy insecure',
-        vhost => { 'tls:alpha.test' => 'MisdirectTrustedProxy 127.0.0.1' });
+        global => "SSLVHostSNIPolicy authonly\n"
+            . "MisdirectTrustedProxy 127.0.0.1\n"
+            . 'MisdirectPolicy cert-mismatch reject');
     show('request', 'HTTPS, HTTP/1.1, no SNI, Host: alpha.test, from '
-        . '127.0.0.1');
+        . '127.0.0.1 (the proxy)');
     $mark = $p->mark;
     ($r) = $p->https(sni => undef, requests => [{ host => 'alpha.test' }]);
     $requests++;
     verdict('response', $r->{status}, 200, page($r->{status}, $r->{body}))
         or fail(2, "trusted proxy: status $r->{status}");
     show_log($p, $mark);
+
+    show('request', 'the same from 127.0.0.2 (any other client)');
+    $mark = $p->mark;
+    ($r) = $p->https(sni => undef, from => '127.0.0.2',
+        requests => [{ host => 'alpha.test' }]);
+    $requests++;
+    verdict('response', $r->{status}, 421, 'from mod_misdirect '
+        . '(cert-mismatch: reject)')
+        or fail(2, "other client: status $r->{status}");
+    fail(2, "missing: $_") for show_log($p, $mark,
+        qr/MISDIRECT001: (?=.* reason="cert-mismatch")(?=.* client="127\.0\.0\.2:)/);
     $p->stop;
 }
 
