@@ -53,18 +53,8 @@ my @POLICIES = qw(strict secure authonly insecure);
 
 # ---------------------------------------------------------------- random
 
-# xorshift32: the same sequence on every perl, and nothing else (File::Temp
-# draws from rand) moves it.
-my $rng = 1;
-sub reseed ($seed) { $rng = ($seed % 2**32) || 0x9e3779b9 }
-sub rnd ($n) {
-    $rng ^= ($rng << 13) & 0xffffffff;
-    $rng ^= $rng >> 17;
-    $rng ^= ($rng << 5) & 0xffffffff;
-    return $rng % $n;
-}
-sub pick (@list) { $list[ rnd(scalar @list) ] }
-sub chance ($p) { rnd(1000) < $p * 1000 }
+# xorshift32 (MisdirectRandom): replayable from the seed.
+use MisdirectRandom;
 
 # ---------------------------------------------------------------- PKI
 
@@ -552,7 +542,7 @@ for my $round (1 .. $ROUNDS) {
     run_policy($round, $cfg, $_) for @POLICIES;
     reseed($seed);
     rnd(1);
-    $seed = $rng;    # the next round's seed
+    $seed = rng_state();    # the next round's seed
 }
 note sprintf "%d rounds in %.1f s (mod_ssl's answer/the model's verdict):\n%s",
     $ROUNDS, time - $started, join '', map { my $p = $_;

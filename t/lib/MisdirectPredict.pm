@@ -59,22 +59,13 @@ my $IO_TIMEOUT = 10;
 
 # ---------------------------------------------------------------- random
 
-# xorshift32, as t/24-ssl-model.t: the same sequence on every perl.
-my $rng = 1;
-sub reseed ($seed) { $rng = ($seed % 2**32) || 0x9e3779b9 }
-sub rnd ($n) {
-    $rng ^= ($rng << 13) & 0xffffffff;
-    $rng ^= $rng >> 17;
-    $rng ^= ($rng << 5) & 0xffffffff;
-    return $rng % $n;
-}
-sub pick (@list) { $list[ rnd(scalar @list) ] }
-sub chance ($p) { rnd(1000) < $p * 1000 }
+# xorshift32 (MisdirectRandom), as t/24-ssl-model.t draws it.
+use MisdirectRandom;
 
 sub next_seed ($seed) {
     reseed($seed);
     rnd(1);
-    return $rng;
+    return rng_state();
 }
 
 # ---------------------------------------------------------------- PKI
