@@ -7,7 +7,7 @@
  * For every request read from a client, the module compares the virtual
  * host that the TLS handshake chose (mod_ssl, from SNI: "H") with the one
  * httpd core chose from the request's host (Host, :authority, or an
- * absolute-form target: "R"), runs six checks, and lets the configuration
+ * absolute-form target: "R"), runs seven checks, and lets the configuration
  * of R decide what each finding means:
  *
  *   scheme-mismatch    https:// target on plain HTTP, or http:// on TLS

@@ -80,6 +80,25 @@ static int misdirect_sni_is_trailing_dot(const char *sni)
     return n > 1 && sni[n - 1] == '.';
 }
 
+/* The longest client value a line shows whole.  httpd cuts an error_log
+ * line at 8 KB; a Host that long (core accepts one) would cut the line
+ * inside its own field, losing the fields and the hint after it. */
+#define MISDIRECT_FIELD_MAX 256
+
+/* Client text for a log field: escaped, and past MISDIRECT_FIELD_MAX
+ * bytes shortened, saying how long it was. */
+static const char *misdirect_field_value(apr_pool_t *p, const char *v)
+{
+    apr_size_t len = strlen(v);
+
+    if (len <= MISDIRECT_FIELD_MAX) {
+        return misdirect_escape(p, v);
+    }
+    return apr_psprintf(p, "%s...(%" APR_SIZE_T_FMT " bytes)",
+                        misdirect_escape(p, apr_pstrmemdup(p, v,
+                                             MISDIRECT_FIELD_MAX)), len);
+}
+
 /* An SNI that names no vhost for a reason of its own form: a trailing
  * dot, or an IP address. */
 static int misdirect_sni_odd(const char *sni)
@@ -143,7 +162,8 @@ static const char *misdirect_cause_hint(const misdirect_req *q,
 {
     const misdirect_cause_facts *cf = &q->cause_facts;
     const char *sni = misdirect_req_sni(q);
-    const char *host = r->hostname ? misdirect_escape(r->pool, r->hostname)
+    const char *host = r->hostname ? misdirect_field_value(r->pool,
+                                                           r->hostname)
                                    : "(none)";
 
     switch (q->cause) {
@@ -195,9 +215,11 @@ static const char *misdirect_cause_hint(const misdirect_req *q,
     case MISDIRECT_CAUSE_HOST_REWRITTEN:
         return apr_psprintf(r->pool, "a gateway rewrote Host to %s but "
                             "forwarded another virtual host's name "
-                            "(x_forwarded_host or forwarded), so %s served "
-                            "a page meant for that site: make the gateway "
-                            "keep the client's Host (httpd: "
+                            "(x_forwarded_host or forwarded; any client "
+                            "can send these, so check that a gateway of "
+                            "yours did), so %s served a page meant for "
+                            "that site: make the gateway keep the "
+                            "client's Host (httpd: "
                             "ProxyPreserveHost On; Traffic Server: "
                             "proxy.config.url_remap.pristine_host_hdr 1; "
                             "nginx: proxy_set_header Host $host)", host,
@@ -311,9 +333,6 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
         return "the host names another port than the one the connection "
                "reached, typical of a port-forwarding proxy or NAT: make it "
                "keep the port, or 'MisdirectPolicy port-mismatch allow'";
-    case MISDIRECT_CHECK_FORWARDED:
-        return "a gateway forwarded another virtual host's name than the "
-               "Host it sent: make it keep the client's Host";
     default:
         return "";
     }
@@ -379,9 +398,10 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
                                      fwd, sizeof(fwd)) == 0) {
             named = misdirect_names_vhost(c, fwd, r->server);
         }
-        return apr_psprintf(p, "host %s selects virtual host %s, but a "
-                            "gateway forwarded %s, a name of virtual host "
-                            "%s: the page served is another site's", host,
+        return apr_psprintf(p, "host %s selects virtual host %s, but the "
+                            "request says it was forwarded for %s, a name "
+                            "of virtual host %s: if a gateway of yours set "
+                            "that, the page served is another site's", host,
                             r->server->server_hostname,
                             named ? misdirect_escape(p, fwd) : "?",
                             named ? named->server_hostname : "?");
@@ -393,25 +413,6 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
     default:
         return "";
     }
-}
-
-/* The longest client value a line shows whole.  httpd cuts an error_log
- * line at 8 KB; a Host that long (core accepts one) would cut the line
- * inside its own field, losing the fields and the hint after it. */
-#define MISDIRECT_FIELD_MAX 256
-
-/* Client text for a log field: escaped, and past MISDIRECT_FIELD_MAX
- * bytes shortened, saying how long it was. */
-static const char *misdirect_field_value(apr_pool_t *p, const char *v)
-{
-    apr_size_t len = strlen(v);
-
-    if (len <= MISDIRECT_FIELD_MAX) {
-        return misdirect_escape(p, v);
-    }
-    return apr_psprintf(p, "%s...(%" APR_SIZE_T_FMT " bytes)",
-                        misdirect_escape(p, apr_pstrmemdup(p, v,
-                                             MISDIRECT_FIELD_MAX)), len);
 }
 
 /* " name=\"value\"" for an optional request header, escaped. */
@@ -810,6 +811,9 @@ misdirect_req *misdirect_refusal(request_rec *r)
     }
     else {
         return NULL;            /* an ordinary 400 or 403 */
+    }
+    if (!q->cause_known) {
+        misdirect_req_find_cause(r, c, q);      /* served, then refused */
     }
     q->what = what;
     q->level = level;

@@ -125,7 +125,7 @@ static const char *misdirect_dump_verdict_of(apr_pool_t *p,
     case MISDIRECT_DUMP_SERVED_OFF:
         return "served (Misdirect Off)";
     case MISDIRECT_DUMP_SERVED_LISTED:
-        return "served (MisdirectAllow)";
+        return "served (MisdirectAllow or MisdirectTrustedProxy)";
     case MISDIRECT_DUMP_SERVED_ALLOW:
         return apr_psprintf(p, "served (%s: allow)", check);
     case MISDIRECT_DUMP_SERVED_REPORT:

@@ -32,6 +32,7 @@ typedef enum {
 
 /* A kind and its check (or none) as one small number, for tallies. */
 #define MISDIRECT_DUMP_CODE(kind, check) ((kind) * 8 + (check) + 1)
+_Static_assert(MISDIRECT_CHECK_COUNT < 8, "a check and none fit in 8 codes");
 #define MISDIRECT_DUMP_CODES (MISDIRECT_DUMP_KINDS * 8)
 
 typedef struct {

@@ -9,11 +9,13 @@
  * most MisdirectLogLimit detailed lines a second are written per child.
  * A line that finds the second's budget spent waits, whole, for the next
  * second with room; nothing is dropped but where the fold table is full,
- * and that is counted and said (MISDIRECT005).
+ * and that is counted and said (MISDIRECT016).
  *
  * A thread of each child writes what is due once a second, so a summary
  * never waits for a later request, and the child's last lines are
- * written when it exits (also at a graceful restart).
+ * written when it exits (also at a graceful restart).  Under prefork,
+ * whose children die in a signal handler, there is no such thread: the
+ * next line writes what has come due.
  *
  * Licensed under the Apache License, Version 2.0.
  */
@@ -22,6 +24,7 @@
 
 #include "http_log.h"
 #include "http_main.h"
+#include "ap_mpm.h"
 #include "apr_strings.h"
 #include "apr_thread_cond.h"
 #include "apr_thread_mutex.h"
@@ -53,6 +56,7 @@ typedef struct {
     int stop;
     misdirect_fold_slot slot[MISDIRECT_FOLD_SLOTS];
     apr_time_t second;           /* of the budget */
+    apr_time_t flushed;          /* when what was due was last written */
     int spent;                   /* detailed lines in that second */
     apr_uint32_t dropped;        /* the table was full */
 } misdirect_fold_table;
@@ -85,7 +89,7 @@ static int misdirect_fold_budget(apr_time_t now)
         misdirect_fold->second = now;
         misdirect_fold->spent = 0;
     }
-    if (limit == 0 || misdirect_fold->spent < limit) {
+    if (misdirect_fold->spent < limit) {
         misdirect_fold->spent++;
         return 1;
     }
@@ -137,7 +141,18 @@ static void misdirect_fold_flush(apr_pool_t *p, int final)
     apr_uint32_t dropped;
     int i;
 
-    apr_thread_mutex_lock(misdirect_fold->lock);
+    /* At exit the lock can be held by the code a signal interrupted
+     * (prefork dies in its signal handler): then nothing is written
+     * rather than the child hanging. */
+    if (final) {
+        if (apr_thread_mutex_trylock(misdirect_fold->lock) != APR_SUCCESS) {
+            return;
+        }
+    }
+    else {
+        apr_thread_mutex_lock(misdirect_fold->lock);
+    }
+    misdirect_fold->flushed = now;
     for (i = 0; i < MISDIRECT_FOLD_SLOTS; i++) {
         misdirect_fold_slot *sl = &misdirect_fold->slot[i];
 
@@ -157,14 +172,16 @@ static void misdirect_fold_flush(apr_pool_t *p, int final)
     apr_thread_mutex_unlock(misdirect_fold->lock);
     if (dropped) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
-                     MISDIRECT_LOGNO(005) "%u diagnosis line%s dropped: "
+                     MISDIRECT_LOGNO(016) "%u diagnosis line%s dropped: "
                      "more than %d different lines waited at once under "
                      "MisdirectLogLimit %d in this process (requests were "
                      "still decided and counted)", dropped,
                      dropped == 1 ? "" : "s", MISDIRECT_FOLD_SLOTS,
                      misdirect_log_limit());
     }
-    apr_pool_clear(p);
+    if (!final) {
+        apr_pool_clear(p);
+    }
 }
 
 int misdirect_fold_line(request_rec *r, int level, const char *logno,
@@ -177,6 +194,15 @@ int misdirect_fold_line(request_rec *r, int level, const char *logno,
 
     if (!misdirect_fold || misdirect_log_limit() == 0) {
         return 1;
+    }
+    /* Without a thread (prefork), a line writes what has come due. */
+    if (!misdirect_fold->thread
+        && now - misdirect_fold->flushed >= apr_time_from_sec(1)) {
+        apr_pool_t *tmp;
+
+        apr_pool_create(&tmp, r->pool);
+        misdirect_fold_flush(tmp, 0);
+        apr_pool_destroy(tmp);
     }
     h = misdirect_fold_hash(apr_pstrcat(r->pool, logno, key, NULL));
     apr_thread_mutex_lock(misdirect_fold->lock);
@@ -254,11 +280,11 @@ static apr_status_t misdirect_fold_exit(void *data)
     if (!misdirect_fold) {
         return APR_SUCCESS;
     }
-    apr_thread_mutex_lock(misdirect_fold->lock);
-    misdirect_fold->stop = 1;
-    apr_thread_cond_signal(misdirect_fold->wake);
-    apr_thread_mutex_unlock(misdirect_fold->lock);
     if (misdirect_fold->thread) {
+        apr_thread_mutex_lock(misdirect_fold->lock);
+        misdirect_fold->stop = 1;
+        apr_thread_cond_signal(misdirect_fold->wake);
+        apr_thread_mutex_unlock(misdirect_fold->lock);
         apr_thread_join(&rv, misdirect_fold->thread);
     }
     apr_pool_create(&p, NULL);
@@ -274,6 +300,7 @@ static apr_status_t misdirect_fold_exit(void *data)
 static void misdirect_fold_child_init(apr_pool_t *pchild, server_rec *s)
 {
     misdirect_fold_table *t;
+    int threaded = 0;
 
     (void)s;
     if (misdirect_log_limit() == 0) {
@@ -286,12 +313,19 @@ static void misdirect_fold_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     misdirect_fold = t;
+    t->flushed = apr_time_now();
     /* Registered before the thread starts, and run before pchild's
      * subpools go (the thread's among them): the cleanup joins it. */
     apr_pool_pre_cleanup_register(pchild, NULL, misdirect_fold_exit);
-    if (apr_thread_create(&t->thread, NULL, misdirect_fold_main, NULL,
-                          pchild) != APR_SUCCESS) {
-        t->thread = NULL;       /* summaries then come at exit only */
+    /* Threaded MPMs end a child from its main thread, with signals
+     * blocked in the others.  prefork dies in a signal handler, which a
+     * thread of ours could receive, or interrupt while it holds the
+     * lock: there, due lines are written by the next line and at exit. */
+    if (ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) != APR_SUCCESS
+        || threaded == AP_MPMQ_NOT_SUPPORTED
+        || apr_thread_create(&t->thread, NULL, misdirect_fold_main, NULL,
+                             pchild) != APR_SUCCESS) {
+        t->thread = NULL;
     }
 }
 

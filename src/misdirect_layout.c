@@ -610,7 +610,9 @@ static const unsigned char misdirect_dump_nothing[1];
 /* A certificate's key type, as clients choose among a vhost's. */
 static const char *misdirect_dump_key_type(X509 *cert)
 {
-    switch (EVP_PKEY_base_id(X509_get0_pubkey(cert))) {
+    EVP_PKEY *key = X509_get0_pubkey(cert);
+
+    switch (key ? EVP_PKEY_base_id(key) : EVP_PKEY_NONE) {
     case EVP_PKEY_RSA:
         return "RSA";
     case EVP_PKEY_EC:

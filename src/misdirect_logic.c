@@ -64,6 +64,12 @@ misdirect_cause_e misdirect_cause(const misdirect_facts *f,
     if (cf->reason == MISDIRECT_CHECK_FORWARDED) {
         return MISDIRECT_CAUSE_HOST_REWRITTEN;
     }
+    /* A scheme or port of the wrong kind says nothing about SNI or
+     * connections, whatever else is true of the request. */
+    if (cf->reason == MISDIRECT_CHECK_SCHEME
+        || cf->reason == MISDIRECT_CHECK_PORT) {
+        return MISDIRECT_CAUSE_OTHER;
+    }
     if (f->tls && !f->sni_sent) {
         return MISDIRECT_CAUSE_NO_SNI;
     }
@@ -73,7 +79,7 @@ misdirect_cause_e misdirect_cause(const misdirect_facts *f,
     if (!f->host_sent || !f->host_known) {
         return MISDIRECT_CAUSE_UNKNOWN_HOST;
     }
-    if (!f->tls || f->same_vhost) {
+    if (!f->tls || !f->handshake_known || f->same_vhost) {
         return MISDIRECT_CAUSE_OTHER;
     }
     /* Another host than the SNI's vhost.  On a connection's first
@@ -256,7 +262,7 @@ char *misdirect_format_checks(const misdirect_decision *d, char *buf,
                      misdirect_check_names[i],
                      misdirect_action_name(d->check_action[i]));
         if (n < 0 || (size_t)n >= len - used) {
-            break;      /* the buffer is sized for all six; never here */
+            break;      /* the buffer is sized for all seven; never here */
         }
         used += (size_t)n;
     }

@@ -136,6 +136,8 @@ typedef struct {
     int request_no;                          /* on its connection, from 1 */
     misdirect_cause_e cause;                 /* the likely cause */
     misdirect_cause_facts cause_facts;       /* and what it came from */
+    int cause_known;                         /* read only where a line
+                                              * or a refusal needs it */
     /* A refusal the check did not answer (misdirect_refusal): who
      * answered ("mod_ssl", "handler"; NULL: the module or nobody), what
      * happened, the line's level; explained once. */
@@ -340,6 +342,11 @@ MISDIRECT_INTERNAL int misdirect_host_allowed(const misdirect_srv_conf *conf,
  * (c is the client's connection), kept in r's request_config. */
 MISDIRECT_INTERNAL misdirect_req *misdirect_req_judge(request_rec *r,
                                                       conn_rec *c);
+/* Judges q's likely cause (q->cause), reading the headers and stream
+ * facts it needs: only where something is to be said. */
+MISDIRECT_INTERNAL void misdirect_req_find_cause(request_rec *r,
+                                                 conn_rec *c,
+                                                 misdirect_req *q);
 /* Publishes what q found in r's MISDIRECT_* variables. */
 MISDIRECT_INTERNAL void misdirect_req_set_vars(const misdirect_req *q,
                                                request_rec *r);

@@ -163,8 +163,7 @@ static int misdirect_gateway_seen(request_rec *r)
 /* The likely cause of what q found, from its facts and a few more: the
  * SNI's shape, which request of its connection this is, the protocol,
  * and whether a gateway handled it. */
-static misdirect_cause_e misdirect_req_cause(request_rec *r, conn_rec *c,
-                                             misdirect_req *q)
+void misdirect_req_find_cause(request_rec *r, conn_rec *c, misdirect_req *q)
 {
     misdirect_cause_facts *cf = &q->cause_facts;
     const char *sni = misdirect_req_sni(q);
@@ -182,7 +181,8 @@ static misdirect_cause_e misdirect_req_cause(request_rec *r, conn_rec *c,
     /* Client streams are odd: 1, 3, 5 are requests 1, 2, 3. */
     cf->request_no = stream ? (unsigned int)(atoi(stream) + 1) / 2
                             : (unsigned int)q->request_no;
-    return misdirect_cause(&q->facts, cf);
+    q->cause = misdirect_cause(&q->facts, cf);
+    q->cause_known = 1;
 }
 
 /* The facts of a request, as both the request check and the explanation
@@ -273,7 +273,6 @@ static unsigned int misdirect_judge(request_rec *r, conn_rec *c,
         misdirect_decide(fired, conf->policy, misdirect_mode(conf),
                          misdirect_path_exempt(conf, r), &q->decision);
     }
-    q->cause = misdirect_req_cause(r, c, q);
     return fired;
 }
 
@@ -292,6 +291,7 @@ misdirect_req *misdirect_req_judge(request_rec *r, conn_rec *c)
         q->request_no--;
     }
     misdirect_judge(r, c, misdirect_conf(r->server), q);
+    misdirect_req_find_cause(r, c, q);
     return q;
 }
 
@@ -464,6 +464,8 @@ static int misdirect_post_read_request(request_rec *r)
     if (!misdirect_judge(r, c, conf, q)) {
         return misdirect_checked_clean(r, q->hs, found);
     }
+    /* Something is left to say: only now are the facts of a cause read. */
+    misdirect_req_find_cause(r, c, q);
     misdirect_req_set_vars(q, r);
     misdirect_counters_count(r->server, &q->decision);
     misdirect_counters_count_cause(r->server, q->cause);
@@ -544,6 +546,11 @@ static int misdirect_error_page(request_rec *r)
 
 static int misdirect_log_transaction(request_rec *r)
 {
+    /* httpd logs the last request of the chain: after an ErrorDocument
+     * page, the refusal is the first. */
+    while (r->prev) {
+        r = r->prev;
+    }
     /* Every request passes here: only refusals go further. */
     if (r->status == HTTP_MISDIRECTED_REQUEST
         || r->status == HTTP_BAD_REQUEST || r->status == HTTP_FORBIDDEN) {

@@ -136,7 +136,7 @@ subtest 'forwarded-host: served, and said at warn' => sub {
     is $r->{body}, "default.test\n", 'by the vhost Host selected';
     my ($line) = grep { /MISDIRECT002/ } split /\n/,
         ($s->wait_error_log(qr/MISDIRECT002/, $mark) // '');
-    like $line // '', qr/\[misdirect:warn\].*gateway forwarded www\.alpha\.test, a name of virtual host alpha\.test/,
+    like $line // '', qr/\[misdirect:warn\].*the request says it was forwarded for www\.alpha\.test, a name of virtual host alpha\.test/,
         'the line names the site the page was meant for';
     $mark = $s->mark;
     ($r) = $s->https(sni => 'default.test', requests => [{
