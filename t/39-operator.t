@@ -112,6 +112,9 @@ subtest 'variables on the refusals of mod_ssl and handlers' => sub {
     my $line = $s->wait_log('misdirect.log', qr/v=ssl/) // '';
     like $line, qr/^mod_ssl client-override reject cert-mismatch /,
         'GlobalLog has it, though beta.test has a CustomLog of its own';
+    like $s->wait_error_log(qr/MISDIRECT006/) // '',
+        qr/MISDIRECT006: mod_ssl answered 421: .*host="beta\.test"/,
+        'and the ErrorDocument page does not keep it from being explained';
     # A handler's 421.
     ($r) = $s->https(sni => 'alpha.test', requests => [{
         host => 'alpha.test', path => '/gone421?v=handler' }]);
