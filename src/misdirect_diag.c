@@ -740,6 +740,9 @@ misdirect_req *misdirect_refusal(request_rec *r)
     int level = APLOG_ERR, reset = 0;
     conn_rec *c;
 
+    if (q && q->by) {
+        return q;                               /* judged already */
+    }
     /* Not reached post_read_request (core refused what it read), a
      * forward-proxy request, or the module's own 421, already
      * explained. */
@@ -747,9 +750,6 @@ misdirect_req *misdirect_refusal(request_rec *r)
         || misdirect_mode(conf) == MISDIRECT_MODE_OFF
         || (q->decision.fired && q->decision.action == MISDIRECT_REJECT)) {
         return NULL;
-    }
-    if (q->by) {
-        return q;                               /* judged already */
     }
     /* Refused between the mark and the check: by mod_ssl, when its rules
      * explain it.  Answered after the check: a 421, or mod_ssl's 403 for
