@@ -154,6 +154,14 @@ static const char *misdirect_plain_hint(const misdirect_req *q,
                         q->hs->server_hostname);
 }
 
+/* How the clients that send no SNI are told to send the request's
+ * host: both hints of a client without SNI name them. */
+#define MISDIRECT_SNI_SETTINGS                                            \
+    "nginx: proxy_ssl_server_name on; proxy_ssl_name $host; HAProxy: "     \
+    "sni req.hdr(host),host_only; httpd: SSLProxyEngine on with "          \
+    "ProxyPreserveHost On; openssl s_client, which sends none to an "      \
+    "address or localhost: -servername HOST"
+
 /* The hint for a cause that names a client or a gateway, in the terms
  * of the ones that cause it in practice; NULL for the others, whose
  * hints follow the check or mod_ssl's refusal. */
@@ -172,12 +180,8 @@ static const char *misdirect_cause_hint(const misdirect_req *q,
                "balancers do (AWS load balancers to their targets, nginx "
                "and httpd's mod_proxy unless told), so the handshake used "
                "the default virtual host: make it send the request's host "
-               "as SNI (nginx: proxy_ssl_server_name on; proxy_ssl_name "
-               "$host; HAProxy: sni req.hdr(host),host_only; httpd: "
-               "SSLProxyEngine on with ProxyPreserveHost On; openssl "
-               "s_client, which sends none to an address or localhost: "
-               "-servername HOST), or list its address in "
-               "MisdirectTrustedProxy";
+               "as SNI (" MISDIRECT_SNI_SETTINGS "), or list its address "
+               "in MisdirectTrustedProxy";
     case MISDIRECT_CAUSE_SNI_WITH_PORT:
         return apr_psprintf(r->pool, "the SNI %s carries a port, so it "
                             "names no virtual host and the handshake used "
@@ -446,8 +450,10 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
     char checks[256];
 
     if (stream) {
-        /* Client streams are odd: 1, 3, 5 are requests 1, 2, 3. */
-        request_no = (atoi(stream) + 1) / 2;
+        /* Client streams are odd: 1, 3, 5 are requests 1, 2, 3 (the
+         * cause read it so already). */
+        request_no = q->cause_known ? (int)q->cause_facts.request_no
+                                    : (atoi(stream) + 1) / 2;
         proto = apr_pstrcat(p, "h2\" stream=\"", stream, NULL);
     }
     if (q->handshake) {
@@ -631,11 +637,8 @@ static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
         return "the client sent no SNI, so mod_ssl used the default "
                "virtual host's TLS settings, which differ from the "
                "request's vhost (tls_differs): make the proxy send SNI "
-               "(nginx: proxy_ssl_server_name on; proxy_ssl_name $host; "
-               "HAProxy: sni req.hdr(host),host_only; httpd: "
-               "SSLProxyEngine on with ProxyPreserveHost On; openssl "
-               "s_client: -servername HOST), or give the default vhost the "
-               "same TLS settings";
+               "(" MISDIRECT_SNI_SETTINGS "), or give the default vhost "
+               "the same TLS settings";
     }
     if ((hint = misdirect_cause_hint(q, r))) {
         return hint;
