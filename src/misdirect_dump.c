@@ -177,6 +177,20 @@ static void misdirect_dump_json_str(FILE *out, apr_pool_t *p, const char *s)
     fputs(misdirect_json_str(p, s), out);
 }
 
+/* "status": N, "by": who, "check": which (-1: null) of one answer;
+ * after an opening brace, or after a field (with its comma). */
+static void misdirect_dump_json_answer(FILE *out, apr_pool_t *p, int status,
+                                       misdirect_dump_kind_e kind, int check)
+{
+    fprintf(out, "\"status\": %d, \"by\": ", status);
+    misdirect_dump_json_str(out, p, kind == MISDIRECT_DUMP_REFUSED
+                                 ? "mod_misdirect"
+                                 : status != 200 ? "mod_ssl" : NULL);
+    fputs(", \"check\": ", out);
+    misdirect_dump_json_str(out, p, check >= 0 ? misdirect_check_name(check)
+                                               : NULL);
+}
+
 /* The module's action on a pair, as MISDIRECT_ACTION names it; NULL
  * where no check is left to act on. */
 static const char *misdirect_dump_action(misdirect_dump_kind_e kind)
@@ -221,14 +235,10 @@ static void misdirect_dump_json_per_cert(FILE *out, apr_pool_t *p,
     for (k = 0; k < h->ncerts; k++) {
         fputs(k ? ", {\"key\": " : "{\"key\": ", out);
         misdirect_dump_json_str(out, p, h->cert_key[k]);
-        fprintf(out, ", \"status\": %d, \"by\": ", each[k].status);
-        misdirect_dump_json_str(out, p,
-            each[k].kind == MISDIRECT_DUMP_REFUSED ? "mod_misdirect"
-            : each[k].status != 200 ? "mod_ssl" : NULL);
-        fputs(", \"check\": ", out);
-        misdirect_dump_json_str(out, p,
-            each[k].kind == MISDIRECT_DUMP_REFUSED
-            ? misdirect_check_name(each[k].check) : NULL);
+        fputs(", ", out);
+        misdirect_dump_json_answer(out, p, each[k].status, each[k].kind,
+                                   each[k].kind == MISDIRECT_DUMP_REFUSED
+                                   ? each[k].check : -1);
         putc('}', out);
     }
     putc(']', out);
@@ -249,13 +259,9 @@ static void misdirect_dump_json_pair(FILE *out, apr_pool_t *p, int *first,
     misdirect_dump_json_str(out, p, sni ? sni->name : NULL);
     fputs(", \"host\": ", out);
     misdirect_dump_json_str(out, p, host->name);
-    fprintf(out, ", \"status\": %d, \"by\": ", o.status);
-    misdirect_dump_json_str(out, p, o.kind == MISDIRECT_DUMP_REFUSED
-                                 ? "mod_misdirect"
-                                 : o.status != 200 ? "mod_ssl" : NULL);
-    fputs(", \"check\": ", out);
-    misdirect_dump_json_str(out, p, misdirect_dump_action(o.kind)
-                                 ? misdirect_check_name(o.check) : NULL);
+    fputs(", ", out);
+    misdirect_dump_json_answer(out, p, o.status, o.kind,
+                               misdirect_dump_action(o.kind) ? o.check : -1);
     fputs(", \"action\": ", out);
     misdirect_dump_json_str(out, p, misdirect_dump_action(o.kind));
     fputs(", \"handshake_vhost\": ", out);
@@ -266,15 +272,10 @@ static void misdirect_dump_json_pair(FILE *out, apr_pool_t *p, int *first,
         misdirect_dump_json_per_cert(out, p, a, sni, h, host, &o);
     }
     if (o.trusted) {
-        fprintf(out, ", \"trusted_peer\": {\"status\": %d, \"by\": ",
-                o.trusted_status);
-        misdirect_dump_json_str(out, p,
-            o.trusted_kind == MISDIRECT_DUMP_REFUSED ? "mod_misdirect"
-            : o.trusted_status != 200 ? "mod_ssl" : NULL);
-        fputs(", \"check\": ", out);
-        misdirect_dump_json_str(out, p,
-            o.trusted_kind == MISDIRECT_DUMP_REFUSED
-            ? misdirect_check_name(o.trusted_check) : NULL);
+        fputs(", \"trusted_peer\": {", out);
+        misdirect_dump_json_answer(out, p, o.trusted_status, o.trusted_kind,
+                                   o.trusted_kind == MISDIRECT_DUMP_REFUSED
+                                   ? o.trusted_check : -1);
         putc('}', out);
     }
     putc('}', out);

@@ -21,11 +21,6 @@
 APLOG_USE_MODULE(misdirect);
 
 /* Is label one of the ", "-separated items of list? */
-static int misdirect_lint_strcmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int misdirect_in_list(const char *list, const char *label)
 {
     size_t n = strlen(label);
@@ -243,19 +238,11 @@ static void misdirect_lint_shared(apr_pool_t *ptemp, server_rec *main_s,
     }
     for (i = 0; i < a->vhosts->nelts; i++) {
         server_rec *s = MISDIRECT_ADDR_VHOST(a, i), *f;
-        apr_array_header_t *files = misdirect_tls_cert_files(ptemp, s);
+        const char *key = misdirect_tls_certs_key(s), *settings = NULL;
         apr_array_header_t *labels;
-        const char *key = "", *settings = NULL;
 
-        if (!misdirect_tls_enabled(s) || !files->nelts) {
+        if (!key) {
             continue;
-        }
-        qsort(files->elts, files->nelts, sizeof(const char *),
-              misdirect_lint_strcmp);
-        for (k = 0; k < files->nelts; k++) {
-            key = apr_pstrcat(ptemp, key, APR_ARRAY_IDX(files, k,
-                                                        const char *),
-                              "\n", NULL);
         }
         if (!(f = apr_hash_get(first, key, APR_HASH_KEY_STRING))) {
             apr_hash_set(first, key, APR_HASH_KEY_STRING, s);

@@ -514,7 +514,7 @@ static int misdirect_skip_vector(const unsigned char **at,
 int misdirect_hello_sni(const unsigned char *msg, size_t len, char *out,
                         size_t outsize)
 {
-    const unsigned char *at = msg, *end, *ext_end;
+    const unsigned char *at, *end, *ext_end;
     size_t body, ext_len, list, name, copy;
     unsigned int type;
 

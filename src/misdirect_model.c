@@ -507,6 +507,13 @@ static const misdirect_tls_value *const *misdirect_tls_items(
     return (*one)->count > 1 ? (*one)->items : one;
 }
 
+const char *misdirect_tls_certs_key(server_rec *s)
+{
+    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
+
+    return tp && tp->enabled ? tp->value[MISDIRECT_TLS_CERTS]->canon : NULL;
+}
+
 apr_array_header_t *misdirect_tls_cert_files(apr_pool_t *p, server_rec *s)
 {
     const misdirect_tls_profile *tp = misdirect_conf(s)->tls;

@@ -266,6 +266,10 @@ MISDIRECT_INTERNAL int misdirect_tls_verify_level(server_rec *s);
  * versions of the connection's first context in place. */
 MISDIRECT_INTERNAL int misdirect_tls_offers_tls13(server_rec *s,
                                                   server_rec *dflt);
+/* s's SSLCertificateFile list as the model compares it (resolved paths,
+ * a multiset): equal for vhosts that name the same files; NULL when s
+ * serves no TLS or names none. */
+MISDIRECT_INTERNAL const char *misdirect_tls_certs_key(server_rec *s);
 /* The files of s's SSLCertificateFile list as mod_ssl resolved them, in
  * configured order; empty when s serves no TLS or names none. */
 MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_cert_files(apr_pool_t *p,

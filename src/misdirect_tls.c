@@ -214,24 +214,18 @@ typedef struct {
 static int misdirect_sni_names(void *baton, conn_rec *c, server_rec *s)
 {
     misdirect_sni_look *look = baton;
-    int i, hit = s->server_hostname
-                 && !strcasecmp(look->sni, s->server_hostname);
 
     (void)c;
-    for (i = 0; !hit && s->names && i < s->names->nelts; i++) {
-        const char *alias = APR_ARRAY_IDX(s->names, i, const char *);
-
-        hit = alias && !strcasecmp(look->sni, alias);
+    if (!misdirect_host_matches(look->sni, s->server_hostname,
+            s->names ? (const char *const *)s->names->elts : NULL,
+            s->names ? s->names->nelts : 0,
+            s->wild_names ? (const char *const *)s->wild_names->elts
+                          : NULL,
+            s->wild_names ? s->wild_names->nelts : 0)) {
+        return 0;
     }
-    for (i = 0; !hit && s->wild_names && i < s->wild_names->nelts; i++) {
-        const char *alias = APR_ARRAY_IDX(s->wild_names, i, const char *);
-
-        hit = alias && !ap_strcasecmp_match(look->sni, alias);
-    }
-    if (hit) {
-        look->found = s;
-    }
-    return hit;
+    look->found = s;
+    return 1;
 }
 
 /* Does some vhost without SSLEngine on share a port with a TLS vhost, so
