@@ -292,7 +292,9 @@ sub causes_out ($counts, $what) {
 sub check_counts ($s, $j, $exp, $what) {
     my $got = by_vhost($s, $j);
     causes_out($got->{$_}, "$what, $_") for sort keys %$got;
-    causes_out($j->{totals}, "$what, totals");
+    # The totals keep their causes for check_auto; a copy is compared.
+    my %totals = %{ $j->{totals} };
+    causes_out(\%totals, "$what, totals");
     delete $_->{causes} for values %$exp;
     my %want = map { $_ => $exp->{$_} // zero_counts() } keys %$got;
     delete $_->{causes} for values %want;
@@ -302,7 +304,7 @@ sub check_counts ($s, $j, $exp, $what) {
     is_deeply $got, \%want, "$what: per-vhost counters exact";
     my $sum = sum_counts(values %$exp);
     delete $sum->{causes};
-    is_deeply $j->{totals}, $sum, "$what: totals exact";
+    is_deeply \%totals, $sum, "$what: totals exact";
 }
 
 sub auto_lines ($s) {
@@ -321,7 +323,7 @@ sub check_auto ($s, $totals, $started, $what) {
         (map { my $c = $_; map { ('Misdirect'
             . ($_ eq 'would_reject' ? 'WouldReject' : ucfirst($_)) . "_$c"
             => $totals->{checks}{$c}{$_}) } @OUTCOMES } @CHECKS),
-        map { ("MisdirectCause_$_" => $auto->{"MisdirectCause_$_"}) }
+        map { ("MisdirectCause_$_" => $totals->{causes}{$_}) }
             @CAUSES);
     is_deeply $auto, \%want, "$what: ?auto lines exact";
 }
