@@ -107,31 +107,50 @@ static int misdirect_sni_odd(const char *sni)
                    || misdirect_ip_literal(sni));
 }
 
-/* The hint for an SNI that named none of H's names, so that mod_ssl fell
- * back to the address's default vhost; NULL when the SNI selected H (an
- * alias of H, IP literals included, does). */
-static const char *misdirect_fallback_hint(const misdirect_req *q,
-                                           conn_rec *c)
+/* Advice with a brief and a hint. */
+static misdirect_advice misdirect_advise(const char *brief, const char *hint)
+{
+    misdirect_advice a;
+
+    a.brief = brief;
+    a.hint = hint;
+    return a;
+}
+
+/* The advice for an SNI that named none of H's names, so that mod_ssl
+ * fell back to the address's default vhost; hint NULL when the SNI
+ * selected H (an alias of H, IP literals included, does). */
+static misdirect_advice misdirect_fallback_hint(const misdirect_req *q,
+                                                conn_rec *c)
 {
     const char *sni = misdirect_req_sni(q);
 
     if (!sni || !q->hs
         || misdirect_server_has_name(q->hs, sni, c->local_addr->port)) {
-        return NULL;
+        return misdirect_advise(NULL, NULL);
     }
     if (misdirect_sni_is_trailing_dot(sni)) {
-        return "the SNI ends in a dot, which mod_ssl does not strip, so the "
-               "handshake used the default virtual host: make the client "
-               "send the name without the trailing dot";
+        return misdirect_advise(
+            "the SNI ends in a dot, so the handshake used the default "
+            "vhost; send the name without the dot",
+            "the SNI ends in a dot, which mod_ssl does not strip, so the "
+            "handshake used the default virtual host: make the client "
+            "send the name without the trailing dot");
     }
     if (misdirect_ip_literal(sni)) {
-        return "the client sent an IP address as SNI, which names no "
-               "virtual host, so the handshake used the default one: "
-               "connect by host name";
+        return misdirect_advise(
+            "the SNI is an IP address, so the handshake used the default "
+            "vhost; connect by host name",
+            "the client sent an IP address as SNI, which names no "
+            "virtual host, so the handshake used the default one: "
+            "connect by host name");
     }
-    return "the SNI names no virtual host on this address, so the "
-           "handshake used the default virtual host: add the name as "
-           "ServerName or ServerAlias of the vhost it belongs to";
+    return misdirect_advise(
+        "the SNI names no vhost here, so the handshake used the default "
+        "one; add the name as ServerName or ServerAlias",
+        "the SNI names no virtual host on this address, so the "
+        "handshake used the default virtual host: add the name as "
+        "ServerName or ServerAlias of the vhost it belongs to");
 }
 
 /* Did the SNI name a vhost without TLS of its own?  mod_ssl then takes
@@ -143,15 +162,18 @@ static int misdirect_sni_named_plain(const misdirect_req *q)
            && q->handshake->ctx_vhost != q->hs;
 }
 
-static const char *misdirect_plain_hint(const misdirect_req *q,
-                                        request_rec *r)
+static misdirect_advice misdirect_plain_hint(const misdirect_req *q,
+                                             request_rec *r)
 {
-    return apr_psprintf(r->pool, "the SNI names %s, a virtual host of this "
-                        "TLS port without SSLEngine on, so mod_ssl refuses "
-                        "every other virtual host on this connection: give "
-                        "%s SSLEngine on and a certificate, or move it off "
-                        "this port", q->hs->server_hostname,
-                        q->hs->server_hostname);
+    return misdirect_advise(
+        "the SNI names a vhost without SSLEngine on; give it SSLEngine on, "
+        "or move it off this TLS port",
+        apr_psprintf(r->pool, "the SNI names %s, a virtual host of this "
+                     "TLS port without SSLEngine on, so mod_ssl refuses "
+                     "every other virtual host on this connection: give "
+                     "%s SSLEngine on and a certificate, or move it off "
+                     "this port", q->hs->server_hostname,
+                     q->hs->server_hostname));
 }
 
 /* How the clients that send no SNI are told to send the request's
@@ -162,11 +184,11 @@ static const char *misdirect_plain_hint(const misdirect_req *q,
     "ProxyPreserveHost On; openssl s_client, which sends none to an "      \
     "address or localhost: -servername HOST"
 
-/* The hint for a cause that names a client or a gateway, in the terms
- * of the ones that cause it in practice; NULL for the others, whose
- * hints follow the check or mod_ssl's refusal. */
-static const char *misdirect_cause_hint(const misdirect_req *q,
-                                        request_rec *r)
+/* The advice for a cause that names a client or a gateway, in the terms
+ * of the ones that cause it in practice; hint NULL for the others, whose
+ * advice follows the check or mod_ssl's refusal. */
+static misdirect_advice misdirect_cause_hint(const misdirect_req *q,
+                                             request_rec *r)
 {
     const misdirect_cause_facts *cf = &q->cause_facts;
     const char *sni = misdirect_req_sni(q);
@@ -176,110 +198,145 @@ static const char *misdirect_cause_hint(const misdirect_req *q,
 
     switch (q->cause) {
     case MISDIRECT_CAUSE_NO_SNI:
-        return "the client sent no SNI, as many reverse proxies and load "
-               "balancers do (AWS load balancers to their targets, nginx "
-               "and httpd's mod_proxy unless told), so the handshake used "
-               "the default virtual host: make it send the request's host "
-               "as SNI (" MISDIRECT_SNI_SETTINGS "), or list its address "
-               "in MisdirectTrustedProxy";
+        return misdirect_advise(
+            "the client sent no SNI; make it send the request's host as "
+            "SNI, or list it in MisdirectTrustedProxy",
+            "the client sent no SNI, as many reverse proxies and load "
+            "balancers do (AWS load balancers to their targets, nginx "
+            "and httpd's mod_proxy unless told), so the handshake used "
+            "the default virtual host: make it send the request's host "
+            "as SNI (" MISDIRECT_SNI_SETTINGS "), or list its address "
+            "in MisdirectTrustedProxy");
     case MISDIRECT_CAUSE_SNI_WITH_PORT:
-        return apr_psprintf(r->pool, "the SNI %s carries a port, so it "
-                            "names no virtual host and the handshake used "
-                            "the default one: the proxy copies the Host "
-                            "header, port and all, into SNI; strip the "
-                            "port (HAProxy: sni req.hdr(host),host_only; "
-                            "nginx: proxy_ssl_name $host, not $http_host)",
-                            sni);
+        return misdirect_advise(
+            "the proxy copies Host's port into SNI; make it send the "
+            "host name alone",
+            apr_psprintf(r->pool, "the SNI %s carries a port, so it "
+                         "names no virtual host and the handshake used "
+                         "the default one: the proxy copies the Host "
+                         "header, port and all, into SNI; strip the "
+                         "port (HAProxy: sni req.hdr(host),host_only; "
+                         "nginx: proxy_ssl_name $host, not $http_host)",
+                         sni));
     case MISDIRECT_CAUSE_POOL_REUSE:
-        return apr_psprintf(r->pool, "request %u on a connection opened "
-                            "with SNI %s asks for %s: a connection pool "
-                            "that does not key its connections by SNI "
-                            "reused it (a proxy's keepalive or HTTP/2 "
-                            "pool, or a client library); give each host "
-                            "its own pool (nginx: an upstream block with "
-                            "keepalive per host, or no keepalive for this "
-                            "upstream; Caddy: one reverse_proxy per site; "
-                            "HAProxy 2.6 reuses only connections with the "
-                            "same SNI)", cf->request_no, sni, host);
+        return misdirect_advise(
+            "a connection pool reused a connection opened for another "
+            "host; give each host its own pool",
+            apr_psprintf(r->pool, "request %u on a connection opened "
+                         "with SNI %s asks for %s: a connection pool "
+                         "that does not key its connections by SNI "
+                         "reused it (a proxy's keepalive or HTTP/2 "
+                         "pool, or a client library); give each host "
+                         "its own pool (nginx: an upstream block with "
+                         "keepalive per host, or no keepalive for this "
+                         "upstream; Caddy: one reverse_proxy per site; "
+                         "HAProxy 2.6 reuses only connections with the "
+                         "same SNI)", cf->request_no, sni, host));
     case MISDIRECT_CAUSE_CLIENT_OVERRIDE:
-        return apr_psprintf(r->pool, "the first request of a connection "
-                            "made with SNI %s%s asks for %s, and no "
-                            "gateway was involved: the client set SNI and "
-                            "Host apart; send the request's host as SNI "
-                            "(curl: --resolve %s:PORT:ADDRESS and "
-                            "https://%s/ without -H Host; openssl "
-                            "s_client, which sends the name it connects "
-                            "to: -servername %s)%s", sni,
-                            cf->sni_named ? ""
-                            : ", which names no virtual host here,",
-                            host, host, host, host,
-                            cf->sni_named ? ""
-                            : "; if the SNI is a name of this site, add it "
-                              "as ServerName or ServerAlias");
+        return misdirect_advise(
+            "the client set SNI and Host apart; make it send the "
+            "request's host as SNI",
+            apr_psprintf(r->pool, "the first request of a connection "
+                         "made with SNI %s%s asks for %s, and no "
+                         "gateway was involved: the client set SNI and "
+                         "Host apart; send the request's host as SNI "
+                         "(curl: --resolve %s:PORT:ADDRESS and "
+                         "https://%s/ without -H Host; openssl "
+                         "s_client, which sends the name it connects "
+                         "to: -servername %s)%s", sni,
+                         cf->sni_named ? ""
+                         : ", which names no virtual host here,",
+                         host, host, host, host,
+                         cf->sni_named ? ""
+                         : "; if the SNI is a name of this site, add it "
+                           "as ServerName or ServerAlias"));
     case MISDIRECT_CAUSE_HOST_REWRITTEN:
-        return apr_psprintf(r->pool, "a gateway rewrote Host to %s but "
-                            "forwarded another virtual host's name "
-                            "(x_forwarded_host or forwarded; any client "
-                            "can send these, so check that a gateway of "
-                            "yours did), so %s served a page meant for "
-                            "that site: make the gateway keep the "
-                            "client's Host (httpd: "
-                            "ProxyPreserveHost On; Traffic Server: "
-                            "proxy.config.url_remap.pristine_host_hdr 1; "
-                            "nginx: proxy_set_header Host $host)", host,
-                            r->server->server_hostname);
+        return misdirect_advise(
+            "a gateway rewrote Host but forwarded another site's name; "
+            "make it keep the client's Host",
+            apr_psprintf(r->pool, "a gateway rewrote Host to %s but "
+                         "forwarded another virtual host's name "
+                         "(x_forwarded_host or forwarded; any client "
+                         "can send these, so check that a gateway of "
+                         "yours did), so %s served a page meant for "
+                         "that site: make the gateway keep the "
+                         "client's Host (httpd: "
+                         "ProxyPreserveHost On; Traffic Server: "
+                         "proxy.config.url_remap.pristine_host_hdr 1; "
+                         "nginx: proxy_set_header Host $host)", host,
+                         r->server->server_hostname));
     case MISDIRECT_CAUSE_OTHER:
         if (q->facts.tls && sni && !cf->sni_named && cf->gateway) {
-            return apr_psprintf(r->pool, "a gateway sent SNI %s, which "
-                                "names no virtual host on this address, so "
-                                "the handshake used the default one: make "
-                                "it send the request's host as SNI (nginx: "
-                                "proxy_ssl_name $host; HAProxy: sni "
-                                "req.hdr(host),host_only)", sni);
+            return misdirect_advise(
+                "a gateway sent an SNI that names no vhost here; make it "
+                "send the request's host as SNI",
+                apr_psprintf(r->pool, "a gateway sent SNI %s, which "
+                             "names no virtual host on this address, so "
+                             "the handshake used the default one: make "
+                             "it send the request's host as SNI (nginx: "
+                             "proxy_ssl_name $host; HAProxy: sni "
+                             "req.hdr(host),host_only)", sni));
         }
         if (q->facts.tls && !q->facts.same_vhost && cf->sni_named
             && cf->gateway && cf->request_no <= 1) {
-            return apr_psprintf(r->pool, "a gateway opened a connection "
-                                "with SNI %s for a request for %s: it "
-                                "sends one fixed name as SNI; make it send "
-                                "the request's host (nginx: proxy_ssl_name "
-                                "$host; HAProxy: sni req.hdr(host),"
-                                "host_only; Caddy: tls_server_name "
-                                "{http.request.host})", sni, host);
+            return misdirect_advise(
+                "a gateway sends one fixed SNI for every host; make it "
+                "send the request's host as SNI",
+                apr_psprintf(r->pool, "a gateway opened a connection "
+                             "with SNI %s for a request for %s: it "
+                             "sends one fixed name as SNI; make it send "
+                             "the request's host (nginx: proxy_ssl_name "
+                             "$host; HAProxy: sni req.hdr(host),"
+                             "host_only; Caddy: tls_server_name "
+                             "{http.request.host})", sni, host));
         }
-        return NULL;
+        return misdirect_advise(NULL, NULL);
     default:
-        return NULL;
+        return misdirect_advise(NULL, NULL);
     }
 }
 
-/* One sentence: the likely cause and the fix. */
-static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
-                                  conn_rec *c, const char *diff)
+/* A client that reused a connection for another name of its
+ * certificate: the start of the brief of every such line. */
+#define MISDIRECT_REUSE_BRIEF \
+    "legitimate reuse of a connection for a name of its certificate"
+
+/* The advice of a finding of the module's own: the likely cause and the
+ * fix. */
+static misdirect_advice misdirect_hint(const misdirect_req *q,
+                                       request_rec *r, conn_rec *c,
+                                       const char *diff)
 {
     const misdirect_facts *f = &q->facts;
     misdirect_check_e reason = q->decision.reason;
     int tls_reason = (MISDIRECT_BIT(reason) & MISDIRECT_TLS_CHECKS) != 0;
-    const char *fallback, *hint;
+    misdirect_advice fallback = misdirect_advise(NULL, NULL), hint;
 
     if (reason == MISDIRECT_CHECK_SCHEME) {
-        return "the client asked for a URL whose scheme does not match "
-               "this connection (https:// over plain HTTP or http:// over "
-               "TLS): point it at the right port, or fix the proxy that "
-               "forwards absolute URLs";
+        return misdirect_advise(
+            "the URL's scheme does not match this connection; point the "
+            "client at the right port",
+            "the client asked for a URL whose scheme does not match "
+            "this connection (https:// over plain HTTP or http:// over "
+            "TLS): point it at the right port, or fix the proxy that "
+            "forwards absolute URLs");
     }
-    fallback = tls_reason ? misdirect_fallback_hint(q, c) : NULL;
-    if (fallback && misdirect_sni_odd(misdirect_req_sni(q))) {
+    if (tls_reason) {
+        fallback = misdirect_fallback_hint(q, c);
+    }
+    if (fallback.hint && misdirect_sni_odd(misdirect_req_sni(q))) {
         return fallback;
     }
     /* A client that reuses a connection for a name of its certificate
-     * gets the hints of that check below, whatever else is known. */
-    if (((tls_reason && reason != MISDIRECT_CHECK_SNI_HOST)
-         || reason == MISDIRECT_CHECK_FORWARDED)
-        && (hint = misdirect_cause_hint(q, r))) {
-        return hint;
+     * gets the advice of that check below, whatever else is known. */
+    if ((tls_reason && reason != MISDIRECT_CHECK_SNI_HOST)
+        || reason == MISDIRECT_CHECK_FORWARDED) {
+        hint = misdirect_cause_hint(q, r);
+        if (hint.hint) {
+            return hint;
+        }
     }
-    if (fallback) {
+    if (fallback.hint) {
         return fallback;
     }
     if (tls_reason && misdirect_sni_named_plain(q)) {
@@ -288,57 +345,85 @@ static const char *misdirect_hint(const misdirect_req *q, request_rec *r,
     switch (reason) {
     case MISDIRECT_CHECK_SNI_HOST:
         if (diff) {
-            return apr_psprintf(r->pool, "a client (typically a browser "
-                                "on HTTP/2) reused a connection for "
-                                "another name its certificate covers; "
-                                "their TLS settings differ (tls_differs), "
-                                "which SSLVHostSNIPolicy %s lets through: "
-                                "give both the same settings, or separate "
-                                "certificates",
-                                misdirect_ssl_policy_name(
-                                    misdirect_ssl_policy()));
+            return misdirect_advise(
+                MISDIRECT_REUSE_BRIEF " with other TLS settings; give "
+                "both vhosts the same settings",
+                apr_psprintf(r->pool, "a client (typically a browser "
+                             "on HTTP/2) reused a connection for "
+                             "another name its certificate covers; "
+                             "their TLS settings differ (tls_differs), "
+                             "which SSLVHostSNIPolicy %s lets through: "
+                             "give both the same settings, or separate "
+                             "certificates",
+                             misdirect_ssl_policy_name(
+                                 misdirect_ssl_policy())));
         }
+        /* Under ReportOnly, what Misdirect On will do. */
         return q->decision.action == MISDIRECT_REJECT
-               ? "a client (typically a browser on HTTP/2) reused a "
-                 "connection for another name its certificate covers, and "
-                 "mod_ssl accepts the two virtual hosts' TLS settings "
-                 "together: this reuse is legitimate; 'MisdirectPolicy "
-                 "sni-host-mismatch allow' serves it"
+               || q->decision.action == MISDIRECT_WOULD_REJECT
+               ? misdirect_advise(
+                   MISDIRECT_REUSE_BRIEF "; 'MisdirectPolicy "
+                   "sni-host-mismatch allow' serves it",
+                   "a client (typically a browser on HTTP/2) reused a "
+                   "connection for another name its certificate covers, "
+                   "and mod_ssl accepts the two virtual hosts' TLS "
+                   "settings together: this reuse is legitimate; "
+                   "'MisdirectPolicy sni-host-mismatch allow' serves it")
                : q->decision.action == MISDIRECT_REPORT
-               ? "a client (typically a browser on HTTP/2) reused a "
-                 "connection for another name its certificate covers, and "
-                 "mod_ssl accepts the two virtual hosts' TLS settings "
-                 "together: this reuse is legitimate; 'MisdirectPolicy "
-                 "sni-host-mismatch allow' stops these lines"
-               : "a client (typically a browser on HTTP/2) reused a "
-                 "connection for another name its certificate covers, and "
-                 "mod_ssl accepts the two virtual hosts' TLS settings "
-                 "together: this reuse is legitimate and served; nothing "
-                 "to change";
+               ? misdirect_advise(
+                   MISDIRECT_REUSE_BRIEF "; 'MisdirectPolicy "
+                   "sni-host-mismatch allow' stops these lines",
+                   "a client (typically a browser on HTTP/2) reused a "
+                   "connection for another name its certificate covers, "
+                   "and mod_ssl accepts the two virtual hosts' TLS "
+                   "settings together: this reuse is legitimate; "
+                   "'MisdirectPolicy sni-host-mismatch allow' stops these "
+                   "lines")
+               : misdirect_advise(
+                   MISDIRECT_REUSE_BRIEF "; nothing to change",
+                   "a client (typically a browser on HTTP/2) reused a "
+                   "connection for another name its certificate covers, "
+                   "and mod_ssl accepts the two virtual hosts' TLS "
+                   "settings together: this reuse is legitimate and "
+                   "served; nothing to change");
     case MISDIRECT_CHECK_CERT:
-        return "the certificate of this connection does not cover the "
-               "requested host, so no correct client sends it here: check "
-               "the SNI your client or proxy sends and the DNS of the "
-               "name";
+        return misdirect_advise(
+            "the certificate does not cover the host; check the SNI the "
+            "client or proxy sends, and the name's DNS",
+            "the certificate of this connection does not cover the "
+            "requested host, so no correct client sends it here: check "
+            "the SNI your client or proxy sends and the DNS of the "
+            "name");
     case MISDIRECT_CHECK_SNI_MISSING:
-        return "the client sent no SNI on an address with name-based "
-               "virtual hosts: make it send SNI, or list its address in "
-               "MisdirectTrustedProxy";
+        return misdirect_advise(
+            "the client sent no SNI; make it send SNI, or list it in "
+            "MisdirectTrustedProxy",
+            "the client sent no SNI on an address with name-based "
+            "virtual hosts: make it send SNI, or list its address in "
+            "MisdirectTrustedProxy");
     case MISDIRECT_CHECK_UNKNOWN_HOST:
         if (!f->host_sent) {
-            return "the request named no host (HTTP/1.0 without Host), so "
-                   "the default virtual host answered: make the client "
-                   "send Host";
+            return misdirect_advise(
+                "the request named no host; make the client send Host",
+                "the request named no host (HTTP/1.0 without Host), so "
+                "the default virtual host answered: make the client "
+                "send Host");
         }
-        return "no virtual host on this address is named for the "
-               "request's host: DNS may point here by mistake or a proxy "
-               "rewrites Host; add the name as ServerAlias if it is yours";
+        return misdirect_advise(
+            "no vhost here is named for the host; add the name as "
+            "ServerAlias if it is yours",
+            "no virtual host on this address is named for the "
+            "request's host: DNS may point here by mistake or a proxy "
+            "rewrites Host; add the name as ServerAlias if it is yours");
     case MISDIRECT_CHECK_PORT:
-        return "the host names another port than the one the connection "
-               "reached, typical of a port-forwarding proxy or NAT: make it "
-               "keep the port, or 'MisdirectPolicy port-mismatch allow'";
+        return misdirect_advise(
+            "the host names another port than the connection's; make "
+            "the proxy keep the port",
+            "the host names another port than the one the connection "
+            "reached, typical of a port-forwarding proxy or NAT: make it "
+            "keep the port, or 'MisdirectPolicy port-mismatch allow'");
     default:
-        return "";
+        return misdirect_advise(NULL, NULL);
     }
 }
 
@@ -435,7 +520,7 @@ static const char *misdirect_header_field(request_rec *r, const char *field,
 /* A sentence first, then key="value" fields for machines. */
 void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                    int level, const char *logno, const char *what,
-                   const char *extra, const char *hint)
+                   const char *extra, misdirect_advise_fn advise)
 {
     apr_pool_t *p = r->pool;
     const char *host_hdr = apr_table_get(r->headers_in, "Host");
@@ -444,11 +529,25 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
     const char *proto = r->protocol ? r->protocol : "-";
     const char *stream = misdirect_h2_stream(r);
     const char *tls = "", *forgiven = "", *ua = "";
-    const char *diff = NULL;
+    const char *diff = NULL, *brief;
+    misdirect_advice advice;
     int request_no = q->request_no;
     const char *line, *key;
     char checks[256];
 
+    /* What makes two lines the same line, for MisdirectLogLimit: a
+     * repeat is counted, and its line never built. */
+    key = apr_psprintf(p, " cause=\"%s\" handshake_vhost=\"%s\" "
+                       "request_vhost=\"%s\" sni=\"%s\" host=\"%s\"",
+                       misdirect_cause_name(q->cause),
+                       q->facts.tls ? misdirect_vhost_desc(p, q->hs)
+                                    : "(none: not TLS)",
+                       misdirect_vhost_desc(p, r->server),
+                       misdirect_req_sni(q) ? misdirect_req_sni(q)
+                                            : "(none)", host);
+    if (misdirect_fold_repeat(r, level, logno, key)) {
+        return;
+    }
     if (stream) {
         /* Client streams are odd: 1, 3, 5 are requests 1, 2, 3 (the
          * cause read it so already). */
@@ -495,13 +594,18 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                                "\"", NULL);
     }
 
+    advice = (advise ? advise : misdirect_hint)(q, r, c, diff);
+    /* What happened and what to change come first, in a few words: a
+     * reader who stops there knows what to do. */
+    brief = advice.brief ? apr_pstrcat(p, advice.brief, ". ", NULL) : "";
     line = apr_psprintf(p,
-                  "%s%s: %s. reason=\"%s\" cause=\"%s\" checks=\"%s\"%s "
+                  "%s%s: %s%s%s%s. reason=\"%s\" cause=\"%s\" checks=\"%s\"%s "
                   "client=\"%s:%u\"%s "
                   "local=\"%s:%u\" proto=\"%s\" request=\"%d\"%s "
                   "handshake_vhost=\"%s\" request_vhost=\"%s\" host=\"%s\" "
                   "host_header=\"%s\"%s%s%s hint=\"%s\"",
-                  logno, what, misdirect_sentence(q, r, c, host),
+                  logno, what, brief, q->detail ? q->detail : "",
+                  q->detail ? ": " : "", misdirect_sentence(q, r, c, host),
                   q->decision.fired
                       ? misdirect_check_name(q->decision.reason) : "none",
                   misdirect_cause_name(q->cause),
@@ -520,20 +624,10 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                                          "X-Forwarded-Host"),
                   misdirect_header_field(r, "forwarded", "Forwarded"),
                   extra ? extra : "",
-                  hint ? hint : misdirect_hint(q, r, c, diff));
-    /* What makes two lines the same line, for MisdirectLogLimit. */
-    key = apr_psprintf(p, " cause=\"%s\" handshake_vhost=\"%s\" "
-                       "request_vhost=\"%s\" sni=\"%s\" host=\"%s\"",
-                       misdirect_cause_name(q->cause),
-                       q->facts.tls ? misdirect_vhost_desc(p, q->hs)
-                                    : "(none: not TLS)",
-                       misdirect_vhost_desc(p, r->server),
-                       misdirect_req_sni(q) ? misdirect_req_sni(q)
-                                            : "(none)", host);
+                  advice.hint ? advice.hint : "");
     /* Lines below warn are asked for, or scanners' noise mod_ssl logs
      * at info too: never folded. */
-    if (level > APLOG_WARNING || misdirect_fold_line(r, level, logno, key,
-                                                     line)) {
+    if (misdirect_fold_line(r, level, logno, key, line)) {
         ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
     }
 }
@@ -566,122 +660,162 @@ static const char *misdirect_ssl_refusal(request_rec *r,
             return NULL;
         }
         return !q->hs || misdirect_ssl_refuses(q->hs, r->server)
-               ? "mod_ssl answered 421: its SSLVHostSNIPolicy refuses the "
-                 "request's virtual host on this handshake"
-               : "mod_ssl (or a module that runs before mod_misdirect) "
-                 "answered 421, though the model of mod_ssl's policy "
-                 "expected it to serve this pair";
+               ? "its SSLVHostSNIPolicy refuses the request's virtual host "
+                 "on this handshake"
+               : "the model of mod_ssl's policy expected it to serve this "
+                 "pair, so a module that runs before mod_misdirect may "
+                 "have answered instead";
     case HTTP_BAD_REQUEST:
         if (notes && strstr(notes, "speaking plain HTTP")) {
-            return "mod_ssl answered 400: the client spoke plain HTTP to "
-                   "this TLS port";
+            return "the client spoke plain HTTP to this TLS port";
         }
         return misdirect_ssl_sees_sni(q) && !q->facts.host_sent
-               ? "mod_ssl answered 400: SNI was sent but the request named "
-                 "no host"
+               ? "SNI was sent but the request named no host"
                : NULL;
     case HTTP_FORBIDDEN:
         return !misdirect_ssl_sees_sni(q) && notes
                && strstr(notes, "Server Name Indication")
-               ? "mod_ssl answered 403: SSLStrictSNIVHostCheck requires "
-                 "SNI on this address"
+               ? "SSLStrictSNIVHostCheck requires SNI on this address"
                : NULL;
     default:
         return NULL;
     }
 }
 
-static const char *misdirect_ssl_hint(request_rec *r, conn_rec *c,
-                                      const misdirect_req *q)
+/* mod_ssl's fallback advice, and that it then compared TLS settings. */
+static misdirect_advice misdirect_ssl_fallback(request_rec *r,
+                                               misdirect_advice fallback)
 {
-    const char *fallback = misdirect_fallback_hint(q, c), *hint;
+    return misdirect_advise(fallback.brief,
+                            apr_pstrcat(r->pool, fallback.hint,
+                                        "; mod_ssl then compared that "
+                                        "vhost's TLS settings with the "
+                                        "request's (tls_differs)", NULL));
+}
 
+/* The advice of a refusal of mod_ssl's. */
+static misdirect_advice misdirect_ssl_hint(const misdirect_req *q,
+                                           request_rec *r, conn_rec *c,
+                                           const char *diff)
+{
+    misdirect_advice fallback = misdirect_fallback_hint(q, c), hint;
+
+    (void)diff;
     if (r->status == HTTP_BAD_REQUEST && !q->facts.sni_sent) {
-        return "a client or proxy sends http:// to a port that expects "
-               "https://: point it at https://, or at the plain HTTP port";
+        return misdirect_advise(
+            "a client or proxy sends http:// to a TLS port; point it at "
+            "https://, or at the plain HTTP port",
+            "a client or proxy sends http:// to a port that expects "
+            "https://: point it at https://, or at the plain HTTP port");
     }
     if (r->status == HTTP_BAD_REQUEST) {
-        return "the client named a host in SNI but none in the request "
-               "(HTTP/1.0 without Host): make it send Host";
+        return misdirect_advise(
+            "the request named no host; make the client send Host",
+            "the client named a host in SNI but none in the request "
+            "(HTTP/1.0 without Host): make it send Host");
     }
     if (r->status == HTTP_FORBIDDEN && q->facts.sni_sent) {
-        return "a client that reuses a connection for another name of its "
-               "certificate (browsers on HTTP/2) cannot present a client "
-               "certificate after the handshake (TLS 1.3 offers only "
-               "post-handshake authentication, which browsers do not): give "
-               "the vhosts that share a certificate the same "
-               "SSLVerifyClient, or give the vhost that verifies clients "
-               "a certificate of its own";
+        return misdirect_advise(
+            "the vhost wants a client certificate this connection lacks; "
+            "give vhosts sharing a certificate the same SSLVerifyClient",
+            "a client that reuses a connection for another name of its "
+            "certificate (browsers on HTTP/2) cannot present a client "
+            "certificate after the handshake (TLS 1.3 offers only "
+            "post-handshake authentication, which browsers do not): give "
+            "the vhosts that share a certificate the same "
+            "SSLVerifyClient, or give the vhost that verifies clients "
+            "a certificate of its own");
     }
     if (r->status == HTTP_FORBIDDEN) {
-        return "SSLStrictSNIVHostCheck On refuses clients without SNI: "
-               "make the client or proxy send SNI, or turn the check off "
-               "for trusted proxies";
+        return misdirect_advise(
+            "the client sent no SNI, which SSLStrictSNIVHostCheck "
+            "requires; make it send SNI",
+            "SSLStrictSNIVHostCheck On refuses clients without SNI: "
+            "make the client or proxy send SNI, or turn the check off "
+            "for trusted proxies");
     }
     if (misdirect_sni_named_plain(q)) {
         return misdirect_plain_hint(q, r);
     }
-    if (fallback && misdirect_sni_odd(misdirect_req_sni(q))) {
-        return apr_pstrcat(r->pool, fallback, "; mod_ssl then compared "
-                           "that vhost's TLS settings with the request's "
-                           "(tls_differs)", NULL);
+    if (fallback.hint && misdirect_sni_odd(misdirect_req_sni(q))) {
+        return misdirect_ssl_fallback(r, fallback);
     }
     if (q->found && !q->decision.fired) {
-        return "mod_misdirect trusts this request (MisdirectTrustedProxy "
-               "or MisdirectAllow), but mod_ssl's SSLVHostSNIPolicy still "
-               "refuses a virtual host whose TLS settings differ from the "
-               "handshake's (tls_differs): set SSLVHostSNIPolicy insecure "
-               "where you trust the proxy, or make it send SNI";
+        return misdirect_advise(
+            "mod_misdirect trusts this client but mod_ssl refuses it; "
+            "relax SSLVHostSNIPolicy, or make the client send SNI",
+            "mod_misdirect trusts this request (MisdirectTrustedProxy "
+            "or MisdirectAllow), but mod_ssl's SSLVHostSNIPolicy still "
+            "refuses a virtual host whose TLS settings differ from the "
+            "handshake's (tls_differs): set SSLVHostSNIPolicy insecure "
+            "where you trust the proxy, or make it send SNI");
     }
     if (q->cause == MISDIRECT_CAUSE_NO_SNI) {
-        return "the client sent no SNI, so mod_ssl used the default "
-               "virtual host's TLS settings, which differ from the "
-               "request's vhost (tls_differs): make the proxy send SNI "
-               "(" MISDIRECT_SNI_SETTINGS "), or give the default vhost "
-               "the same TLS settings";
+        return misdirect_advise(
+            "the client sent no SNI; make it send the request's host as "
+            "SNI, or give the default vhost the same TLS settings",
+            "the client sent no SNI, so mod_ssl used the default "
+            "virtual host's TLS settings, which differ from the "
+            "request's vhost (tls_differs): make the proxy send SNI "
+            "(" MISDIRECT_SNI_SETTINGS "), or give the default vhost "
+            "the same TLS settings");
     }
-    if ((hint = misdirect_cause_hint(q, r))) {
+    hint = misdirect_cause_hint(q, r);
+    if (hint.hint) {
         return hint;
     }
     if (q->cause == MISDIRECT_CAUSE_BROWSER_REUSE) {
-        return "a browser reused an HTTP/2 connection for another name its "
-               "certificate covers, as HTTP/2 allows, and mod_ssl refuses "
-               "the two virtual hosts' different TLS settings "
-               "(tls_differs): browsers retry on a new connection, so "
-               "pages still load, a little slower; give both vhosts the "
-               "same TLS settings, or each its own certificate so that "
-               "browsers do not reuse the connection";
+        return misdirect_advise(
+            "a browser reused its connection for another name of the "
+            "certificate; give both vhosts the same TLS settings",
+            "a browser reused an HTTP/2 connection for another name its "
+            "certificate covers, as HTTP/2 allows, and mod_ssl refuses "
+            "the two virtual hosts' different TLS settings "
+            "(tls_differs): browsers retry on a new connection, so "
+            "pages still load, a little slower; give both vhosts the "
+            "same TLS settings, or each its own certificate so that "
+            "browsers do not reuse the connection");
     }
-    if (fallback) {
-        return apr_pstrcat(r->pool, fallback, "; mod_ssl then compared "
-                           "that vhost's TLS settings with the request's "
-                           "(tls_differs)", NULL);
+    if (fallback.hint) {
+        return misdirect_ssl_fallback(r, fallback);
     }
     if (q->facts.host_sent && !q->facts.host_known) {
-        return "the host names no virtual host on this address (the "
-               "certificate may name it, but no ServerName or ServerAlias "
-               "does), so the default one answered, and mod_ssl refuses "
-               "that vhost on this handshake: add the name to the vhost it "
-               "belongs to";
+        return misdirect_advise(
+            "no vhost here is named for the host; add the name to the "
+            "vhost it belongs to",
+            "the host names no virtual host on this address (the "
+            "certificate may name it, but no ServerName or ServerAlias "
+            "does), so the default one answered, and mod_ssl refuses "
+            "that vhost on this handshake: add the name to the vhost it "
+            "belongs to");
     }
     if (misdirect_ssl_policy() == MISDIRECT_SSL_POLICY_STRICT) {
-        return "SSLVHostSNIPolicy strict refuses every request for another "
-               "virtual host than the handshake's: make the client send "
-               "the request's host as SNI, or relax the policy to secure";
+        return misdirect_advise(
+            "SSLVHostSNIPolicy strict refuses any other vhost; make the "
+            "client send the request's host as SNI",
+            "SSLVHostSNIPolicy strict refuses every request for another "
+            "virtual host than the handshake's: make the client send "
+            "the request's host as SNI, or relax the policy to secure");
     }
     if (q->facts.sni_sent && q->facts.handshake_known
         && !q->facts.cert_covers) {
-        return "the certificate of this connection does not cover the "
-               "requested host, so no browser reuses the connection for "
-               "it and no correct client sends it here (and mod_ssl's "
-               "SSLVHostSNIPolicy refuses its vhost's other TLS "
-               "settings): check the SNI your client or proxy sends and "
-               "the DNS of the name";
+        return misdirect_advise(
+            "the certificate does not cover the host; check the SNI the "
+            "client or proxy sends, and the name's DNS",
+            "the certificate of this connection does not cover the "
+            "requested host, so no browser reuses the connection for "
+            "it and no correct client sends it here (and mod_ssl's "
+            "SSLVHostSNIPolicy refuses its vhost's other TLS "
+            "settings): check the SNI your client or proxy sends and "
+            "the DNS of the name");
     }
-    return "mod_ssl's SSLVHostSNIPolicy refuses to serve a virtual host "
-           "whose TLS settings differ from the handshake's (tls_differs): "
-           "give both the same settings, or separate certificates so that "
-           "clients open a new connection";
+    return misdirect_advise(
+        "the two vhosts' TLS settings differ (tls_differs); give both "
+        "the same settings",
+        "mod_ssl's SSLVHostSNIPolicy refuses to serve a virtual host "
+        "whose TLS settings differ from the handshake's (tls_differs): "
+        "give both the same settings, or separate certificates so that "
+        "clients open a new connection");
 }
 
 /* Did mod_proxy handle the request (ProxyPass and its kin)? */
@@ -717,6 +851,30 @@ static const char *misdirect_handler_fields(request_rec *r)
     return out;
 }
 
+/* The advice of a 421 that the handler or a proxied backend answered. */
+static misdirect_advice misdirect_handler_hint(const misdirect_req *q,
+                                               request_rec *r, conn_rec *c,
+                                               const char *diff)
+{
+    (void)q;
+    (void)c;
+    (void)diff;
+    return misdirect_proxied(r)
+        ? misdirect_advise(
+            "the backend decided it; see its logs (behind ProxyPass, "
+            "often ProxyPreserveHost On helps)",
+            "the backend decided this 421 itself: see its own logs; "
+            "a backend behind ProxyPass often wants the client's "
+            "Host (ProxyPreserveHost On), or SNI that matches it")
+        : misdirect_advise(
+            "the configuration or the application decided it; see "
+            "their rules and logs for this URL",
+            "the configuration or the application decided this 421 "
+            "itself (a RewriteRule [R=421], a Redirect 421, a "
+            "script's Status: 421): see the rules and the "
+            "application's logs for this URL");
+}
+
 /* Did mod_ssl's access check refuse q's request (403) because its vhost
  * verifies clients more strictly than the handshake's? */
 static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
@@ -739,7 +897,7 @@ misdirect_req *misdirect_refusal(request_rec *r)
     misdirect_req *q = ap_get_module_config(r->request_config,
                                             &misdirect_module);
     misdirect_srv_conf *conf = misdirect_conf(r->server);
-    const char *what = NULL;
+    const char *what = NULL, *detail = NULL;
     int level = APLOG_ERR, reset = 0;
     conn_rec *c;
 
@@ -760,18 +918,19 @@ misdirect_req *misdirect_refusal(request_rec *r)
     if (r->status == HTTP_FORBIDDEN && r->connection->master
         && apr_table_get(r->notes, "ssl-renegotiate-forbidden")) {
         /* The client never sees this 403: mod_http2 resets the stream. */
-        what = "mod_ssl refused the stream, which mod_http2 resets with "
-               "HTTP_1_1_REQUIRED: the request's virtual host needs a new "
-               "handshake (its SSLVerifyClient or SSLCipherSuite differs "
-               "from the handshake's), which HTTP/2 cannot do, so the "
-               "client must retry over HTTP/1.1";
+        what = "mod_ssl refused the stream (HTTP_1_1_REQUIRED)";
+        detail = "the request's virtual host needs a new handshake (its "
+                 "SSLVerifyClient or SSLCipherSuite differs from the "
+                 "handshake's), which HTTP/2 cannot do, so the client must "
+                 "retry over HTTP/1.1";
         reset = 1;
     }
     else if (misdirect_verify_refused(r, q)) {
-        what = "mod_ssl answered 403: the request's virtual host verifies "
-               "client certificates more strictly (SSLVerifyClient) than "
-               "the handshake's, and the client could not present one on "
-               "this connection";
+        what = "mod_ssl answered 403";
+        detail = "the request's virtual host verifies client certificates "
+                 "more strictly (SSLVerifyClient) than the handshake's, "
+                 "and the client could not present one on this "
+                 "connection";
     }
     else if (q != &misdirect_reached
              && r->status != HTTP_MISDIRECTED_REQUEST) {
@@ -782,7 +941,10 @@ misdirect_req *misdirect_refusal(request_rec *r)
         int refused = q == &misdirect_reached;
 
         q = misdirect_req_judge(r, c);
-        what = refused ? misdirect_ssl_refusal(r, q) : NULL;
+        detail = refused ? misdirect_ssl_refusal(r, q) : NULL;
+        what = detail ? apr_psprintf(r->pool, "mod_ssl answered %d",
+                                     r->status)
+                      : NULL;
         if (what && r->status != HTTP_MISDIRECTED_REQUEST) {
             /* Plain HTTP on a TLS port, no Host, no SNI: mod_ssl's cause
              * is not one of the module's checks, and a line that named
@@ -819,6 +981,7 @@ misdirect_req *misdirect_refusal(request_rec *r)
         misdirect_req_find_cause(r, c, q);      /* served, then refused */
     }
     q->what = what;
+    q->detail = detail;
     q->level = level;
     q->reset = reset;
     misdirect_req_set_vars(q, r);
@@ -831,7 +994,8 @@ misdirect_req *misdirect_refusal(request_rec *r)
 void misdirect_explain(request_rec *r)
 {
     misdirect_req *q = misdirect_refusal(r);
-    const char *extra, *hint, *logno;
+    const char *extra, *logno;
+    misdirect_advise_fn advise;
     conn_rec *c = r->connection->master ? r->connection->master
                                         : r->connection;
 
@@ -846,25 +1010,18 @@ void misdirect_explain(request_rec *r)
         }
         logno = MISDIRECT_LOGNO(006);
         extra = " by=\"mod_ssl\"";
-        hint = misdirect_ssl_hint(r, c, q);
+        advise = misdirect_ssl_hint;
     }
     else {
         misdirect_counters_count_other(r->server);
         logno = MISDIRECT_LOGNO(007);
         extra = apr_pstrcat(r->pool, " by=\"handler\"",
                             misdirect_handler_fields(r), NULL);
-        hint = misdirect_proxied(r)
-               ? "the backend decided this 421 itself: see its own logs; "
-                 "a backend behind ProxyPass often wants the client's "
-                 "Host (ProxyPreserveHost On), or SNI that matches it"
-               : "the configuration or the application decided this 421 "
-                 "itself (a RewriteRule [R=421], a Redirect 421, a "
-                 "script's Status: 421): see the rules and the "
-                 "application's logs for this URL";
+        advise = misdirect_handler_hint;
     }
     misdirect_counters_count_cause(r->server, q->cause);
     if (!APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, q->level)) {
         return;
     }
-    misdirect_log(q, r, c, q->level, logno, q->what, extra, hint);
+    misdirect_log(q, r, c, q->level, logno, q->what, extra, advise);
 }

@@ -73,11 +73,32 @@ static uint64_t misdirect_fold_hash(const char *key)
     return h ? h : 1;
 }
 
+/* Empties sl under the lock, and moves back each slot after it whose
+ * probe from its home slot passed sl, as linear probing deletes: so a
+ * lookup stops at the first empty slot instead of walking the table. */
 static void misdirect_fold_free(misdirect_fold_slot *sl)
 {
+    misdirect_fold_slot *t = misdirect_fold->slot;
+    apr_size_t hole = (apr_size_t)(sl - t), j = hole, home;
+
     free(sl->key);
     free(sl->pending);
     memset(sl, 0, sizeof(*sl));
+    for (;;) {
+        j = (j + 1) % MISDIRECT_FOLD_SLOTS;
+        if (!t[j].hash) {
+            return;
+        }
+        home = (apr_size_t)(t[j].hash % MISDIRECT_FOLD_SLOTS);
+        /* Slot j may fill the hole unless its home lies after the hole,
+         * up to j, going round. */
+        if (hole < j ? (home <= hole || home > j)
+                     : (home <= hole && home > j)) {
+            t[hole] = t[j];
+            memset(&t[j], 0, sizeof(t[j]));
+            hole = j;
+        }
+    }
 }
 
 /* A budget for one more detailed line this second?  Under the lock. */
@@ -153,19 +174,18 @@ static void misdirect_fold_flush(apr_pool_t *p, int final)
         apr_thread_mutex_lock(misdirect_fold->lock);
     }
     misdirect_fold->flushed = now;
-    for (i = 0; i < MISDIRECT_FOLD_SLOTS; i++) {
+    for (i = 0; i < MISDIRECT_FOLD_SLOTS; ) {
         misdirect_fold_slot *sl = &misdirect_fold->slot[i];
 
-        if (!sl->hash) {
+        if (sl->hash
+            && (sl->pending ? final || misdirect_fold_budget(now)
+                            : final
+                              || now - sl->first >= MISDIRECT_FOLD_WINDOW)) {
+            /* Freed, and maybe filled by a later slot: look again. */
+            misdirect_fold_write(p, sl);
             continue;
         }
-        if (sl->pending && (final || misdirect_fold_budget(now))) {
-            misdirect_fold_write(p, sl);
-        }
-        else if (!sl->pending
-                 && (final || now - sl->first >= MISDIRECT_FOLD_WINDOW)) {
-            misdirect_fold_write(p, sl);
-        }
+        i++;
     }
     dropped = misdirect_fold->dropped;
     misdirect_fold->dropped = 0;
@@ -184,15 +204,72 @@ static void misdirect_fold_flush(apr_pool_t *p, int final)
     }
 }
 
+/* The slot that holds (h, logno, key), or NULL, and in *free_sl the
+ * free slot that ends h's run (NULL: the table is full); under the
+ * lock. */
+static misdirect_fold_slot *misdirect_fold_find(uint64_t h,
+                                                const char *logno,
+                                                const char *key,
+                                                misdirect_fold_slot **free_sl)
+{
+    misdirect_fold_slot *sl;
+    int i;
+
+    *free_sl = NULL;
+    for (i = 0; i < MISDIRECT_FOLD_SLOTS; i++) {
+        sl = &misdirect_fold->slot[(h + (uint64_t)i) % MISDIRECT_FOLD_SLOTS];
+        if (!sl->hash) {
+            *free_sl = sl;
+            return NULL;
+        }
+        if (sl->hash == h && sl->logno == logno && !strcmp(sl->key, key)) {
+            return sl;
+        }
+    }
+    return NULL;
+}
+
+/* Counts a repeat of its window's line, if sl is one. */
+static int misdirect_fold_count(misdirect_fold_slot *sl, apr_time_t now)
+{
+    if (!sl) {
+        return 0;
+    }
+    sl->repeated++;
+    sl->last = now;
+    return 1;
+}
+
+int misdirect_fold_repeat(request_rec *r, int level, const char *logno,
+                          const char *key)
+{
+    misdirect_fold_slot *free_sl;
+    uint64_t h;
+    int repeat;
+
+    if (level > APLOG_WARNING || !misdirect_fold
+        || misdirect_log_limit() == 0) {
+        return 0;
+    }
+    h = misdirect_fold_hash(apr_pstrcat(r->pool, logno, key, NULL));
+    apr_thread_mutex_lock(misdirect_fold->lock);
+    repeat = misdirect_fold_count(misdirect_fold_find(h, logno, key,
+                                                      &free_sl),
+                                  apr_time_now());
+    apr_thread_mutex_unlock(misdirect_fold->lock);
+    return repeat;
+}
+
 int misdirect_fold_line(request_rec *r, int level, const char *logno,
                         const char *key, const char *line)
 {
     apr_time_t now = apr_time_now();
     uint64_t h;
-    misdirect_fold_slot *sl, *free_sl = NULL;
-    int i, detail = 0;
+    misdirect_fold_slot *sl, *free_sl;
+    int detail = 0;
 
-    if (!misdirect_fold || misdirect_log_limit() == 0) {
+    if (level > APLOG_WARNING || !misdirect_fold
+        || misdirect_log_limit() == 0) {
         return 1;
     }
     /* Without a thread (prefork), a line writes what has come due. */
@@ -206,20 +283,11 @@ int misdirect_fold_line(request_rec *r, int level, const char *logno,
     }
     h = misdirect_fold_hash(apr_pstrcat(r->pool, logno, key, NULL));
     apr_thread_mutex_lock(misdirect_fold->lock);
-    for (i = 0; i < MISDIRECT_FOLD_SLOTS; i++) {
-        sl = &misdirect_fold->slot[(h + (uint64_t)i) % MISDIRECT_FOLD_SLOTS];
-        if (!sl->hash) {
-            if (!free_sl) {
-                free_sl = sl;
-            }
-            continue;
-        }
-        if (sl->hash == h && sl->logno == logno && !strcmp(sl->key, key)) {
-            sl->repeated++;
-            sl->last = now;
-            apr_thread_mutex_unlock(misdirect_fold->lock);
-            return 0;
-        }
+    /* Another thread may have written the first of these meanwhile. */
+    if (misdirect_fold_count(misdirect_fold_find(h, logno, key, &free_sl),
+                             now)) {
+        apr_thread_mutex_unlock(misdirect_fold->lock);
+        return 0;
     }
     if (!free_sl) {
         misdirect_fold->dropped++;

@@ -389,6 +389,9 @@ const char *misdirect_vhost_desc(apr_pool_t *p, server_rec *s)
     if (!s) {
         return "(unknown)";
     }
+    if (misdirect_conf(s)->desc) {
+        return misdirect_conf(s)->desc;
+    }
     return apr_psprintf(p, "%s (%s)", s->server_hostname,
                         misdirect_vhost_where(p, s));
 }

@@ -54,6 +54,7 @@ typedef struct {
     const char *ctx_certs;                   /* and their names, sorted */
     int file_order;                          /* 0 the main server, then
                                               * the vhosts as written */
+    const char *desc;                        /* "name (file:line)" */
 } misdirect_srv_conf;
 
 /* What the module knows about a client connection, in its conn_config
@@ -143,6 +144,7 @@ typedef struct {
      * happened, the line's level; explained once. */
     const char *by;
     const char *what;
+    const char *detail;                      /* why, in more words */
     int level;
     int reset;                               /* mod_http2 resets the
                                               * stream instead */
@@ -376,21 +378,45 @@ MISDIRECT_INTERNAL const char *misdirect_check_list(apr_pool_t *p,
                                                     unsigned int mask);
 /* The HTTP/2 stream id of r, or NULL (HTTP/1.x, or no mod_http2). */
 MISDIRECT_INTERNAL const char *misdirect_h2_stream(request_rec *r);
-/* misdirect_fold.c: MisdirectLogLimit.  Is this diagnosis line (line,
- * whole; key, what makes two lines the same) to be written now?  0: it
- * was folded into its summary, or waits for a second with room. */
+/* misdirect_fold.c: MisdirectLogLimit.  Is the line of (logno, key),
+ * key being what makes two lines the same, a repeat within its window?
+ * Then it is counted, and 1 says that there is no line to build. */
+MISDIRECT_INTERNAL int misdirect_fold_repeat(request_rec *r, int level,
+                                             const char *logno,
+                                             const char *key);
+/* Is this diagnosis line (line, whole) to be written now?  0: it was
+ * folded into its summary, or waits for a second with room.  Lines below
+ * warn are asked for, and always written. */
 MISDIRECT_INTERNAL int misdirect_fold_line(request_rec *r, int level,
                                            const char *logno,
                                            const char *key,
                                            const char *line);
 /* Each child's fold table and the thread that writes what is due. */
 MISDIRECT_INTERNAL void misdirect_fold_register_hooks(void);
+/* What a line tells the administrator to change: brief, what happened
+ * and the fix in a few words, at the start of the line; hint, the same
+ * at length in the terms of the clients that cause it, as its last
+ * field.  NULL when there is nothing to say. */
+typedef struct {
+    const char *brief;
+    const char *hint;
+} misdirect_advice;
+
+/* Gives a line's advice; diff, the TLS settings that differ, or NULL. */
+typedef misdirect_advice (*misdirect_advise_fn)(const misdirect_req *q,
+                                                request_rec *r,
+                                                conn_rec *c,
+                                                const char *diff);
+
 /* The one line that explains a finding; extra holds further fields
- * (with a leading space), hint, when given, replaces the usual one. */
+ * (with a leading space); advise, when given, replaces the advice of the
+ * module's own findings.  A repeat folded under MisdirectLogLimit is
+ * counted, and its line, advice and all, never built. */
 MISDIRECT_INTERNAL void misdirect_log(const misdirect_req *q, request_rec *r,
                                       conn_rec *c, int level,
                                       const char *logno, const char *what,
-                                      const char *extra, const char *hint);
+                                      const char *extra,
+                                      misdirect_advise_fn advise);
 /* Explains a 421, 400 or 403 that the request check did not answer. */
 MISDIRECT_INTERNAL void misdirect_explain(request_rec *r);
 /* Judges such a refusal once, and sets its MISDIRECT_* variables; NULL

@@ -394,8 +394,7 @@ static const misdirect_outcome misdirect_outcomes[] = {
     { APLOG_ERR, MISDIRECT_LOGNO(001),
       "Misdirected request rejected with 421" },
     { APLOG_WARNING, MISDIRECT_LOGNO(008),
-      "Misdirected request served under ReportOnly; Misdirect On would "
-      "reject it with 421" }
+      "Misdirected request served under ReportOnly; On would refuse it" }
 };
 
 /* A checked request with nothing to object to: count it, and trace it

@@ -108,7 +108,7 @@ my @ONE_CERT = map { { name => $_, conf => "SSLCertificateFile $pki/wild.crt\n"
         status => 200, reason => 'port-mismatch', action => 'report',
         checks => 'sni-missing,port-mismatch', vhost => 'default.test',
         logno => '002');
-    like $r->{error_log}, qr/MISDIRECT002: Misdirected request reported and served: host names port 8 but [^\n]* checks="sni-missing:allow,port-mismatch:report"/,
+    like $r->{error_log}, qr/MISDIRECT002: Misdirected request reported and served: [^.]*\. host names port 8 but [^\n]* checks="sni-missing:allow,port-mismatch:report"/,
         'the sentence describes the reported check; both are listed';
     expect_case('plain: unknown host (allow), port (report): the reported '
         . 'one', probe($s, via => 'plain', host => 'nosuch.test:8'),

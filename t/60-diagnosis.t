@@ -28,8 +28,8 @@ subtest 'a cert-mismatch rejection on HTTP/1.1, second request' => sub {
     is $r[1]{status}, 421, 'answered 421';
     my $line = $s->wait_error_log(qr/MISDIRECT001/, $mark) // '';
     like $line, qr/\[misdirect:error\]/, 'logged at error by misdirect';
-    like $line, qr/MISDIRECT001: Misdirected request rejected with 421: host x\.b\.wild\.test selects virtual host b\.wild\.test, but the TLS handshake was for a\.wild\.test, whose certificate does not cover it\. /,
-        'opens with a sentence';
+    like $line, qr/MISDIRECT001: Misdirected request rejected with 421: a connection pool reused a connection opened for another host; give each host its own pool\. host x\.b\.wild\.test selects virtual host b\.wild\.test, but the TLS handshake was for a\.wild\.test, whose certificate does not cover it\. /,
+        'opens with what happened and the fix, then a sentence';
     my $f = fields($line);
     is $f->{reason}, 'cert-mismatch', 'reason';
     is $f->{checks}, 'cert-mismatch:reject', 'checks with actions';
@@ -73,8 +73,8 @@ subtest 'mod_ssl refuses other certificates: its 421, explained' => sub {
     unlike $log, qr/MISDIRECT00[123]:/, 'the module judged nothing';
     is scalar(() = $log =~ /\[misdirect:(?:error|warn)\]/g), 1,
         'one line from the module';
-    like $line, qr/\[misdirect:error\].*MISDIRECT006: mod_ssl answered 421: its SSLVHostSNIPolicy refuses the request's virtual host on this handshake: host beta\.test selects virtual host beta\.test, but the TLS handshake was for alpha\.test, whose certificate does not cover it\. /,
-        'opens with a sentence that names mod_ssl';
+    like $line, qr/\[misdirect:error\].*MISDIRECT006: mod_ssl answered 421: a connection pool reused a connection opened for another host; give each host its own pool\. its SSLVHostSNIPolicy refuses the request's virtual host on this handshake: host beta\.test selects virtual host beta\.test, but the TLS handshake was for alpha\.test, whose certificate does not cover it\. /,
+        'opens with mod_ssl, what happened and the fix, then a sentence';
     my $f = fields($line);
     is $f->{by}, 'mod_ssl', 'by mod_ssl';
     is $f->{reason}, 'cert-mismatch', 'reason: what its checks would see';
@@ -195,7 +195,7 @@ subtest 'mod_ssl\'s 400 and 403 are explained and counted too' => sub {
         request => "GET / HTTP/1.1\r\nHost: default.test\r\nConnection: close\r\n\r\n");
     is $st, 403, 'no SNI under SSLStrictSNIVHostCheck: mod_ssl answers 403';
     my $line = $strict->wait_error_log(qr/MISDIRECT006/, $mark) // '';
-    like $line, qr/MISDIRECT006: mod_ssl answered 403: SSLStrictSNIVHostCheck requires SNI/,
+    like $line, qr/MISDIRECT006: mod_ssl answered 403: the client sent no SNI, which SSLStrictSNIVHostCheck requires; make it send SNI\. SSLStrictSNIVHostCheck requires SNI/,
         'explained';
     like fields($line)->{hint}, qr/make the client or proxy send SNI/, 'hint';
 
@@ -274,7 +274,7 @@ subtest 'a report is a warning with its own number' => sub {
     my $mark = $r->mark;
     $r->http(requests => [{ host => 'nosuch.test' }]);
     my $line = $r->wait_error_log(qr/MISDIRECT002/, $mark) // '';
-    like $line, qr/\[misdirect:warn\].*MISDIRECT002: Misdirected request reported and served: no virtual host is named nosuch\.test, so the default default\.test answers\./,
+    like $line, qr/\[misdirect:warn\].*MISDIRECT002: Misdirected request reported and served: no vhost here is named for the host; add the name as ServerAlias if it is yours\. no virtual host is named nosuch\.test, so the default default\.test answers\./,
         'sentence';
     my $f = fields($line);
     ok !exists $f->{sni}, 'plain connection: no TLS fields';

@@ -140,6 +140,43 @@ sub wait_account ($s, $mark, $logno, $total, $timeout) {
 }
 
 {
+    # Hundreds of pairs whose windows end at different times: the table
+    # frees the ended ones while the rest go on, and still finds each of
+    # those, so no pair gets a second detailed line within its window.
+    # The first stream of each connection is served, so that every
+    # refused one is a later request with one cause.
+    my $s = MisdirectTest->new(name => 'log-limit-table',
+        mpm => MisdirectTest::h2_mpm(),
+        global => "MisdirectLogLimit 1000\n$ONE_CHILD");
+    my $mark = $s->mark;
+    my ($sent, $refused, $t0) = (0, 0, time);
+    srand 62;
+    while (time - $t0 < 12) {
+        my @hosts = map { 'x' . int(rand 400) . '.b.wild.test' } 1 .. 60;
+        my $res = $s->h2(sni => 'a.wild.test', streams => [
+            map { { authority => $_, path => '/' } } 'a.wild.test', @hosts ]);
+        $sent += @hosts;
+        $refused += grep { $_->{status} == 421 } $res->{streams}->@*;
+    }
+    is $refused, $sent, "$sent streams for 400 hosts, all refused";
+    my $a = wait_account($s, $mark, '001', $sent, 10);
+    is $a->{sum}, $sent, 'the lines account for every one';
+    my (%at, @early);
+    for (split /\n/, $s->error_log_since($mark)) {
+        next unless /\] MISDIRECT001: / && / host="([^"]+)"/;
+        my $host = $1;
+        my ($h, $m, $sec) = /^\[\w+ \w+ \d+ (\d+):(\d+):([\d.]+) /;
+        my $t = $h * 3600 + $m * 60 + $sec;
+        push @early, sprintf('%s %.2f s after its last', $host,
+            $t - $at{$host}) if defined $at{$host} && $t - $at{$host} < 3.9;
+        $at{$host} = $t;
+    }
+    is scalar(@early), 0, 'no host got a second detailed line within its '
+        . 'window of 4 s (' . scalar(keys %at) . ' hosts)'
+        or diag join "\n", @early[0 .. ($#early < 9 ? $#early : 9)];
+}
+
+{
     my $s = MisdirectTest->new(name => 'log-limit-off',
         global => "MisdirectLogLimit 0\n$ONE_CHILD");
     my $mark = $s->mark;

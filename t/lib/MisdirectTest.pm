@@ -439,18 +439,41 @@ sub stop ($self) {
         _wait_gone($pid, $STOP_TIMEOUT)
             or warn "MisdirectTest: httpd pid $pid survived SIGKILL\n";
     }
-    $self->_check_crashes;
+    $self->_check_log;
 }
 
-# A child that died of a signal fails the test that ran the server, as
-# httpd's own test framework checks every error_log: whatever the test
-# asserted, the server did not hold up.
-sub _check_crashes ($self) {
+# The opening of a line that explains a request, from its message
+# number to the full stop after what happened and what to change, is at
+# most this long (docs/diagnosis.md).
+our $OPENING_MAX = 180;
+
+# Every error_log is read when its server stops, as httpd's own test
+# framework does after each test: a child that died of a signal fails
+# the test that ran the server (whatever the test asserted, the server
+# did not hold up), and so does a diagnosis line whose opening does not
+# say, in its first $OPENING_MAX characters, what happened and what to
+# change.
+sub _check_log ($self) {
+    return unless Test::More->can('ok');
+    my @lines = split /\n/, _read_from("$self->{root}/logs/error_log", 0);
     my @crash = grep { /exit signal|\bAH00052\b|child pid \d+ exit signal/ }
-        split /\n/, _read_from("$self->{root}/logs/error_log", 0);
-    return unless @crash && Test::More->can('ok');
-    Test::More::ok(0, "httpd $self->{name}: no child crashed");
-    Test::More::diag($_) for @crash;
+        @lines;
+    if (@crash) {
+        Test::More::ok(0, "httpd $self->{name}: no child crashed");
+        Test::More::diag($_) for @crash;
+    }
+    my @long = grep {
+        my ($msg) = /\] (MISDIRECT00[1235678]: .*)/;
+        my $end = defined $msg ? index($msg, '. ') : 0;
+        defined $msg && ($end < 0 || $end > $OPENING_MAX
+                         || substr($msg, 0, $end) !~ /^MISDIRECT\d+: .*?: .*; /);
+    } @lines;
+    if (@long) {
+        Test::More::ok(0, "httpd $self->{name}: every diagnosis line says "
+            . "what happened and what to change in its first $OPENING_MAX "
+            . 'characters');
+        Test::More::diag(substr($_, 0, 400)) for @long[0 .. ($#long < 4 ? $#long : 4)];
+    }
 }
 
 sub DESTROY ($self) {

@@ -102,16 +102,36 @@ sub cg_control ($srv, @args) {
         "--vgdb-prefix=$srv->{root}/cg/vgdb", @args, $srv->{pid});
 }
 
+# The module's diagnosis lines in the server's error_log: detailed
+# (MISDIRECT001 to 008) and summaries of folded repeats (MISDIRECT009).
+sub log_lines ($srv) {
+    my $log = -f "$srv->{root}/logs/error_log"
+        ? slurp("$srv->{root}/logs/error_log") : '';
+    return { detail => scalar(() = $log =~ /\] MISDIRECT00[1-8]: /g),
+             summary => scalar(() = $log =~ /MISDIRECT009:/g),
+             folded => eval { my $k = 0;
+                 $k += $1 while $log =~ /MISDIRECT009: (\d+) more/g; $k } };
+}
+
 # Zero the counters, run the requests, dump, read the dump.
 sub cg_window ($srv, $proto, $class, $n) {
+    # A burst's lines: the summaries of earlier 421s are written within
+    # 5 s, and so are this window's after it.
+    my $burst = $srv->{with} && $class eq 'reject' && $n > 1;
+    sleep 5 if $burst;
     cg_control($srv, '-z');
+    my $before = log_lines($srv);
     h2load_run($srv, $proto, $class, $n, 1, 1, 900);
     cg_control($srv, '-d');
+    sleep 5 if $burst;
+    my $after = log_lines($srv);
     my @dumps = sort { (stat $a)[9] <=> (stat $b)[9] || $a cmp $b }
         grep { !$srv->{seen}{$_}++ } glob "$srv->{root}/cg/callgrind.out.*";
     die "bench: no new callgrind dump for $srv->{name}\n" unless @dumps;
     my $r = parse_callgrind($dumps[-1]);
     unlink @dumps unless $opt{keep};
+    $r->{logged} = { map { $_ => $after->{$_} - $before->{$_} }
+        keys %$after };
     return $r;
 }
 
@@ -161,6 +181,9 @@ sub cg_measure ($srv) {
             $per{alloc_via} = $wn->{alloc_via} // {};
             $per{n} = $n;
             $per{fresh} = $fresh;
+            $per{logged} = $wn->{logged};
+            $per{log_calls} = $lines->($wn);
+            $per{log_instr} = $line_instr->($wn);
             $per{calls} = { map { $_ => $wn->{calls}{$_} / $n }
                 keys %{ $wn->{calls} } };
             $per{incl} = { map { $_ => $wn->{incl}{$_} / $n }

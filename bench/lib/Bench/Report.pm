@@ -227,6 +227,39 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' the module made: ' . (@via ? join('; ', @via) : 'none')
             . '.', '';
 
+        # A burst of 421s of one pair: every rejected window is one, the
+        # same SNI and host again and again, as from a browser's page or
+        # a misconfigured proxy.  Its lines fold into one summary.
+        push @md, '### A burst of 421s of one pair', '',
+            'Each rejected window above is a burst: the same SNI and host,'
+            . ' answered 421 by the module again and again. One detailed'
+            . ' line is written; the repeats are counted and their count'
+            . ' written as a summary (`MISDIRECT009`) within 5 s, so their'
+            . ' lines are never built. "per 421" is the module\'s inclusive'
+            . ' cost (for HTTP/2 by difference, as above, so without the'
+            . ' burst\'s first, detailed line); "diagnosis" is'
+            . ' `misdirect_log` per call, the detailed line included;'
+            . ' "accounted for" adds the detailed lines and the repeats the'
+            . ' summaries count, read from error_log after the window.', '',
+            '| vhosts | protocol | 421s | module per 421 | diagnosis per 421'
+            . ' | detailed lines | summary lines | accounted for |',
+            '|---:|---|---:|---:|---:|---:|---:|---:|';
+        for my $scale (@SCALES) {
+            for my $proto (@PROTOS) {
+                my $r = $cg->{$scale}{1}{$proto}{reject} or next;
+                my $l = $r->{logged} // {};
+                push @md, sprintf '| %s | %s | %d | %s | %s | %s | %s | %s |',
+                    commify($scale), $PROTO_NAME{$proto}, $r->{n},
+                    commify($r->{module}),
+                    $r->{log_calls}
+                        ? commify($r->{log_instr} / $r->{log_calls}) : '-',
+                    $l->{detail} // '-', $l->{summary} // '-',
+                    defined $l->{detail}
+                        ? ($l->{detail} + ($l->{folded} // 0)) : '-';
+            }
+        }
+        push @md, '';
+
         for my $scale (@SCALES) {
             for my $proto (@PROTOS) {
                 my $a = $cg->{$scale}{1}{$proto}{accepted};
