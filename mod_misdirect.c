@@ -473,7 +473,8 @@ static const command_rec misdirect_cmds[] = {
     { NULL }
 };
 
-AP_DECLARE_MODULE(misdirect) = {
+/* APLOG_USE_MODULE is in misdirect_private.h, for every file. */
+module AP_MODULE_DECLARE_DATA misdirect_module = {
     STANDARD20_MODULE_STUFF,
     NULL,                       /* create per-directory config */
     NULL,                       /* merge per-directory config */

@@ -47,8 +47,6 @@
 
 #include <unistd.h>
 
-APLOG_USE_MODULE(misdirect);
-
 #define MISDIRECT_RETAINED "mod_misdirect-counters"
 #define MISDIRECT_MAGIC    0x4d495332u     /* "MIS2" */
 

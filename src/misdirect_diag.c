@@ -23,8 +23,6 @@
 #include "apr_optional_hooks.h"
 #include "apr_strings.h"
 
-APLOG_USE_MODULE(misdirect);
-
 static APR_OPTIONAL_FN_TYPE(http2_var_lookup) *misdirect_h2_var;
 
 void misdirect_diag_optional_fns(void)

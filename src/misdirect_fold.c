@@ -30,8 +30,6 @@
 #include "apr_thread_mutex.h"
 #include "apr_thread_proc.h"
 
-APLOG_USE_MODULE(misdirect);
-
 /* Distinct lines a child keeps at once, and how long a window lasts
  * before its summary is due. */
 #define MISDIRECT_FOLD_SLOTS 1024

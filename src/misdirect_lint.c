@@ -18,8 +18,6 @@
 
 #include <openssl/pem.h>
 
-APLOG_USE_MODULE(misdirect);
-
 /* Is label one of the ", "-separated items of list? */
 static int misdirect_in_list(const char *list, const char *label)
 {

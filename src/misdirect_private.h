@@ -13,6 +13,7 @@
 
 #include "httpd.h"
 #include "http_config.h"
+#include "http_log.h"
 #include "apr_tables.h"
 #include "apr_hash.h"
 
@@ -26,7 +27,9 @@
  * reused once published. */
 #define MISDIRECT_LOGNO(n) "MISDIRECT" #n ": "
 
-extern module AP_MODULE_DECLARE_DATA misdirect_module;
+/* Declares misdirect_module, and ties every file's ap_log_* calls to
+ * its LogLevel (misdirect:LEVEL), as mod_ssl's private header does. */
+APLOG_USE_MODULE(misdirect);
 
 /* How many certificates of one vhost (RSA, ECDSA, ...) the coverage
  * memo tells apart.  Servers use two or three of OpenSSL's key types; a

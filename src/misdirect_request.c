@@ -24,8 +24,6 @@
 #include "apr_network_io.h"
 #include "apr_strings.h"
 
-APLOG_USE_MODULE(misdirect);
-
 int misdirect_server_has_name(server_rec *s, const char *host,
                               apr_port_t port)
 {

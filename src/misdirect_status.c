@@ -32,8 +32,6 @@
 #include "apr_strings.h"
 #include "apr_time.h"
 
-APLOG_USE_MODULE(misdirect);
-
 #define MISDIRECT_HANDLER  "misdirect-status"
 #define MISDIRECT_METRICS  "misdirect-metrics"
 

@@ -26,8 +26,6 @@
 
 #include <openssl/x509v3.h>
 
-APLOG_USE_MODULE(misdirect);
-
 /* The prototypes of modules/ssl/mod_ssl_openssl.h, which Debian's
  * apache2-dev does not install. */
 APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
