@@ -146,10 +146,30 @@ deps-prometheus:
 	        update-rc.d prometheus disable >/dev/null 2>&1 || true; \
 	    fi; }
 
+# Debian's layout (mods-available, a2enmod).  Elsewhere (RHEL and
+# Fedora's conf.modules.d, a source build's httpd.conf) the module is
+# installed and the two lines to add are printed.
 install: $(MODULE)
 	$(APXS) -i -n misdirect mod_misdirect.la
-	install -m 644 conf/misdirect.load conf/misdirect.conf \
-	    $$($(APXS) -q SYSCONFDIR)/mods-available/
+	@conf=$$($(APXS) -q SYSCONFDIR); \
+	if [ -d "$$conf/mods-available" ]; then \
+	    echo "install -m 644 conf/misdirect.load conf/misdirect.conf" \
+	        "$$conf/mods-available/"; \
+	    install -m 644 conf/misdirect.load conf/misdirect.conf \
+	        "$$conf/mods-available/"; \
+	    echo "mod_misdirect: enable it with 'a2enmod misdirect'," \
+	        "then 'apachectl graceful'"; \
+	else \
+	    echo "mod_misdirect: $$conf has no mods-available (not Debian's" \
+	        "layout): the module is installed as" \
+	        "$$($(APXS) -q LIBEXECDIR)/mod_misdirect.so; load it with" \
+	        "the line"; \
+	    echo "    LoadModule misdirect_module" \
+	        "$$($(APXS) -q LIBEXECDIR)/mod_misdirect.so"; \
+	    echo "in httpd.conf (RHEL, Fedora: a file such as" \
+	        "conf.modules.d/10-misdirect.conf), and copy the settings" \
+	        "you want from conf/misdirect.conf."; \
+	fi
 
 # The packages first, then the build: also right under make -j.
 demo: deps-demo
