@@ -217,7 +217,6 @@ static void *misdirect_create_srv_conf(apr_pool_t *p, server_rec *s)
     conf->log_limit = MISDIRECT_UNSET;
     conf->counter_slot = MISDIRECT_UNSET;
     conf->tls = NULL;
-    conf->ssl_ctx = NULL;
     conf->ctx_certs = NULL;
     return conf;
 }
@@ -255,7 +254,6 @@ static void *misdirect_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     /* Set per vhost at startup, never inherited. */
     conf->counter_slot = MISDIRECT_UNSET;
     conf->tls = NULL;
-    conf->ssl_ctx = NULL;
     conf->ctx_certs = NULL;
     return conf;
 }

@@ -52,8 +52,7 @@ typedef struct {
     misdirect_action_e policy[MISDIRECT_CHECK_COUNT]; /* action, defaulted */
     int counter_slot;                        /* this vhost's counters */
     misdirect_tls_profile *tls;              /* NULL without SSLEngine */
-    SSL_CTX *ssl_ctx;                        /* mod_ssl's, for this vhost */
-    X509 *certs[MISDIRECT_CERT_SLOTS];       /* ssl_ctx's certificates */
+    X509 *certs[MISDIRECT_CERT_SLOTS];       /* mod_ssl's TLS context's */
     const char *ctx_certs;                   /* and their names, sorted */
     int file_order;                          /* 0 the main server, then
                                               * the vhosts as written */

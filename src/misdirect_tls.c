@@ -157,7 +157,6 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
                      "SNI will report the handshake vhost as unknown");
         return OK;
     }
-    misdirect_conf(s)->ssl_ctx = ctx;
     misdirect_note_certs(misdirect_conf(s), ctx);
     misdirect_name_ctx_certs(p, s);
     return OK;
