@@ -197,8 +197,8 @@ static misdirect_advice misdirect_cause_hint(const misdirect_req *q,
     switch (q->cause) {
     case MISDIRECT_CAUSE_NO_SNI:
         return misdirect_advise(
-            "the client sent no SNI; make it send the request's host as "
-            "SNI, or list it in MisdirectTrustedProxy",
+            "no SNI from the client; make it send the request's host as "
+            "SNI, or list your proxy's address in MisdirectTrustedProxy",
             "the client sent no SNI, as many reverse proxies and load "
             "balancers do (AWS load balancers to their targets, nginx "
             "and httpd's mod_proxy unless told), so the handshake used "
@@ -250,8 +250,8 @@ static misdirect_advice misdirect_cause_hint(const misdirect_req *q,
                            "as ServerName or ServerAlias"));
     case MISDIRECT_CAUSE_HOST_REWRITTEN:
         return misdirect_advise(
-            "a gateway rewrote Host but forwarded another site's name; "
-            "make it keep the client's Host",
+            "a forwarded host names another site; if your gateway set "
+            "it, make the gateway keep the client's Host",
             apr_psprintf(r->pool, "a gateway rewrote Host to %s but "
                          "forwarded another virtual host's name "
                          "(x_forwarded_host or forwarded; any client "
@@ -342,10 +342,25 @@ static misdirect_advice misdirect_hint(const misdirect_req *q,
     }
     switch (reason) {
     case MISDIRECT_CHECK_SNI_HOST:
+        if (misdirect_tls_verify_level(r->server)
+            > misdirect_tls_verify_level(q->hs)) {
+            return misdirect_advise(
+                "a reused connection, but this vhost verifies client "
+                "certificates more strictly; give both the same "
+                "SSLVerifyClient",
+                "a client (typically a browser on HTTP/2) reused a "
+                "connection for another name its certificate covers, but "
+                "the request's vhost verifies client certificates more "
+                "strictly (SSLVerifyClient) than the handshake's, so "
+                "mod_ssl asks for a certificate this connection never "
+                "offered and may refuse the request: give both vhosts the "
+                "same SSLVerifyClient, or the verifying vhost a "
+                "certificate of its own");
+        }
         if (diff) {
             return misdirect_advise(
-                MISDIRECT_REUSE_BRIEF " with other TLS settings; give "
-                "both vhosts the same settings",
+                "a connection was reused for a vhost with other TLS "
+                "settings; give both vhosts the same settings",
                 apr_psprintf(r->pool, "a client (typically a browser "
                              "on HTTP/2) reused a connection for "
                              "another name its certificate covers; "
@@ -394,8 +409,8 @@ static misdirect_advice misdirect_hint(const misdirect_req *q,
             "name");
     case MISDIRECT_CHECK_SNI_MISSING:
         return misdirect_advise(
-            "the client sent no SNI; make it send SNI, or list it in "
-            "MisdirectTrustedProxy",
+            "no SNI from the client; make it send SNI, or list your "
+            "proxy's address in MisdirectTrustedProxy",
             "the client sent no SNI on an address with name-based "
             "virtual hosts: make it send SNI, or list its address in "
             "MisdirectTrustedProxy");
@@ -658,8 +673,8 @@ static const char *misdirect_ssl_refusal(request_rec *r,
             return NULL;
         }
         return !q->hs || misdirect_ssl_refuses(q->hs, r->server)
-               ? "its SSLVHostSNIPolicy refuses the request's virtual host "
-                 "on this handshake"
+               ? "mod_ssl's SSLVHostSNIPolicy refuses the request's virtual "
+                 "host on this handshake"
                : "the model of mod_ssl's policy expected it to serve this "
                  "pair, so a module that runs before mod_misdirect may "
                  "have answered instead";
@@ -691,6 +706,19 @@ static misdirect_advice misdirect_ssl_fallback(request_rec *r,
                                         "request's (tls_differs)", NULL));
 }
 
+/* Did mod_ssl's access check refuse q's request (403) because its vhost
+ * verifies clients more strictly than the handshake's? */
+static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
+{
+    /* The marks misdirect_reached and misdirect_judged_clean carry no
+     * handshake. */
+    return r->status == HTTP_FORBIDDEN && q->handshake && q->hs
+           && q->hs != r->server
+           && misdirect_ssl_forbids(misdirect_tls_verify_level(q->hs),
+                                    misdirect_tls_verify_level(r->server),
+                                    q->handshake->tls13);
+}
+
 /* The advice of a refusal of mod_ssl's. */
 static misdirect_advice misdirect_ssl_hint(const misdirect_req *q,
                                            request_rec *r, conn_rec *c,
@@ -712,17 +740,19 @@ static misdirect_advice misdirect_ssl_hint(const misdirect_req *q,
             "the client named a host in SNI but none in the request "
             "(HTTP/1.0 without Host): make it send Host");
     }
-    if (r->status == HTTP_FORBIDDEN && q->facts.sni_sent) {
+    if (r->status == HTTP_FORBIDDEN
+        && (q->facts.sni_sent || q->reset || misdirect_verify_refused(r, q))) {
         return misdirect_advise(
-            "the vhost wants a client certificate this connection lacks; "
-            "give vhosts sharing a certificate the same SSLVerifyClient",
-            "a client that reuses a connection for another name of its "
-            "certificate (browsers on HTTP/2) cannot present a client "
-            "certificate after the handshake (TLS 1.3 offers only "
-            "post-handshake authentication, which browsers do not): give "
-            "the vhosts that share a certificate the same "
-            "SSLVerifyClient, or give the vhost that verifies clients "
-            "a certificate of its own");
+            "the vhost wants a client certificate the handshake did not "
+            "ask for; give both vhosts the same SSLVerifyClient",
+            "the request's vhost verifies client certificates more "
+            "strictly than the handshake's, and a client cannot present "
+            "one after the handshake (TLS 1.3 offers only post-handshake "
+            "authentication, which browsers and curl do not use; over "
+            "TLS 1.2 the renegotiation found none; HTTP/2 allows "
+            "neither): give the vhosts that one connection may reach the "
+            "same SSLVerifyClient, or the vhost that verifies clients a "
+            "certificate of its own");
     }
     if (r->status == HTTP_FORBIDDEN) {
         return misdirect_advise(
@@ -822,6 +852,20 @@ static int misdirect_proxied(request_rec *r)
     return r->filename && !strncmp(r->filename, "proxy:", 6);
 }
 
+/* ProxyPreserveHost for a proxied request: "on", "off", or "?" where
+ * mod_proxy is not loaded. */
+static const char *misdirect_preserve_host(request_rec *r)
+{
+    const proxy_dir_conf *dc = NULL;
+    module *proxy;
+
+    /* Found by name: the module must load without mod_proxy. */
+    if ((proxy = ap_find_linked_module("mod_proxy.c"))) {
+        dc = ap_get_module_config(r->per_dir_config, proxy);
+    }
+    return !dc ? "?" : dc->preserve_host ? "on" : "off";
+}
+
 /* " handler=... backend=... preserve_host=..." for a 421 that the
  * request's handler or a proxied backend answered. */
 static const char *misdirect_handler_fields(request_rec *r)
@@ -831,19 +875,11 @@ static const char *misdirect_handler_fields(request_rec *r)
                                   ? misdirect_escape(r->pool, r->handler)
                                   : "(none: answered before the handler)",
                                   "\"", NULL);
-    module *proxy;
 
     if (misdirect_proxied(r)) {
-        const proxy_dir_conf *dc = NULL;
-
-        /* Found by name: the module must load without mod_proxy. */
-        if ((proxy = ap_find_linked_module("mod_proxy.c"))) {
-            dc = ap_get_module_config(r->per_dir_config, proxy);
-        }
         out = apr_pstrcat(r->pool, out, " backend=\"",
                           misdirect_escape(r->pool, r->filename + 6),
-                          "\" preserve_host=\"",
-                          !dc ? "?" : dc->preserve_host ? "on" : "off",
+                          "\" preserve_host=\"", misdirect_preserve_host(r),
                           "\"", NULL);
     }
     return out;
@@ -857,13 +893,22 @@ static misdirect_advice misdirect_handler_hint(const misdirect_req *q,
     (void)q;
     (void)c;
     (void)diff;
-    return misdirect_proxied(r)
-        ? misdirect_advise(
-            "the backend decided it; see its logs (behind ProxyPass, "
-            "often ProxyPreserveHost On helps)",
+    if (misdirect_proxied(r)
+        && !strcmp(misdirect_preserve_host(r), "off")) {
+        return misdirect_advise(
+            "the backend decided it; see its logs, and keep the client's "
+            "Host with ProxyPreserveHost On",
             "the backend decided this 421 itself: see its own logs; "
             "a backend behind ProxyPass often wants the client's "
-            "Host (ProxyPreserveHost On), or SNI that matches it")
+            "Host (ProxyPreserveHost On, off here), or SNI that matches "
+            "it");
+    }
+    return misdirect_proxied(r)
+        ? misdirect_advise(
+            "the backend decided it; see its logs",
+            "the backend decided this 421 itself: see its own logs, and "
+            "the SNI the proxy sends it (SSLProxy*), which the backend "
+            "may compare with the Host it gets")
         : misdirect_advise(
             "the configuration or the application decided it; see "
             "their rules and logs for this URL",
@@ -873,18 +918,6 @@ static misdirect_advice misdirect_handler_hint(const misdirect_req *q,
             "application's logs for this URL");
 }
 
-/* Did mod_ssl's access check refuse q's request (403) because its vhost
- * verifies clients more strictly than the handshake's? */
-static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
-{
-    /* The marks misdirect_reached and misdirect_judged_clean carry no
-     * handshake. */
-    return r->status == HTTP_FORBIDDEN && q->handshake && q->hs
-           && q->hs != r->server
-           && misdirect_ssl_forbids(misdirect_tls_verify_level(q->hs),
-                                    misdirect_tls_verify_level(r->server),
-                                    q->handshake->tls13);
-}
 
 /* Who answered a refusal the check did not answer, judged once per
  * request (the ErrorDocument page asks before log_transaction does):

@@ -392,7 +392,7 @@ static const misdirect_outcome misdirect_outcomes[] = {
     { APLOG_ERR, MISDIRECT_LOGNO(001),
       "Misdirected request rejected with 421" },
     { APLOG_WARNING, MISDIRECT_LOGNO(008),
-      "Misdirected request served under ReportOnly; On would refuse it" }
+      "Served under ReportOnly; On would refuse it" }
 };
 
 /* A checked request with nothing to object to: count it, and trace it

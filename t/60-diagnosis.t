@@ -73,7 +73,7 @@ subtest 'mod_ssl refuses other certificates: its 421, explained' => sub {
     unlike $log, qr/MISDIRECT00[123]:/, 'the module judged nothing';
     is scalar(() = $log =~ /\[misdirect:(?:error|warn)\]/g), 1,
         'one line from the module';
-    like $line, qr/\[misdirect:error\].*MISDIRECT006: mod_ssl answered 421: a connection pool reused a connection opened for another host; give each host its own pool\. its SSLVHostSNIPolicy refuses the request's virtual host on this handshake: host beta\.test selects virtual host beta\.test, but the TLS handshake was for alpha\.test, whose certificate does not cover it\. /,
+    like $line, qr/\[misdirect:error\].*MISDIRECT006: mod_ssl answered 421: a connection pool reused a connection opened for another host; give each host its own pool\. mod_ssl's SSLVHostSNIPolicy refuses the request's virtual host on this handshake: host beta\.test selects virtual host beta\.test, but the TLS handshake was for alpha\.test, whose certificate does not cover it\. /,
         'opens with mod_ssl, what happened and the fix, then a sentence';
     my $f = fields($line);
     is $f->{by}, 'mod_ssl', 'by mod_ssl';
@@ -144,7 +144,35 @@ subtest 'the reverse proxy without SNI' => sub {
     is $f->{ssl_verdict}, 'serve', 'which serves the pair';
     like $f->{hint}, qr/^the client sent no SNI, as many reverse proxies and load balancers do.*proxy_ssl_server_name on; proxy_ssl_name \$host;.*sni req\.hdr\(host\).*MisdirectTrustedProxy$/,
         'hint: proxy settings and MisdirectTrustedProxy';
+
     $j->stop;
+
+    # Served past the policy, then refused by mod_ssl's access check: the
+    # vhost wants a client certificate.  Without SNI that is not
+    # SSLStrictSNIVHostCheck's 403, which is not set here.
+    my $i = MisdirectTest->new(name => 'diagnosis-insecure',
+        global => 'SSLVHostSNIPolicy insecure');
+    $mark = $i->mark;
+    ($r) = $i->https(sni => undef, requests => [{ host => 'shared3.test' }]);
+    is $r->{status}, 403, 'no SNI, a vhost that requires client certificates: 403';
+    my $line = $i->wait_error_log(qr/MISDIRECT006/, $mark) // '';
+    like $line, qr/MISDIRECT006: mod_ssl answered 403: the vhost wants a client certificate the handshake did not ask for; give both vhosts the same SSLVerifyClient\. /,
+        'opens with the client certificate, not SNI';
+    unlike $line, qr/SSLStrictSNIVHostCheck/, 'and never blames SSLStrictSNIVHostCheck';
+    $i->stop;
+
+    # Under ReportOnly, a legitimate reuse that MisdirectPolicy refuses:
+    # the longest opening there is, within its 180 characters (the
+    # harness checks every line when the server stops).
+    my $ro = MisdirectTest->new(name => 'diagnosis-reportonly-reuse',
+        global => "Misdirect ReportOnly\nMisdirectPolicy sni-host-mismatch reject");
+    $mark = $ro->mark;
+    ($r) = $ro->https(sni => 'shared1.test', requests => [{ host => 'shared2.test' }]);
+    is $r->{status}, 200, 'ReportOnly serves the reuse';
+    $line = $ro->wait_error_log(qr/MISDIRECT008/, $mark) // '';
+    like $line, qr/MISDIRECT008: Served under ReportOnly; On would refuse it: legitimate reuse of a connection for a name of its certificate; 'MisdirectPolicy sni-host-mismatch allow' serves it\. /,
+        'says what On would do, and how to keep serving it';
+    $ro->stop;
 };
 
 subtest 'HTTP/2 reuse refused by mod_ssl: which setting differs' => sub {
