@@ -638,8 +638,9 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                   misdirect_header_field(r, "forwarded", "Forwarded"),
                   extra ? extra : "",
                   advice.hint ? advice.hint : "");
-    /* Lines below warn are asked for, or scanners' noise mod_ssl logs
-     * at info too: never folded. */
+    /* Written now, or folded, or held for a second with room (lines
+     * below warn, asked for or logged at info as mod_ssl logs them, are
+     * always written). */
     if (misdirect_fold_line(r, level, logno, key, line)) {
         ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
     }

@@ -130,8 +130,8 @@ static const char *misdirect_fold_window(apr_pool_t *p,
 }
 
 /* Writes what a slot owes: its waiting detailed line (with how many
- * more came), or the summary of its repeats; frees the slot unless its
- * detail was just written and its window goes on. */
+ * more came), or the summary of its repeats; always frees the slot, which
+ * the flush's loop relies on to end. */
 static void misdirect_fold_write(apr_pool_t *p, misdirect_fold_slot *sl)
 {
     if (sl->pending) {
@@ -153,8 +153,9 @@ static void misdirect_fold_write(apr_pool_t *p, misdirect_fold_slot *sl)
 
 /* Once a second, and for the last time when the child exits: the
  * summaries whose window is over, and the waiting lines the budget
- * admits (all of them at exit). */
-static void misdirect_fold_flush(apr_pool_t *p, int final)
+ * admits (all of them at exit).  0: at exit, the lock was held, and the
+ * table was not touched. */
+static int misdirect_fold_flush(apr_pool_t *p, int final)
 {
     apr_time_t now = apr_time_now();
     apr_uint32_t dropped;
@@ -165,7 +166,7 @@ static void misdirect_fold_flush(apr_pool_t *p, int final)
      * rather than the child hanging. */
     if (final) {
         if (apr_thread_mutex_trylock(misdirect_fold->lock) != APR_SUCCESS) {
-            return;
+            return 0;
         }
     }
     else {
@@ -200,6 +201,7 @@ static void misdirect_fold_flush(apr_pool_t *p, int final)
     if (!final) {
         apr_pool_clear(p);
     }
+    return 1;
 }
 
 /* The slot that holds (h, logno, key), or NULL, and in *free_sl the
@@ -238,9 +240,25 @@ static int misdirect_fold_count(misdirect_fold_slot *sl, apr_time_t now)
     return 1;
 }
 
+/* Without a thread (prefork), each line, a repeat too, writes what has
+ * come due; else a steady repeat would never close its window. */
+static void misdirect_fold_due(request_rec *r, apr_time_t now)
+{
+    apr_pool_t *tmp;
+
+    if (misdirect_fold->thread
+        || now - misdirect_fold->flushed < apr_time_from_sec(1)) {
+        return;
+    }
+    apr_pool_create(&tmp, r->pool);
+    misdirect_fold_flush(tmp, 0);
+    apr_pool_destroy(tmp);
+}
+
 int misdirect_fold_repeat(request_rec *r, int level, const char *logno,
                           const char *key)
 {
+    apr_time_t now = apr_time_now();
     misdirect_fold_slot *free_sl;
     uint64_t h;
     int repeat;
@@ -249,11 +267,11 @@ int misdirect_fold_repeat(request_rec *r, int level, const char *logno,
         || misdirect_log_limit() == 0) {
         return 0;
     }
+    misdirect_fold_due(r, now);
     h = misdirect_fold_hash(apr_pstrcat(r->pool, logno, key, NULL));
     apr_thread_mutex_lock(misdirect_fold->lock);
     repeat = misdirect_fold_count(misdirect_fold_find(h, logno, key,
-                                                      &free_sl),
-                                  apr_time_now());
+                                                      &free_sl), now);
     apr_thread_mutex_unlock(misdirect_fold->lock);
     return repeat;
 }
@@ -270,15 +288,7 @@ int misdirect_fold_line(request_rec *r, int level, const char *logno,
         || misdirect_log_limit() == 0) {
         return 1;
     }
-    /* Without a thread (prefork), a line writes what has come due. */
-    if (!misdirect_fold->thread
-        && now - misdirect_fold->flushed >= apr_time_from_sec(1)) {
-        apr_pool_t *tmp;
-
-        apr_pool_create(&tmp, r->pool);
-        misdirect_fold_flush(tmp, 0);
-        apr_pool_destroy(tmp);
-    }
+    misdirect_fold_due(r, now);
     h = misdirect_fold_hash(apr_pstrcat(r->pool, logno, key, NULL));
     apr_thread_mutex_lock(misdirect_fold->lock);
     /* Another thread may have written the first of these meanwhile. */
@@ -354,11 +364,17 @@ static apr_status_t misdirect_fold_exit(void *data)
         apr_thread_join(&rv, misdirect_fold->thread);
     }
     apr_pool_create(&p, NULL);
-    misdirect_fold_flush(p, 1);
-    apr_pool_destroy(p);
-    for (i = 0; i < MISDIRECT_FOLD_SLOTS; i++) {
-        misdirect_fold_free(&misdirect_fold->slot[i]);
+    /* A table whose lock an interrupted thread holds is left alone. */
+    if (misdirect_fold_flush(p, 1)) {
+        for (i = 0; i < MISDIRECT_FOLD_SLOTS; ) {
+            if (misdirect_fold->slot[i].hash) {
+                misdirect_fold_free(&misdirect_fold->slot[i]);
+                continue;       /* a later slot may have moved here */
+            }
+            i++;
+        }
     }
+    apr_pool_destroy(p);
     misdirect_fold = NULL;
     return APR_SUCCESS;
 }

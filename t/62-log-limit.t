@@ -177,6 +177,29 @@ sub wait_account ($s, $mark, $logno, $total, $timeout) {
 }
 
 {
+    # prefork has no thread to write what is due: each line does, a
+    # repeat too.  A steady repeat of one pair, and nothing else, still
+    # closes its window of 4 s with a summary.
+    my $s = MisdirectTest->new(name => 'log-limit-prefork', mpm => 'prefork',
+        global => "MisdirectLogLimit 3\nServerLimit 1\nStartServers 1\n"
+            . "MinSpareServers 1\nMaxSpareServers 1\nMaxRequestWorkers 1");
+    my $mark = $s->mark;
+    my $t0 = time;
+    my $n = 0;
+    while (time - $t0 < 7) {
+        flood($s, 1);
+        $n++;
+        sleep 0.4;
+    }
+    my $log = $s->error_log_since($mark);
+    like $log, qr/MISDIRECT009: \d+ more like the MISDIRECT001: line above/,
+        "prefork: $n repeats over 7 s wrote a summary while they went on";
+    my $a = account($s, $mark, '001');
+    ok $a->{sum} >= $n - 4 && $a->{sum} <= $n,
+        "and the lines account for all but the open window ($a->{sum} of $n)";
+}
+
+{
     my $s = MisdirectTest->new(name => 'log-limit-off',
         global => "MisdirectLogLimit 0\n$ONE_CHILD");
     my $mark = $s->mark;
