@@ -147,7 +147,6 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
         conf->file_order = file_order++;
         /* Every diagnosis line names vhosts so: written once. */
-        conf->desc = NULL;
         conf->desc = misdirect_vhost_desc(pconf, v);
         relaxed += misdirect_tls_enabled(v)
                    && conf->action[MISDIRECT_CHECK_CERT] == MISDIRECT_UNSET
@@ -218,6 +217,7 @@ static void *misdirect_create_srv_conf(apr_pool_t *p, server_rec *s)
     conf->counter_slot = MISDIRECT_UNSET;
     conf->tls = NULL;
     conf->ctx_certs = NULL;
+    conf->desc = NULL;
     return conf;
 }
 
@@ -255,6 +255,7 @@ static void *misdirect_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     conf->counter_slot = MISDIRECT_UNSET;
     conf->tls = NULL;
     conf->ctx_certs = NULL;
+    conf->desc = NULL;
     return conf;
 }
 

@@ -294,6 +294,12 @@ static misdirect_advice misdirect_cause_hint(const misdirect_req *q,
     }
 }
 
+/* A certificate that does not cover the host: the module's finding and
+ * mod_ssl's refusal say the same first. */
+#define MISDIRECT_CERT_BRIEF                                              \
+    "the certificate does not cover the host; check the SNI the client "  \
+    "or proxy sends, and the name's DNS"
+
 /* A client that reused a connection for another name of its
  * certificate: the start of the brief of every such line. */
 #define MISDIRECT_REUSE_BRIEF \
@@ -401,8 +407,7 @@ static misdirect_advice misdirect_hint(const misdirect_req *q,
                    "served; nothing to change");
     case MISDIRECT_CHECK_CERT:
         return misdirect_advise(
-            "the certificate does not cover the host; check the SNI the "
-            "client or proxy sends, and the name's DNS",
+            MISDIRECT_CERT_BRIEF,
             "the certificate of this connection does not cover the "
             "requested host, so no correct client sends it here: check "
             "the SNI your client or proxy sends and the DNS of the "
@@ -829,8 +834,7 @@ static misdirect_advice misdirect_ssl_hint(const misdirect_req *q,
     if (q->facts.sni_sent && q->facts.handshake_known
         && !q->facts.cert_covers) {
         return misdirect_advise(
-            "the certificate does not cover the host; check the SNI the "
-            "client or proxy sends, and the name's DNS",
+            MISDIRECT_CERT_BRIEF,
             "the certificate of this connection does not cover the "
             "requested host, so no browser reuses the connection for "
             "it and no correct client sends it here (and mod_ssl's "
