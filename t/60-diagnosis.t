@@ -155,7 +155,7 @@ subtest 'the reverse proxy without SNI' => sub {
     $mark = $i->mark;
     ($r) = $i->https(sni => undef, requests => [{ host => 'shared3.test' }]);
     is $r->{status}, 403, 'no SNI, a vhost that requires client certificates: 403';
-    my $line = $i->wait_error_log(qr/MISDIRECT006/, $mark) // '';
+    $line = $i->wait_error_log(qr/MISDIRECT006/, $mark) // '';
     like $line, qr/MISDIRECT006: mod_ssl answered 403: the vhost wants a client certificate the handshake did not ask for; give both vhosts the same SSLVerifyClient\. /,
         'opens with the client certificate, not SNI';
     unlike $line, qr/SSLStrictSNIVHostCheck/, 'and never blames SSLStrictSNIVHostCheck';
