@@ -50,6 +50,8 @@
 #include "apr_network_io.h"
 #include "apr_strings.h"
 
+/* AP_DECLARE_MODULE, below, ties this file's log calls to the module. */
+#define MISDIRECT_MODULE_FILE
 #include "src/misdirect_private.h"
 
 /* The value of every directive a configuration leaves unset (the checks'
@@ -472,8 +474,7 @@ static const command_rec misdirect_cmds[] = {
     { NULL }
 };
 
-/* APLOG_USE_MODULE is in misdirect_private.h, for every file. */
-module AP_MODULE_DECLARE_DATA misdirect_module = {
+AP_DECLARE_MODULE(misdirect) = {
     STANDARD20_MODULE_STUFF,
     NULL,                       /* create per-directory config */
     NULL,                       /* merge per-directory config */

@@ -27,9 +27,14 @@
  * reused once published. */
 #define MISDIRECT_LOGNO(n) "MISDIRECT" #n ": "
 
-/* Declares misdirect_module, and ties every file's ap_log_* calls to
- * its LogLevel (misdirect:LEVEL), as mod_ssl's private header does. */
+/* Declares misdirect_module, and ties every other file's ap_log_* calls
+ * to its LogLevel (misdirect:LEVEL), as mod_ssl's private header does;
+ * the module file's AP_DECLARE_MODULE does it there. */
+#ifdef MISDIRECT_MODULE_FILE
+extern module AP_MODULE_DECLARE_DATA misdirect_module;
+#else
 APLOG_USE_MODULE(misdirect);
+#endif
 
 /* How many certificates of one vhost (RSA, ECDSA, ...) the coverage
  * memo tells apart.  Servers use two or three of OpenSSL's key types; a
