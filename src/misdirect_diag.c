@@ -747,7 +747,8 @@ static misdirect_advice misdirect_ssl_hint(const misdirect_req *q,
             "(HTTP/1.0 without Host): make it send Host");
     }
     if (r->status == HTTP_FORBIDDEN
-        && (q->facts.sni_sent || q->reset || misdirect_verify_refused(r, q))) {
+        && (q->facts.sni_sent || q->unanswered
+            || misdirect_verify_refused(r, q))) {
         return misdirect_advise(
             "the vhost wants a client certificate the handshake did not "
             "ask for; give both vhosts the same SSLVerifyClient",
@@ -934,7 +935,7 @@ misdirect_req *misdirect_refusal(request_rec *r)
                                             &misdirect_module);
     misdirect_srv_conf *conf = misdirect_conf(r->server);
     const char *what = NULL, *detail = NULL;
-    int level = APLOG_ERR, reset = 0;
+    int level = APLOG_ERR, unanswered = 0;
     conn_rec *c;
 
     if (q && q->by) {
@@ -959,7 +960,19 @@ misdirect_req *misdirect_refusal(request_rec *r)
                  "SSLVerifyClient or SSLCipherSuite differs from the "
                  "handshake's), which HTTP/2 cannot do, so the client must "
                  "retry over HTTP/1.1";
-        reset = 1;
+        unanswered = 1;
+    }
+    else if (misdirect_verify_refused(r, q)
+             && (r->connection->master ? r->connection->master
+                                       : r->connection)->aborted) {
+        /* Over TLS 1.2 mod_ssl renegotiated, the client had no
+         * certificate, and the failed handshake ended the connection. */
+        what = "mod_ssl ended the connection without an answer";
+        detail = "its TLS 1.2 renegotiation for the request's virtual "
+                 "host, which requires a client certificate "
+                 "(SSLVerifyClient), found none, so its 403 never reached "
+                 "the client";
+        unanswered = 1;
     }
     else if (misdirect_verify_refused(r, q)) {
         what = "mod_ssl answered 403";
@@ -1019,7 +1032,7 @@ misdirect_req *misdirect_refusal(request_rec *r)
     q->what = what;
     q->detail = detail;
     q->level = level;
-    q->reset = reset;
+    q->unanswered = unanswered;
     misdirect_req_set_vars(q, r);
     return q;
 }
@@ -1040,8 +1053,9 @@ void misdirect_explain(request_rec *r)
     }
     q->explained = 1;
     if (!strcmp(q->by, "mod_ssl")) {
-        /* A reset stream was answered nothing: no 403 to count. */
-        if (!q->reset) {
+        /* A reset stream or an ended connection was answered nothing:
+         * no 403 to count. */
+        if (!q->unanswered) {
             misdirect_counters_count_ssl(r->server, r->status);
         }
         logno = MISDIRECT_LOGNO(006);

@@ -151,6 +151,10 @@ static const char *misdirect_dump_verdict_of(apr_pool_t *p,
         return "no answer: the handshake fails (the SNI names a vhost "
                "without SSLEngine on, whose unset SSLVerifyDepth mod_ssl "
                "applies to the default vhost's SSLVerifyClient require)";
+    case MISDIRECT_DUMP_NO_RENEGOTIATION:
+        return "no answer: over TLS 1.2 mod_ssl renegotiates for the "
+               "request vhost's SSLVerifyClient require, the client has no "
+               "certificate, and mod_ssl ends the connection";
     default:
         if (!h || !r) {
             return "403 by mod_ssl (client certificate asked for after "
@@ -162,8 +166,9 @@ static const char *misdirect_dump_verdict_of(apr_pool_t *p,
                             misdirect_dump_verify_name(h->hs_verify),
                             h->tls13 ? "TLS 1.3 clients offer no "
                                        "post-handshake authentication"
-                                     : "renegotiation, and no client "
-                                       "certificate");
+                                     : "CA certificates of its own, which "
+                                       "a TLS 1.2 renegotiation cannot "
+                                       "change");
     }
 }
 
@@ -189,6 +194,12 @@ static void misdirect_dump_json_answer(FILE *out, apr_pool_t *p, int status,
     fputs(", \"check\": ", out);
     misdirect_dump_json_str(out, p, check >= 0 ? misdirect_check_name(check)
                                                : NULL);
+    if (status == 0) {
+        /* Before any request, or after it was read (and checked). */
+        fprintf(out, ", \"no_answer\": \"%s\"",
+                kind == MISDIRECT_DUMP_NO_RENEGOTIATION ? "renegotiation"
+                                                        : "handshake");
+    }
 }
 
 /* The module's action on a pair, as MISDIRECT_ACTION names it; NULL

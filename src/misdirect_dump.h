@@ -27,6 +27,8 @@ typedef enum {
     MISDIRECT_DUMP_FORBIDDEN_SSL,  /* 403 by mod_ssl: client verification */
     MISDIRECT_DUMP_FORBIDDEN_SNI,  /* 403 by mod_ssl: SSLStrictSNIVHostCheck */
     MISDIRECT_DUMP_NO_HANDSHAKE,   /* the handshake fails: no answer */
+    MISDIRECT_DUMP_NO_RENEGOTIATION, /* TLS 1.2 renegotiation for a client
+                                    * certificate fails: no answer */
     MISDIRECT_DUMP_KINDS
 } misdirect_dump_kind_e;
 
@@ -36,7 +38,7 @@ _Static_assert(MISDIRECT_CHECK_COUNT < 8, "a check and none fit in 8 codes");
 #define MISDIRECT_DUMP_CODES (MISDIRECT_DUMP_KINDS * 8)
 
 typedef struct {
-    int status;                    /* 200, 421 or 403 */
+    int status;                    /* 200, 421, 403, or 0: no answer */
     misdirect_dump_kind_e kind;
     int check;                     /* misdirect_check_e, or -1 */
     /* Where the request's vhost has MisdirectTrustedProxy: its

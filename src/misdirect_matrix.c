@@ -179,11 +179,18 @@ static void misdirect_dump_judge_as(const misdirect_dump_addr *a,
         return;
     }
     /* mod_ssl's access check, for clients that offer TLS 1.3 where the
-     * handshake allows it. */
+     * handshake allows it.  Over TLS 1.2 it renegotiates, unless the
+     * request's vhost has CA certificates of its own; where that vhost
+     * requires a certificate that the client does not have, the
+     * renegotiation fails: mod_ssl ends the connection, and its 403
+     * never reaches the client. */
     if (r->s != h->s
         && misdirect_ssl_forbids(h->hs_verify, r->verify, h->tls13)) {
-        o->status = 403;
-        o->kind = MISDIRECT_DUMP_FORBIDDEN_SSL;
+        int reneg = !h->tls13 && !misdirect_tls_own_ca(h->s, r->s);
+
+        o->status = reneg ? 0 : 403;
+        o->kind = reneg ? MISDIRECT_DUMP_NO_RENEGOTIATION
+                        : MISDIRECT_DUMP_FORBIDDEN_SSL;
         o->check = -1;
     }
 }

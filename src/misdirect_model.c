@@ -445,6 +445,26 @@ int misdirect_tls_verify_level(server_rec *s)
     return tp ? tp->verify : 0;
 }
 
+int misdirect_tls_own_ca(server_rec *h, server_rec *r)
+{
+    static const size_t ca[] = { MISDIRECT_TLS_CA_FILE,
+                                 MISDIRECT_TLS_CA_PATH };
+    const misdirect_tls_profile *hp = h ? misdirect_conf(h)->tls : NULL;
+    const misdirect_tls_profile *rp = r ? misdirect_conf(r)->tls : NULL;
+    size_t k;
+
+    for (k = 0; rp && k < sizeof(ca) / sizeof(ca[0]); k++) {
+        const char *rv = rp->value[ca[k]] ? rp->value[ca[k]]->canon : NULL;
+        const char *hv = hp && hp->value[ca[k]] ? hp->value[ca[k]]->canon
+                                                : NULL;
+
+        if (rv && (!hv || strcmp(rv, hv))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int misdirect_tls_offers_tls13(server_rec *s, server_rec *dflt)
 {
     const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;

@@ -56,6 +56,8 @@ MISDIRECT_INTERNAL extern const misdirect_tls_setting_def
 #define MISDIRECT_TLS_CIPHERS13 4       /* SSLCipherSuite TLSv1.3 */
 #define MISDIRECT_TLS_PROTOCOLS 2       /* SSLProtocol */
 #define MISDIRECT_TLS_VERIFY 5          /* SSLVerifyClient */
+#define MISDIRECT_TLS_CA_FILE 7         /* SSLCACertificateFile */
+#define MISDIRECT_TLS_CA_PATH 8         /* SSLCACertificatePath */
 
 /* Protocol versions as bits; SSLv3 is not in Debian's OpenSSL, so mod_ssl
  * accepts only its removal, which changes nothing. */

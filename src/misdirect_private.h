@@ -153,8 +153,9 @@ typedef struct {
     const char *what;
     const char *detail;                      /* why, in more words */
     int level;
-    int reset;                               /* mod_http2 resets the
-                                              * stream instead */
+    int unanswered;                          /* the client got no
+                                              * refusal: a reset stream,
+                                              * an ended connection */
     int explained;
 } misdirect_req;
 
@@ -269,6 +270,13 @@ MISDIRECT_INTERNAL int misdirect_tls_strict_sni(server_rec *s);
 /* SSLVerifyClient of s as the model merged it: 0 none, 1 optional (or
  * optional_no_ca), 2 require. */
 MISDIRECT_INTERNAL int misdirect_tls_verify_level(server_rec *s);
+/* Does r have CA certificates for client verification of its own
+ * (SSLCACertificateFile or Path set, and not as h has them)?  OpenSSL
+ * keeps the handshake's CA list, so over TLS 1.2 mod_ssl does not
+ * renegotiate for r's SSLVerifyClient require: it answers 403 at once
+ * (AH02256).  Without, the renegotiation asks the client for a
+ * certificate, and one that has none ends the connection. */
+MISDIRECT_INTERNAL int misdirect_tls_own_ca(server_rec *h, server_rec *r);
 /* May clients negotiate TLS 1.3 on a handshake that the SNI gave s, on
  * an address whose default vhost is dflt?  s's SSLProtocol decides when
  * it is set (there or globally), else dflt's: mod_ssl leaves the

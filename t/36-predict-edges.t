@@ -58,6 +58,59 @@ for my $case (['the default vhost caps the handshake at TLS 1.2', '', 200],
     };
 }
 
+# The same over TLS 1.2, where beta.test requires a certificate.  With
+# the CA certificates set globally, mod_ssl renegotiates, the client has
+# no certificate, the handshake fails, and mod_ssl ends the connection:
+# its 403 never reaches the client.  The dump says no answer, after the
+# request (which the module checked), and the module explains it
+# without counting a 403.  With CA certificates of beta.test's own,
+# which a renegotiation cannot change, mod_ssl answers 403 at once.
+for my $case (['TLS 1.2, SSLVerifyClient require: no answer',
+               "SSLCACertificateFile $pki/ca.crt", '', 0],
+              ['TLS 1.2, SSLVerifyClient require, own CA: 403', '',
+               "SSLCACertificateFile $pki/ca.crt", 403]) {
+    my ($label, $global, $own, $want) = @$case;
+    subtest $label => sub {
+        my $s = MisdirectTest->new(name => 'edges-reneg',
+            global => "SSLVHostSNIPolicy insecure\n$global\n"
+                . "<Location /misdirect-status>\n"
+                . "    SetHandler misdirect-status\n</Location>",
+            vhost => { 'tls:default.test' => 'SSLProtocol TLSv1.2',
+                'tls:beta.test' => "SSLVerifyClient require\n$own" });
+        my $p = pairs($s)->{'alpha.test beta.test'};
+        is $p->{status}, $want, "predicted $want for SNI alpha.test, Host "
+            . 'beta.test';
+        my $mark = $s->mark;
+        is ask($s, 'alpha.test', 'beta.test'), $want, "and it is $want";
+        my $line = $s->wait_error_log(qr/MISDIRECT006/, $mark) // '';
+        my ($st) = $s->http(requests => [{ host => 'default.test',
+            path => '/misdirect-status' }]);
+        my $totals = JSON::PP->new->decode($st->{body})->{totals};
+        if ($want) {
+            like $line, qr/MISDIRECT006: mod_ssl answered 403: /,
+                'explained as mod_ssl\'s 403';
+            like $s->error_log_since($mark), qr/AH02256/,
+                'mod_ssl\'s own line says why';
+            is $totals->{mod_ssl_403}, 1, 'counted';
+        }
+        else {
+            is $p->{no_answer}, 'renegotiation',
+                '... in the renegotiation, after the request';
+            like text_dump($s), qr/no answer: over TLS 1\.2 mod_ssl renegotiates for the request vhost's SSLVerifyClient require/,
+                'the text says why';
+            like $line, qr/MISDIRECT006: mod_ssl ended the connection without an answer: the vhost wants a client certificate the handshake did not ask for; /,
+                'explained as no answer, with the fix';
+            like $s->error_log_since($mark), qr/AH02261/,
+                'mod_ssl\'s own line says why';
+            is $totals->{mod_ssl_403}, 0,
+                'no 403 counted: none reached the client';
+            is $totals->{checked}, 2,
+                'the request was checked (and so was this scrape)';
+        }
+        $s->stop;
+    };
+}
+
 subtest 'SSLStrictSNIVHostCheck: 403 without SNI' => sub {
     my $s = MisdirectTest->new(name => 'edges-strict',
         vhost => { 'tls:alpha.test' => 'SSLStrictSNIVHostCheck on' });

@@ -577,7 +577,8 @@ sub wait_for ($read, $re, $timeout, $n = 1) {
 }
 
 sub answer_of ($p) {
-    return { status => $p->{status}, by => $p->{by}, check => $p->{check} };
+    return { status => $p->{status}, by => $p->{by}, check => $p->{check},
+        ($p->{no_answer} ? (no_answer => $p->{no_answer}) : ()) };
 }
 
 sub show_answer ($a) {
@@ -605,15 +606,19 @@ my $HTTP_1_1_REQUIRED = 13;
 #   it refuses the request with a note that mod_http2 turns into a reset
 #   of the stream with HTTP_1_1_REQUIRED.  So a pair answered with
 #   mod_ssl's client-verification 403 gets exactly that reset on h2; so
-#   does a pair that the dump serves after a TLS 1.2 renegotiation (its
-#   request vhost verifies more strictly than the handshake's context,
-#   ctx_level, and mod_ssl's access check was reached: the dump serves
-#   it); no other pair does.
+#   does a pair that the dump serves after a TLS 1.2 renegotiation, or
+#   answers with none because that renegotiation fails (its request
+#   vhost verifies more strictly than the handshake's context,
+#   ctx_level, and mod_ssl's access check was reached); no other pair
+#   does.
 # - a client that offers only TLS 1.2 (tls12 => 1) is asked for its
 #   certificate by renegotiation instead: where the request vhost says
 #   `SSLVerifyClient optional` a client without a certificate gets in
 #   (served: the module's check came before and did not refuse, or the
-#   dump would say so); where it says `require` it still gets 403.
+#   dump would say so); where it says `require` the renegotiation fails
+#   and mod_ssl ends the connection: no answer (the dump's no_answer
+#   "renegotiation"; the CA certificates are set globally here, so
+#   mod_ssl does renegotiate).
 #
 # $verify_403 says whether the dump's 403 by mod_ssl is the
 # client-verification one (not SSLStrictSNIVHostCheck's); $r is the
@@ -621,13 +626,16 @@ my $HTTP_1_1_REQUIRED = 13;
 sub for_client ($e, $verify_403, $r, %c) {
     my $reset = { status => 0, by => 'mod_http2', check => undef,
         reset => $HTTP_1_1_REQUIRED };
-    return $reset if $c{h2} && $e->{status} == 200 && $r && $r->{tls}
-        && verify_level($r) > $c{ctx_level};
+    my $reneg = ($e->{no_answer} // '') eq 'renegotiation';
+    return $reset if $c{h2} && ($e->{status} == 200 || $reneg) && $r
+        && $r->{tls} && verify_level($r) > $c{ctx_level};
     return $e unless $e->{status} == 403 && ($e->{by} // '') eq 'mod_ssl'
         && $verify_403;
     return $reset if $c{h2};
     return { status => 200, by => undef, check => undef }
         if $c{tls12} && $r && $r->{tls} && ($r->{verify} // '') eq 'optional';
+    return { status => 0, by => 'mod_ssl', check => undef,
+        no_answer => 'renegotiation' } if $c{tls12};
     return $e;
 }
 
@@ -652,8 +660,10 @@ sub real_answer ($status, $log, $reset = undef) {
         return { status => 0, by => 'mod_http2', reset => $reset };
     }
     # No answer at all: the handshake failed, which only mod_ssl does
-    # (the dump's status 0).
-    return { status => 0, by => 'mod_ssl' } if !$status;
+    # (the dump's status 0), or a renegotiation for a client certificate
+    # after the request was read (mod_ssl's AH02225, AH02261).
+    return { status => 0, by => 'mod_ssl', ($log =~ /AH022(?:25|61)/
+        ? (no_answer => 'renegotiation') : ()) } if !$status;
     my @m001 = $log =~ /^(.*MISDIRECT001: .*)$/mg;
     if ($status == 421 && $log =~ /AH02032/) {
         $a{by} = 'mod_ssl';
@@ -695,8 +705,13 @@ sub counter_delta ($e, $off) {
     my %d = map { $_ => 0 } @COUNTERS;
     return \%d if $off;
     my $by = $e->{by} // '';
-    # A handshake that fails brings no request to count.
-    return \%d if $e->{status} == 0 && !defined $e->{reset};
+    # A handshake that fails brings no request to count; a renegotiation
+    # that fails comes after the request was read and checked, and no
+    # refusal reached the client.
+    if ($e->{status} == 0 && !defined $e->{reset}) {
+        $d{checked} = 1 if ($e->{no_answer} // '') eq 'renegotiation';
+        return \%d;
+    }
     if ($e->{status} == 0 && defined $e->{reset}
             && $e->{reset} == $HTTP_1_1_REQUIRED) {
         # mod_ssl's client-verification refusal on an HTTP/2 stream: the
