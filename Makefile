@@ -8,7 +8,8 @@ APXS    ?= apxs
 CC      ?= cc
 PROVE   ?= prove
 
-SRCS     = mod_misdirect.c src/misdirect_tls.c src/misdirect_request.c \
+SRCS     = mod_misdirect.c src/misdirect_config.c src/misdirect_tls.c \
+           src/misdirect_request.c \
            src/misdirect_diag.c src/misdirect_logic.c \
            src/misdirect_settings.c src/misdirect_model.c \
            src/misdirect_lint.c src/misdirect_layout.c \
@@ -17,6 +18,7 @@ SRCS     = mod_misdirect.c src/misdirect_tls.c src/misdirect_request.c \
            src/misdirect_status.c src/misdirect_metrics.c \
            src/misdirect_names.c src/misdirect_fold.c
 HDRS     = src/misdirect_logic.h src/misdirect_private.h src/misdirect_dump.h \
+           src/misdirect_config.h \
            src/misdirect_counters.h src/misdirect_stripes.h \
            src/misdirect_model.h
 MODULE   = .libs/mod_misdirect.so

@@ -178,15 +178,7 @@ typedef enum {
     MISDIRECT_SSL_POLICY_INSECURE
 } misdirect_ssl_policy_e;
 
-/* mod_misdirect.c: configuration.  A server's configuration, its mode and
- * the log limit defaulted. */
-MISDIRECT_INTERNAL misdirect_srv_conf *misdirect_conf(server_rec *s);
-MISDIRECT_INTERNAL int misdirect_mode(const misdirect_srv_conf *conf);
-MISDIRECT_INTERNAL int misdirect_log_limit(void);
-MISDIRECT_INTERNAL int misdirect_lint_enabled(server_rec *main_s);
-/* The action of a check a vhost leaves unset, under mod_ssl's policy. */
-MISDIRECT_INTERNAL misdirect_action_e
-misdirect_default_for(misdirect_check_e check, misdirect_ssl_policy_e ssl);
+#include "misdirect_config.h"
 
 /* misdirect_layout.c: how the configuration lays out its vhosts. */
 /* Where s is defined, "file:line" ("main server" for the main server). */

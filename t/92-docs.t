@@ -98,7 +98,8 @@ for my $b (@blocks) {
 # --- directives ------------------------------------------------------------
 
 my $module = slurp('mod_misdirect.c');
-my @directives = $module =~ /AP_INIT_\w+\(\s*"(Misdirect\w*)"/g;
+my @directives = slurp('src/misdirect_config.c')
+    =~ /AP_INIT_\w+\(\s*"(Misdirect\w*)"/g;
 ok(scalar @directives, 'the command table has directives ('
     . join(', ', @directives) . ')');
 my $directives = slurp('docs/directives.md');
