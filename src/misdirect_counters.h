@@ -56,9 +56,6 @@ misdirect_identities(apr_pool_t *p, server_rec *main_s, int *count);
 
 /* misdirect_status.c: mod_status's section, misdirect-status. */
 
-/* Configuration text as UTF-8: valid sequences pass, any other byte is
- * read as Latin-1. */
-MISDIRECT_INTERNAL const char *misdirect_utf8(apr_pool_t *p, const char *s);
 MISDIRECT_INTERNAL const char *misdirect_server_name(server_rec *s);
 /* "127.0.0.1:443 [::1]:443", "*:443"; NULL for the main server. */
 MISDIRECT_INTERNAL const char *misdirect_server_address(apr_pool_t *p,

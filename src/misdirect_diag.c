@@ -30,37 +30,6 @@ void misdirect_diag_optional_fns(void)
     misdirect_h2_var = APR_RETRIEVE_OPTIONAL_FN(http2_var_lookup);
 }
 
-/* Not ap_escape_logitem: httpd escapes every error_log message again,
- * turning its \" into \\" and so ending the quoted field early.
- * Percent-encoding survives that second pass unchanged. */
-const char *misdirect_escape(apr_pool_t *p, const char *s)
-{
-    /* Most names need nothing escaped, and are then their own escaped
-     * form: a request that trips a check is spared a copy. */
-    if (!misdirect_escape_needed(s)) {
-        return s;
-    }
-    return misdirect_escape_into(s, apr_palloc(p, 3 * strlen(s) + 1));
-}
-
-const char *misdirect_check_list(apr_pool_t *p, unsigned int mask)
-{
-    const char *out = NULL;
-    int i;
-
-    /* One check, as nearly always: its name, nothing to join. */
-    if (mask && !(mask & (mask - 1))) {
-        return misdirect_check_name(__builtin_ctz(mask));
-    }
-    for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
-        if (mask & MISDIRECT_BIT(i)) {
-            out = out ? apr_pstrcat(p, out, ",", misdirect_check_name(i),
-                                    NULL)
-                      : misdirect_check_name(i);
-        }
-    }
-    return out ? out : "none";
-}
 
 const char *misdirect_h2_stream(request_rec *r)
 {
@@ -90,10 +59,10 @@ static const char *misdirect_field_value(apr_pool_t *p, const char *v)
     apr_size_t len = strlen(v);
 
     if (len <= MISDIRECT_FIELD_MAX) {
-        return misdirect_escape(p, v);
+        return misdirect_text_escape(p, v);
     }
     return apr_psprintf(p, "%s...(%" APR_SIZE_T_FMT " bytes)",
-                        misdirect_escape(p, apr_pstrmemdup(p, v,
+                        misdirect_text_escape(p, apr_pstrmemdup(p, v,
                                              MISDIRECT_FIELD_MAX)), len);
 }
 
@@ -473,7 +442,7 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
     case MISDIRECT_CHECK_SCHEME:
         return apr_psprintf(p, "the request-target's scheme %s does not "
                             "match this %s connection",
-                            misdirect_escape(p, q->facts.scheme),
+                            misdirect_text_escape(p, q->facts.scheme),
                             q->facts.tls ? "TLS" : "plain");
     case MISDIRECT_CHECK_SNI_MISSING:
         return "the client sent no SNI to an address with name-based "
@@ -510,7 +479,7 @@ static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
                             "of virtual host %s: if a gateway of yours set "
                             "that, the page served is another site's", host,
                             r->server->server_hostname,
-                            named ? misdirect_escape(p, fwd) : "?",
+                            named ? misdirect_text_escape(p, fwd) : "?",
                             named ? named->server_hostname : "?");
     }
     case MISDIRECT_CHECK_PORT:
@@ -579,7 +548,7 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
         tls = apr_psprintf(p, " sni=\"%s\" tls_resumed=\"%s\" alpn=\"%s\"",
                            hk->sni_sent ? hk->sni : "(none)",
                            hk->resumed ? "yes" : "no",
-                           hk->alpn[0] ? misdirect_escape(p, hk->alpn)
+                           hk->alpn[0] ? misdirect_text_escape(p, hk->alpn)
                                        : "(none)");
     }
 
@@ -607,7 +576,7 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
 
     if (q->found & ~q->decision.fired) {
         forgiven = apr_pstrcat(p, " forgiven=\"",
-                               misdirect_check_list(p, q->found
+                               misdirect_text_check_list(p, q->found
                                                       & ~q->decision.fired),
                                "\"", NULL);
     }
@@ -878,13 +847,13 @@ static const char *misdirect_handler_fields(request_rec *r)
 {
     const char *out = apr_pstrcat(r->pool, " handler=\"",
                                   r->handler
-                                  ? misdirect_escape(r->pool, r->handler)
+                                  ? misdirect_text_escape(r->pool, r->handler)
                                   : "(none: answered before the handler)",
                                   "\"", NULL);
 
     if (misdirect_proxied(r)) {
         out = apr_pstrcat(r->pool, out, " backend=\"",
-                          misdirect_escape(r->pool, r->filename + 6),
+                          misdirect_text_escape(r->pool, r->filename + 6),
                           "\" preserve_host=\"", misdirect_preserve_host(r),
                           "\"", NULL);
     }

@@ -179,7 +179,7 @@ static const char *misdirect_dump_verdict_of(apr_pool_t *p,
  * anything else replaced), or null. */
 static void misdirect_dump_json_str(FILE *out, apr_pool_t *p, const char *s)
 {
-    fputs(misdirect_json_str(p, s), out);
+    fputs(misdirect_text_json_str(p, s), out);
 }
 
 /* "status": N, "by": who, "check": which (-1: null) of one answer;

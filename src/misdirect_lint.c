@@ -18,20 +18,6 @@
 
 #include <openssl/pem.h>
 
-/* Is label one of the ", "-separated items of list? */
-static int misdirect_in_list(const char *list, const char *label)
-{
-    size_t n = strlen(label);
-    const char *at = list;
-
-    while ((at = ap_strstr_c(at, label))) {
-        if ((at == list || at[-1] == ' ') && (!at[n] || at[n] == ',')) {
-            return 1;
-        }
-        at += n;
-    }
-    return 0;
-}
 
 /* Every certificate of a vhost (RSA, ECDSA, ...), read from its files
  * as mod_ssl reads them, into certs; the cache spares re-reading one file
@@ -178,7 +164,8 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
         for (k = 0; k < labels->nelts; k++) {
             const char *label = APR_ARRAY_IDX(labels, k, const char *);
 
-            if (!settings || !misdirect_in_list(settings, label)) {
+            if (!settings
+                || !misdirect_text_has_item(settings, label, ',')) {
                 settings = apr_pstrcat(ptemp, settings ? settings : "",
                                        settings ? ", " : "", label, NULL);
             }

@@ -244,7 +244,7 @@ MISDIRECT_INTERNAL int misdirect_path_under(const char *path,
  * or a page: control bytes, bytes above 0x7e, '"', '\\' and '%' become
  * %XX, everything else stays.  No output byte is one that httpd's own
  * error_log escaping rewrites, so what is written is what is read.  out
- * must hold 3 * strlen(in) + 1 bytes; returns out.  misdirect_escape()
+ * must hold 3 * strlen(in) + 1 bytes; returns out.  misdirect_text_escape()
  * allocates out where the text needs escaping; the handshake record
  * holds the escaped SNI in a buffer of that size. */
 MISDIRECT_INTERNAL char *misdirect_escape_into(const char *in, char *out);

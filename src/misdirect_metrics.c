@@ -113,11 +113,11 @@ static const char *const misdirect_cause_labels[] = {
 #define MISDIRECT_REFUSALS \
     ((int)(sizeof(misdirect_refusals) / sizeof(misdirect_refusals[0])))
 
-/* A label value as both formats want it: UTF-8 (misdirect_utf8), with
+/* A label value as both formats want it: UTF-8 (misdirect_text_utf8), with
  * backslash, double quote and newline escaped. */
 static const char *misdirect_label_value(apr_pool_t *p, const char *s)
 {
-    const char *in = misdirect_utf8(p, s ? s : "");
+    const char *in = misdirect_text_utf8(p, s ? s : "");
     char *out = apr_palloc(p, strlen(in) * 2 + 1), *o = out;
 
     for (; *in; in++) {

@@ -649,5 +649,5 @@ const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
     }
     /* Values come from the configuration, yet may hold quotes. */
     text = apr_array_pstrcat(p, out, 0);
-    return misdirect_escape(p, text);
+    return misdirect_text_escape(p, text);
 }

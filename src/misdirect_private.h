@@ -368,21 +368,32 @@ MISDIRECT_INTERNAL void misdirect_req_set_vars(const misdirect_req *q,
 MISDIRECT_INTERNAL extern const misdirect_req misdirect_reached;
 MISDIRECT_INTERNAL extern const misdirect_req misdirect_judged_clean;
 
-/* misdirect_diag.c: the diagnosis line. */
-MISDIRECT_INTERNAL void misdirect_diag_optional_fns(void);
+/* misdirect_text.c: text helpers. */
 /* Client text, escaped for a log field or a variable (see
  * misdirect_escape_into): s itself when nothing in it needs escaping,
  * else a copy in p. */
-MISDIRECT_INTERNAL const char *misdirect_escape(apr_pool_t *p,
-                                                const char *s);
+MISDIRECT_INTERNAL const char *misdirect_text_escape(apr_pool_t *p,
+                                                     const char *s);
+/* Configuration text as UTF-8: valid sequences pass, any other byte is
+ * read as Latin-1. */
+MISDIRECT_INTERNAL const char *misdirect_text_utf8(apr_pool_t *p,
+                                                   const char *s);
 /* s as a JSON string, "null" for NULL: configuration text as UTF-8 (see
- * misdirect_utf8), quotes, controls and <>& escaped.  misdirect_status.c,
- * also for the prediction's JSON. */
-MISDIRECT_INTERNAL const char *misdirect_json_str(apr_pool_t *p,
-                                                  const char *s);
+ * misdirect_text_utf8), quotes, controls and <>& escaped. */
+MISDIRECT_INTERNAL const char *misdirect_text_json_str(apr_pool_t *p,
+                                                       const char *s);
 /* "check,check" for a set of checks. */
-MISDIRECT_INTERNAL const char *misdirect_check_list(apr_pool_t *p,
-                                                    unsigned int mask);
+MISDIRECT_INTERNAL const char *misdirect_text_check_list(apr_pool_t *p,
+                                                         unsigned int mask);
+/* qsort's comparison of two const char * elements. */
+MISDIRECT_INTERNAL int misdirect_text_strcmp(const void *a, const void *b);
+/* Is item one of list's items, each preceded by the start or a space and
+ * followed by the end or sep (',' for "a, b", ' ' for "a b")? */
+MISDIRECT_INTERNAL int misdirect_text_has_item(const char *list,
+                                               const char *item, char sep);
+
+/* misdirect_diag.c: the diagnosis line. */
+MISDIRECT_INTERNAL void misdirect_diag_optional_fns(void);
 /* The HTTP/2 stream id of r, or NULL (HTTP/1.x, or no mod_http2). */
 MISDIRECT_INTERNAL const char *misdirect_h2_stream(request_rec *r);
 /* misdirect_fold.c: MisdirectLogLimit.  Is the line of (logno, key),

@@ -364,7 +364,7 @@ void misdirect_req_set_vars(const misdirect_req *q, request_rec *r)
                    (q->by && !strcmp(q->by, "mod_ssl")) || !fired
                    ? "reject" : misdirect_action_name(q->decision.action));
     apr_table_setn(e, "MISDIRECT_CHECKS", fired
-                   ? misdirect_check_list(r->pool, q->decision.fired)
+                   ? misdirect_text_check_list(r->pool, q->decision.fired)
                    : "none");
     apr_table_setn(e, "MISDIRECT_BY", q->by ? q->by : "module");
     if (misdirect_req_sni(q)) {
@@ -406,7 +406,7 @@ static int misdirect_checked_clean(request_rec *r, server_rec *hs,
                       MISDIRECT_LOGNO(004) "checked: %s; "
                       "handshake_vhost=\"%s\" request_vhost=\"%s\"",
                       forgiven ? apr_pstrcat(r->pool,
-                                     misdirect_check_list(r->pool, forgiven),
+                                     misdirect_text_check_list(r->pool, forgiven),
                                      " forgiven by MisdirectAllow or "
                                      "MisdirectTrustedProxy", NULL)
                                : "nothing fired",

@@ -140,11 +140,6 @@ const char *misdirect_proto_versions(apr_pool_t *p, const char *canon)
     return out ? out : "no version";
 }
 
-static int misdirect_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* A mode and its flags ("chain no_crl_for_cert_ok"), as mod_ssl reads
  * them: in any case, the flags as a set, so order and repeats make no
  * difference. */
@@ -163,7 +158,7 @@ static const char *misdirect_keywords_canon(apr_pool_t *p,
     }
     if (w->nelts > 2) {
         qsort(w->elts + w->elt_size, w->nelts - 1, w->elt_size,
-              misdirect_cmp_str);
+              misdirect_text_strcmp);
     }
     for (i = 0; i < w->nelts; i++) {
         const char *one = APR_ARRAY_IDX(w, i, const char *);

@@ -68,19 +68,6 @@ const char *misdirect_server_name(server_rec *s)
     return s->server_hostname ? s->server_hostname : "";
 }
 
-/* Is word one of the space-separated words of list? */
-static int misdirect_word_in(const char *list, const char *word)
-{
-    size_t n = strlen(word);
-    const char *at;
-
-    for (at = strstr(list, word); at; at = strstr(at + 1, word)) {
-        if ((at == list || at[-1] == ' ') && (at[n] == ' ' || !at[n])) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 const char *misdirect_server_address(apr_pool_t *p, server_rec *s,
                                      int is_main)
@@ -110,7 +97,7 @@ const char *misdirect_server_address(apr_pool_t *p, server_rec *s,
                                               : "*");
         /* httpd keeps "*:443" as two addresses, IPv4 and IPv6; the
          * configuration wrote it once, and so does this. */
-        if (!misdirect_word_in(out, item)) {
+        if (!misdirect_text_has_item(out, item, ' ')) {
             out = apr_pstrcat(p, out, *out ? " " : "", item, NULL);
         }
     }
@@ -143,109 +130,6 @@ static int misdirect_generation(void)
 /* ------------------------------------------------------------------ */
 /* JSON                                                               */
 
-/* The length of the valid UTF-8 sequence at p, or 0. */
-static int misdirect_utf8_len(const unsigned char *p)
-{
-    unsigned int c = p[0], cp;
-    int len, i;
-
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    }
-    else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    }
-    else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    }
-    else {
-        return 0;
-    }
-    for (i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    /* No overlong forms, no surrogates, nothing beyond Unicode. */
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
-        || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-        return 0;
-    }
-    return len;
-}
-
-/* Configuration text is bytes, and both JSON and Prometheus want UTF-8
- * (Prometheus refuses a whole scrape over one invalid label value): valid
- * UTF-8 passes, any other byte is read as Latin-1.  Returns s itself
- * when it is valid already, the usual case. */
-const char *misdirect_utf8(apr_pool_t *p, const char *s)
-{
-    const unsigned char *in = (const unsigned char *)s;
-    char *out, *o;
-    int len;
-
-    while (*in && (len = misdirect_utf8_len(in)) > 0) {
-        in += len;
-    }
-    if (!*in) {
-        return s;
-    }
-    o = out = apr_palloc(p, strlen(s) * 2 + 1);
-    memcpy(o, s, (const char *)in - s);
-    o += (const char *)in - s;
-    while (*in) {
-        len = misdirect_utf8_len(in);
-        if (len > 0) {
-            memcpy(o, in, len);
-            o += len;
-            in += len;
-            continue;
-        }
-        *o++ = (char)(0xc0 | (*in >> 6));
-        *o++ = (char)(0x80 | (*in & 0x3f));
-        in++;
-    }
-    *o = '\0';
-    return out;
-}
-
-/* A JSON string literal of s, which always parses.  <, > and & are
- * escaped too, so no browser sniffs markup. */
-const char *misdirect_json_str(apr_pool_t *p, const char *s)
-{
-    const unsigned char *in;
-    char *out, *o;
-
-    if (!s) {
-        return "null";
-    }
-    in = (const unsigned char *)misdirect_utf8(p, s);
-    o = out = apr_palloc(p, strlen((const char *)in) * 6 + 3);
-    *o++ = '"';
-    for (; *in; in++) {
-        if (*in == '"' || *in == '\\') {
-            *o++ = '\\';
-            *o++ = (char)*in;
-        }
-        else if (*in < 0x20 || *in == 0x7f || *in == '<' || *in == '>'
-                 || *in == '&') {
-            o += apr_snprintf(o, 7, "\\u%04x", *in);
-        }
-        else {
-            *o++ = (char)*in;
-        }
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
-}
 
 static void misdirect_json_counts(request_rec *r, const misdirect_counts *c,
                                   const char *indent)
@@ -293,7 +177,7 @@ static void misdirect_json(request_rec *r)
                misdirect_iso_time(p, started), apr_time_sec(started),
                apr_time_sec(apr_time_now() - started),
                misdirect_generation(),
-               misdirect_json_str(p, MISDIRECT_LIFETIME));
+               misdirect_text_json_str(p, MISDIRECT_LIFETIME));
     misdirect_counters_totals(&c);
     misdirect_json_counts(r, &c, "  ");
     ap_rputs(",\n  \"vhosts\": [\n", r);
@@ -309,10 +193,10 @@ static void misdirect_json(request_rec *r)
                    "      \"main_server\": %s,\n"
                    "      \"mode\": \"%s\",\n"
                    "      \"counters\": ",
-                   misdirect_json_str(p, misdirect_server_name(s)),
-                   misdirect_json_str(p, misdirect_server_address(p, s,
+                   misdirect_text_json_str(p, misdirect_server_name(s)),
+                   misdirect_text_json_str(p, misdirect_server_address(p, s,
                                                                   is_main)),
-                   misdirect_json_str(p, is_main ? NULL
+                   misdirect_text_json_str(p, is_main ? NULL
                                          : misdirect_vhost_where(p, s)),
                    is_main ? "true" : "false",
                    misdirect_mode_name(s));

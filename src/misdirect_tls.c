@@ -54,11 +54,6 @@ static misdirect_cover_memo misdirect_memo;
 #define MISDIRECT_HS_WRITING   1
 #define MISDIRECT_HS_PUBLISHED 2
 
-static int misdirect_strcmp_sort(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* "subject sha256:digest, ..." for a set of certificates, in a stable
  * order: what the model compares for a vhost whose certificates another
  * module (mod_md) gave mod_ssl, and which the configuration files do not
@@ -82,7 +77,7 @@ static const char *misdirect_certs_name(apr_pool_t *p, X509 *const *certs,
                               "%02x", subject, md[0], md[1], md[2], md[3],
                               md[4], md[5], md[6], md[7]);
     }
-    qsort(one, n, sizeof(one[0]), misdirect_strcmp_sort);
+    qsort(one, n, sizeof(one[0]), misdirect_text_strcmp);
     for (i = 0; i < n; i++) {
         out = out ? apr_pstrcat(p, out, ", ", one[i], NULL) : one[i];
     }
