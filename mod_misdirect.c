@@ -83,7 +83,7 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
         conf->file_order = file_order++;
         /* Every diagnosis line names vhosts so: written once. */
-        conf->desc = misdirect_vhost_desc(pconf, v);
+        conf->desc = misdirect_vhosts_desc(pconf, v);
         relaxed += misdirect_tls_enabled(v)
                    && conf->action[MISDIRECT_CHECK_CERT] == MISDIRECT_UNSET
                    && conf->policy[MISDIRECT_CHECK_CERT]

@@ -120,24 +120,12 @@ static apr_uint64_t misdirect_server_key(server_rec *s, int is_main)
     return h;
 }
 
-/* The main server, then the vhosts in file order. */
-server_rec **misdirect_servers(apr_pool_t *p, server_rec *main_s,
-                               int *count)
-{
-    apr_array_header_t *vhosts = misdirect_vhosts_in_file_order(p, main_s);
-    server_rec **list = apr_palloc(p, (vhosts->nelts + 1) * sizeof(*list));
-
-    list[0] = main_s;
-    memcpy(list + 1, vhosts->elts, vhosts->nelts * sizeof(*list));
-    *count = vhosts->nelts + 1;
-    return list;
-}
 
 misdirect_identity *misdirect_identities(apr_pool_t *p, server_rec *main_s,
                                          int *count)
 {
     apr_hash_t *taken = apr_hash_make(p);
-    server_rec **list = misdirect_servers(p, main_s, count);
+    server_rec **list = misdirect_vhosts_all(p, main_s, count);
     misdirect_identity *id = apr_palloc(p, *count * sizeof(*id));
     int j;
 

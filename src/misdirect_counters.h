@@ -47,20 +47,8 @@ MISDIRECT_INTERNAL void misdirect_counters_read(server_rec *s,
 MISDIRECT_INTERNAL void misdirect_counters_totals(misdirect_counts *out);
 /* A check fired, or a refusal was counted. */
 MISDIRECT_INTERNAL int misdirect_counts_findings(const misdirect_counts *c);
-/* The main server, then the vhosts in the order of the configuration. */
-MISDIRECT_INTERNAL server_rec **misdirect_servers(apr_pool_t *p,
-                                                  server_rec *main_s,
-                                                  int *count);
 MISDIRECT_INTERNAL misdirect_identity *
 misdirect_identities(apr_pool_t *p, server_rec *main_s, int *count);
-
-/* misdirect_status.c: mod_status's section, misdirect-status. */
-
-MISDIRECT_INTERNAL const char *misdirect_server_name(server_rec *s);
-/* "127.0.0.1:443 [::1]:443", "*:443"; NULL for the main server. */
-MISDIRECT_INTERNAL const char *misdirect_server_address(apr_pool_t *p,
-                                                        server_rec *s,
-                                                        int is_main);
 
 /* misdirect_metrics.c: misdirect-metrics, for Prometheus. */
 

@@ -93,7 +93,7 @@ static misdirect_advice misdirect_fallback_hint(const misdirect_req *q,
     const char *sni = misdirect_req_sni(q);
 
     if (!sni || !q->hs
-        || misdirect_server_has_name(q->hs, sni, c->local_addr->port)) {
+        || misdirect_vhosts_has_name(q->hs, sni, c->local_addr->port)) {
         return misdirect_advise(NULL, NULL);
     }
     if (misdirect_sni_is_trailing_dot(sni)) {
@@ -527,9 +527,9 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
     key = apr_psprintf(p, " cause=\"%s\" handshake_vhost=\"%s\" "
                        "request_vhost=\"%s\" sni=\"%s\" host=\"%s\"",
                        misdirect_cause_name(q->cause),
-                       q->facts.tls ? misdirect_vhost_desc(p, q->hs)
+                       q->facts.tls ? misdirect_vhosts_desc(p, q->hs)
                                     : "(none: not TLS)",
-                       misdirect_vhost_desc(p, r->server),
+                       misdirect_vhosts_desc(p, r->server),
                        misdirect_req_sni(q) ? misdirect_req_sni(q)
                                             : "(none)", host);
     if (misdirect_fold_repeat(r, level, logno, key)) {
@@ -603,9 +603,9 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                   forgiven, c->client_ip, (unsigned int)c->client_addr->port,
                   ua, c->local_ip, (unsigned int)c->local_addr->port,
                   proto, request_no, tls,
-                  q->facts.tls ? misdirect_vhost_desc(p, q->hs)
+                  q->facts.tls ? misdirect_vhosts_desc(p, q->hs)
                                : "(none: not TLS)",
-                  misdirect_vhost_desc(p, r->server), host,
+                  misdirect_vhosts_desc(p, r->server), host,
                   host_hdr ? misdirect_field_value(p, host_hdr) : "(none)",
                   misdirect_header_field(r, "x_forwarded_host",
                                          "X-Forwarded-Host"),

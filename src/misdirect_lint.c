@@ -111,7 +111,7 @@ static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
                      "ServerName %s is not covered by %s %s: clients will "
                      "refuse the connection, and requests for it on other "
                      "connections are cert-mismatch",
-                     misdirect_vhost_desc(ptemp, s), s->server_hostname, own,
+                     misdirect_vhosts_desc(ptemp, s), s->server_hostname, own,
                      files);
     }
     lists[0] = s->names;
@@ -127,7 +127,7 @@ static void misdirect_lint_names(apr_pool_t *ptemp, server_rec *main_s,
                              "clients will refuse the connection, and "
                              "requests for it on other connections are "
                              "cert-mismatch",
-                             misdirect_vhost_desc(ptemp, s), n, own, files);
+                             misdirect_vhosts_desc(ptemp, s), n, own, files);
             }
         }
     }
@@ -187,7 +187,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "%s; make them send SNI, or relax the policy",
                      a->shown, differing, examples,
                      differing > shown ? ", ..." : "",
-                     misdirect_vhost_desc(ptemp, dflt));
+                     misdirect_vhosts_desc(ptemp, dflt));
     }
     else if (differing) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s,
@@ -198,7 +198,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "among them, get 421 from mod_ssl for those; make "
                      "them send SNI, or give those vhosts the default "
                      "vhost's settings",
-                     a->shown, misdirect_vhost_desc(ptemp, dflt),
+                     a->shown, misdirect_vhosts_desc(ptemp, dflt),
                      settings ? settings : "SSLEngine",
                      misdirect_ssl_policy_name(policy),
                      differing, a->vhosts->nelts - 1, examples,
@@ -251,8 +251,8 @@ static void misdirect_lint_shared(apr_pool_t *ptemp, server_rec *main_s,
                      "%s refuses the other vhost on it, so their users "
                      "meet 421s that browsers retry on a new connection; "
                      "give both the same settings, or each a certificate "
-                     "of its own", a->shown, misdirect_vhost_desc(ptemp, f),
-                     misdirect_vhost_desc(ptemp, s),
+                     "of its own", a->shown, misdirect_vhosts_desc(ptemp, f),
+                     misdirect_vhosts_desc(ptemp, s),
                      settings ? settings : "SSLEngine",
                      misdirect_ssl_policy_name(policy));
     }
@@ -275,8 +275,8 @@ static void misdirect_lint_claim(apr_pool_t *ptemp, server_rec *main_s,
                      MISDIRECT_LOGNO(012) "Lint: on %s the name %s is "
                      "claimed by %s and again by %s: requests for it always "
                      "reach the first, the second is unreachable by that "
-                     "name", key, name, misdirect_vhost_desc(ptemp, first),
-                     misdirect_vhost_desc(ptemp, s));
+                     "name", key, name, misdirect_vhosts_desc(ptemp, first),
+                     misdirect_vhosts_desc(ptemp, s));
     }
 }
 
@@ -328,7 +328,7 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
             misdirect_lint_names(ptemp, main_s, s, certs, files);
         }
     }
-    addrs = misdirect_addresses(ptemp, main_s);
+    addrs = misdirect_vhosts_addresses(ptemp, main_s);
     for (i = 0; i < addrs->nelts; i++) {
         const misdirect_address *a = APR_ARRAY_IDX(addrs, i,
                                                    misdirect_address *);

@@ -180,17 +180,18 @@ typedef enum {
 
 #include "misdirect_config.h"
 
-/* misdirect_layout.c: how the configuration lays out its vhosts. */
+/* misdirect_vhosts.c: the configuration's vhosts, as every file names
+ * them. */
 /* Where s is defined, "file:line" ("main server" for the main server). */
-MISDIRECT_INTERNAL const char *misdirect_vhost_where(apr_pool_t *p,
-                                                     server_rec *s);
+MISDIRECT_INTERNAL const char *misdirect_vhosts_where(apr_pool_t *p,
+                                                      server_rec *s);
 /* A <VirtualHost> address: as httpd matches a connection's local address
  * ("ip:port", "[ip6]:port"), and as the configuration wrote it ("*:443"
  * stands for the IPv4 and the IPv6 wildcard, which httpd keeps apart). */
-MISDIRECT_INTERNAL const char *misdirect_addr_key(apr_pool_t *p,
-                                                  const server_addr_rec *sar);
-MISDIRECT_INTERNAL const char *misdirect_addr_shown(apr_pool_t *p,
-                                               const server_addr_rec *sar);
+MISDIRECT_INTERNAL const char *
+misdirect_vhosts_addr_key(apr_pool_t *p, const server_addr_rec *sar);
+MISDIRECT_INTERNAL const char *
+misdirect_vhosts_addr_shown(apr_pool_t *p, const server_addr_rec *sar);
 /* The <VirtualHost> addresses in file order (misdirect_address *), each
  * with its vhosts in file order; the IPv4 and the IPv6 half of a
  * "*:port" that hold the same vhosts are one. */
@@ -199,20 +200,35 @@ typedef struct {
     server_addr_rec *sar;               /* s's entry for the address */
 } misdirect_address_vhost;
 typedef struct {
-    const char *key;                    /* misdirect_addr_key() */
-    const char *shown;                  /* misdirect_addr_shown() */
+    const char *key;                    /* misdirect_vhosts_addr_key() */
+    const char *shown;                  /* misdirect_vhosts_addr_shown() */
     apr_array_header_t *vhosts;         /* misdirect_address_vhost */
 } misdirect_address;
-MISDIRECT_INTERNAL apr_array_header_t *misdirect_addresses(apr_pool_t *p,
-                                                        server_rec *main_s);
+MISDIRECT_INTERNAL apr_array_header_t *
+misdirect_vhosts_addresses(apr_pool_t *p, server_rec *main_s);
 /* "ServerName (file:line)", "(unknown)" for NULL: how every line names a
  * virtual host. */
-MISDIRECT_INTERNAL const char *misdirect_vhost_desc(apr_pool_t *p,
-                                                    server_rec *s);
+MISDIRECT_INTERNAL const char *misdirect_vhosts_desc(apr_pool_t *p,
+                                                     server_rec *s);
 /* The vhosts (main server left out) in the order of the configuration
  * files: httpd keeps them the other way round. */
 MISDIRECT_INTERNAL apr_array_header_t *
 misdirect_vhosts_in_file_order(apr_pool_t *p, server_rec *main_s);
+/* The main server, then the vhosts in the order of the configuration. */
+MISDIRECT_INTERNAL server_rec **misdirect_vhosts_all(apr_pool_t *p,
+                                                     server_rec *main_s,
+                                                     int *count);
+/* Is host one of s's names, as core's vhost matching sees them?  0 for
+ * no, else which name (see misdirect_host_matches). */
+MISDIRECT_INTERNAL int misdirect_vhosts_has_name(server_rec *s,
+                                                 const char *host,
+                                                 apr_port_t port);
+/* s's ServerName, "" where it has none. */
+MISDIRECT_INTERNAL const char *misdirect_vhosts_name(server_rec *s);
+/* "127.0.0.1:443 [::1]:443", "*:443"; NULL for the main server. */
+MISDIRECT_INTERNAL const char *misdirect_vhosts_address(apr_pool_t *p,
+                                                        server_rec *s,
+                                                        int is_main);
 
 
 /* misdirect_model.c, misdirect_settings.c: the model of mod_ssl's
@@ -343,11 +359,6 @@ MISDIRECT_INTERNAL server_rec *misdirect_names_vhost(conn_rec *c,
 
 /* misdirect_request.c: the request check. */
 MISDIRECT_INTERNAL void misdirect_request_register_hooks(void);
-/* Is host one of s's names, as core's vhost matching sees them?  0 for
- * no, else which name (see misdirect_host_matches). */
-MISDIRECT_INTERNAL int misdirect_server_has_name(server_rec *s,
-                                                 const char *host,
-                                                 apr_port_t port);
 /* Does MisdirectAllow of conf forgive host? */
 MISDIRECT_INTERNAL int misdirect_host_allowed(const misdirect_srv_conf *conf,
                                               const char *host);

@@ -24,30 +24,6 @@
 #include "apr_network_io.h"
 #include "apr_strings.h"
 
-int misdirect_server_has_name(server_rec *s, const char *host,
-                              apr_port_t port)
-{
-    server_addr_rec *sar;
-    int name;
-
-    name = misdirect_host_matches(host, s->server_hostname,
-               s->names ? (const char *const *)s->names->elts : NULL,
-               s->names ? s->names->nelts : 0,
-               s->wild_names ? (const char *const *)s->wild_names->elts
-                             : NULL,
-               s->wild_names ? s->wild_names->nelts : 0);
-    if (name) {
-        return name;
-    }
-    /* Core also accepts the name the <VirtualHost> line itself used. */
-    for (sar = s->addrs; sar; sar = sar->next) {
-        if ((sar->host_port == 0 || sar->host_port == port)
-            && sar->virthost && !strcasecmp(host, sar->virthost)) {
-            return MISDIRECT_NAME_PATTERN;
-        }
-    }
-    return 0;
-}
 
 int misdirect_host_allowed(const misdirect_srv_conf *conf,
                            const char *host)
@@ -134,7 +110,7 @@ static int misdirect_forwarded_other(request_rec *r, conn_rec *c)
     if ((!xfh && !fwd)
         || misdirect_forwarded_host(xfh, fwd, host, sizeof(host)) != 0
         || (r->hostname && !strcasecmp(host, r->hostname))
-        || misdirect_server_has_name(r->server, host, c->local_addr->port)) {
+        || misdirect_vhosts_has_name(r->server, host, c->local_addr->port)) {
         return 0;
     }
     return misdirect_names_vhost(c, host, r->server) != NULL;
@@ -172,7 +148,7 @@ void misdirect_req_find_cause(request_rec *r, conn_rec *c, misdirect_req *q)
     cf->sni_port = misdirect_sni_has_port(sni);
     cf->sni_named = sni && q->hs
                     && (q->hs != c->base_server
-                        || misdirect_server_has_name(q->hs, sni,
+                        || misdirect_vhosts_has_name(q->hs, sni,
                                                      c->local_addr->port));
     cf->h2 = r->connection->master != NULL;
     cf->gateway = misdirect_gateway_seen(r);
@@ -210,7 +186,7 @@ static int misdirect_gather(request_rec *r, conn_rec *c, misdirect_facts *f,
     }
     f->name_based = c->vhost_lookup_data != NULL;
     f->host_sent = r->hostname != NULL;
-    name = r->hostname ? misdirect_server_has_name(r->server, r->hostname,
+    name = r->hostname ? misdirect_vhosts_has_name(r->server, r->hostname,
                                                    c->local_addr->port)
                        : 0;
     f->host_known = name != 0;

@@ -63,46 +63,8 @@ static const char *misdirect_mode_name(server_rec *s)
            : mode == MISDIRECT_MODE_REPORT_ONLY ? "report-only" : "on";
 }
 
-const char *misdirect_server_name(server_rec *s)
-{
-    return s->server_hostname ? s->server_hostname : "";
-}
 
 
-const char *misdirect_server_address(apr_pool_t *p, server_rec *s,
-                                     int is_main)
-{
-    const char *out = "", *item;
-    server_addr_rec *sar;
-    char ip[64];
-
-    if (is_main) {
-        return NULL;
-    }
-    for (sar = s->addrs; sar; sar = sar->next) {
-        const char *host;
-
-        if (apr_sockaddr_is_wildcard(sar->host_addr)
-            || apr_sockaddr_ip_getbuf(ip, sizeof(ip), sar->host_addr)
-               != APR_SUCCESS) {
-            host = "*";
-        }
-        else {
-            host = sar->host_addr->family == APR_INET6
-                   ? apr_pstrcat(p, "[", ip, "]", NULL)
-                   : apr_pstrdup(p, ip);
-        }
-        item = apr_psprintf(p, "%s:%s", host, sar->host_port
-                                              ? apr_itoa(p, sar->host_port)
-                                              : "*");
-        /* httpd keeps "*:443" as two addresses, IPv4 and IPv6; the
-         * configuration wrote it once, and so does this. */
-        if (!misdirect_text_has_item(out, item, ' ')) {
-            out = apr_pstrcat(p, out, *out ? " " : "", item, NULL);
-        }
-    }
-    return out;
-}
 
 static const char *misdirect_iso_time(apr_pool_t *p, apr_time_t t)
 {
@@ -181,7 +143,7 @@ static void misdirect_json(request_rec *r)
     misdirect_counters_totals(&c);
     misdirect_json_counts(r, &c, "  ");
     ap_rputs(",\n  \"vhosts\": [\n", r);
-    list = misdirect_servers(p, ap_server_conf, &n);
+    list = misdirect_vhosts_all(p, ap_server_conf, &n);
     for (i = 0; i < n; i++) {
         server_rec *s = list[i];
         int is_main = i == 0;
@@ -193,11 +155,11 @@ static void misdirect_json(request_rec *r)
                    "      \"main_server\": %s,\n"
                    "      \"mode\": \"%s\",\n"
                    "      \"counters\": ",
-                   misdirect_text_json_str(p, misdirect_server_name(s)),
-                   misdirect_text_json_str(p, misdirect_server_address(p, s,
+                   misdirect_text_json_str(p, misdirect_vhosts_name(s)),
+                   misdirect_text_json_str(p, misdirect_vhosts_address(p, s,
                                                                   is_main)),
                    misdirect_text_json_str(p, is_main ? NULL
-                                         : misdirect_vhost_where(p, s)),
+                                         : misdirect_vhosts_where(p, s)),
                    is_main ? "true" : "false",
                    misdirect_mode_name(s));
         misdirect_json_counts(r, &c, "      ");
@@ -254,17 +216,17 @@ static void misdirect_text(request_rec *r, int html)
     apr_pool_t *p = r->pool;
     int wname = 5, waddr = 7, wdef = 10, k, i, o, n;
     misdirect_counts c;
-    server_rec **list = misdirect_servers(p, ap_server_conf, &n);
+    server_rec **list = misdirect_vhosts_all(p, ap_server_conf, &n);
 
     for (i = 0; i < n; i++) {
         server_rec *s = list[i];
         int is_main = i == 0;
 
-        wname = misdirect_width(p, misdirect_server_name(s), wname);
-        waddr = misdirect_width(p, misdirect_server_address(p, s, is_main),
+        wname = misdirect_width(p, misdirect_vhosts_name(s), wname);
+        waddr = misdirect_width(p, misdirect_vhosts_address(p, s, is_main),
                                 waddr);
         wdef = misdirect_width(p, is_main ? "(main server)"
-                               : misdirect_vhost_where(p, s), wdef);
+                               : misdirect_vhosts_where(p, s), wdef);
     }
 
     ap_rprintf(r, "mod_misdirect counters since %s (generation %d)\n%s\n\n",
@@ -281,10 +243,10 @@ static void misdirect_text(request_rec *r, int html)
         int is_main = i == 0;
 
         misdirect_counters_read(s, &c);
-        misdirect_text_row(r, html, misdirect_server_name(s), wname,
-                           misdirect_server_address(p, s, is_main), waddr,
+        misdirect_text_row(r, html, misdirect_vhosts_name(s), wname,
+                           misdirect_vhosts_address(p, s, is_main), waddr,
                            is_main ? "(main server)"
-                           : misdirect_vhost_where(p, s), wdef,
+                           : misdirect_vhosts_where(p, s), wdef,
                            misdirect_mode_name(s),
                            &c);
     }
@@ -380,7 +342,7 @@ static void misdirect_status_html(request_rec *r)
         ap_rprintf(r, "<th>%s</th>", misdirect_stat_json[k]);
     }
     ap_rputs("</tr>\n", r);
-    list = misdirect_servers(p, ap_server_conf, &n);
+    list = misdirect_vhosts_all(p, ap_server_conf, &n);
     for (i = 0; i < n; i++) {
         server_rec *s = list[i];
         int is_main = i == 0;
@@ -391,12 +353,12 @@ static void misdirect_status_html(request_rec *r)
             continue;
         }
         ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td>",
-                   misdirect_text_str(p, misdirect_server_name(s), 1),
-                   misdirect_text_str(p, misdirect_server_address(p, s,
+                   misdirect_text_str(p, misdirect_vhosts_name(s), 1),
+                   misdirect_text_str(p, misdirect_vhosts_address(p, s,
                                                                   is_main),
                                       1),
                    misdirect_text_str(p, is_main ? "(main server)"
-                                      : misdirect_vhost_where(p, s), 1));
+                                      : misdirect_vhosts_where(p, s), 1));
         misdirect_html_cells(r, &c);
         ap_rputs("</tr>\n", r);
     }
