@@ -12,13 +12,13 @@ SRCS     = mod_misdirect.c src/misdirect_config.c src/misdirect_tls.c \
            src/misdirect_request.c \
            src/misdirect_diag.c src/misdirect_logic.c \
            src/misdirect_settings.c src/misdirect_model.c \
-           src/misdirect_lint.c src/misdirect_layout.c \
-           src/misdirect_matrix.c src/misdirect_dump.c \
+           src/misdirect_lint.c src/misdirect_predict_layout.c \
+           src/misdirect_predict_matrix.c src/misdirect_predict_dump.c \
            src/misdirect_counters.c src/misdirect_stripes.c \
            src/misdirect_status.c src/misdirect_metrics.c \
            src/misdirect_names.c src/misdirect_fold.c src/misdirect_text.c \
            src/misdirect_vhosts.c
-HDRS     = src/misdirect_logic.h src/misdirect_private.h src/misdirect_dump.h \
+HDRS     = src/misdirect_logic.h src/misdirect_private.h src/misdirect_predict.h \
            src/misdirect_config.h \
            src/misdirect_counters.h src/misdirect_stripes.h \
            src/misdirect_model.h

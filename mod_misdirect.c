@@ -129,7 +129,7 @@ static void misdirect_test_config(apr_pool_t *pconf, server_rec *s)
     misdirect_tls_profiles_build(pconf, pconf, s);
     misdirect_config_resolve_policies(s);
     misdirect_lint(pconf, s);
-    misdirect_dump(pconf, s);
+    misdirect_predict_dump(pconf, s);
 }
 
 

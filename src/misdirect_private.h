@@ -452,9 +452,10 @@ MISDIRECT_INTERNAL void misdirect_explain(request_rec *r);
  * when the module has nothing to say about r. */
 MISDIRECT_INTERNAL misdirect_req *misdirect_refusal(request_rec *r);
 
-/* misdirect_dump.c: with -t -D DUMP_MISDIRECT_JSON or -D DUMP_MISDIRECT,
- * what every (SNI, host) pair of each TLS address will get, on stdout. */
-MISDIRECT_INTERNAL void misdirect_dump(apr_pool_t *ptemp,
+/* misdirect_predict_dump.c: with -t -D DUMP_MISDIRECT_JSON or -D
+ * DUMP_MISDIRECT, what every (SNI, host) pair of each TLS address will get, on
+ * stdout. */
+MISDIRECT_INTERNAL void misdirect_predict_dump(apr_pool_t *ptemp,
                                        server_rec *main_s);
 
 /* misdirect_counters.c: the counters in shared memory, and the calls of

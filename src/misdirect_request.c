@@ -381,11 +381,13 @@ static int misdirect_checked_clean(request_rec *r, server_rec *hs,
         ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                       MISDIRECT_LOGNO(004) "checked: %s; "
                       "handshake_vhost=\"%s\" request_vhost=\"%s\"",
-                      forgiven ? apr_pstrcat(r->pool,
-                                     misdirect_text_check_list(r->pool, forgiven),
-                                     " forgiven by MisdirectAllow or "
-                                     "MisdirectTrustedProxy", NULL)
-                               : "nothing fired",
+                      forgiven
+                      ? apr_pstrcat(r->pool,
+                                    misdirect_text_check_list(r->pool,
+                                                              forgiven),
+                                    " forgiven by MisdirectAllow or "
+                                    "MisdirectTrustedProxy", NULL)
+                      : "nothing fired",
                       hs ? hs->server_hostname : "-",
                       r->server->server_hostname);
     }

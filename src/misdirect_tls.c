@@ -307,8 +307,8 @@ static void misdirect_handshake_read(conn_rec *c,
     }
 }
 
-const misdirect_handshake *misdirect_handshake_get(conn_rec *c,
-                                                   misdirect_handshake *scratch)
+const misdirect_handshake *
+misdirect_handshake_get(conn_rec *c, misdirect_handshake *scratch)
 {
     misdirect_conn_ctx *cc = misdirect_conn_get(c);
 
@@ -406,7 +406,8 @@ static int misdirect_plain_beside_tls(apr_pool_t *p, server_rec *main_s)
     int i;
 
     for (s = main_s->next; s; s = s->next) {
-        for (sar = s->addrs; sar && misdirect_tls_enabled(s); sar = sar->next) {
+        for (sar = s->addrs; sar && misdirect_tls_enabled(s);
+             sar = sar->next) {
             APR_ARRAY_PUSH(tls_ports, apr_port_t) = sar->host_port;
         }
     }

@@ -32,7 +32,8 @@ static const char *misdirect_vhosts_addr_join(apr_pool_t *p, const char *host,
     return apr_psprintf(p, fmt, host, port ? apr_itoa(p, port) : "*");
 }
 
-const char *misdirect_vhosts_addr_key(apr_pool_t *p, const server_addr_rec *sar)
+const char *misdirect_vhosts_addr_key(apr_pool_t *p,
+                                      const server_addr_rec *sar)
 {
     char *ip = NULL;
 
@@ -40,7 +41,8 @@ const char *misdirect_vhosts_addr_key(apr_pool_t *p, const server_addr_rec *sar)
     return misdirect_vhosts_addr_join(p, ip ? ip : "?", sar->host_port);
 }
 
-const char *misdirect_vhosts_addr_shown(apr_pool_t *p, const server_addr_rec *sar)
+const char *misdirect_vhosts_addr_shown(apr_pool_t *p,
+                                        const server_addr_rec *sar)
 {
     const char *host = sar->virthost;
 
@@ -100,7 +102,8 @@ static int misdirect_vhosts_same(const misdirect_address *a,
     return 1;
 }
 
-apr_array_header_t *misdirect_vhosts_addresses(apr_pool_t *p, server_rec *main_s)
+apr_array_header_t *misdirect_vhosts_addresses(apr_pool_t *p,
+                                               server_rec *main_s)
 {
     apr_array_header_t *all = misdirect_vhosts_in_file_order(p, main_s);
     apr_array_header_t *order = apr_array_make(p, 4, sizeof(void *));
@@ -206,11 +209,14 @@ const char *misdirect_vhosts_address(apr_pool_t *p, server_rec *s,
         return NULL;
     }
     for (sar = s->addrs; sar; sar = sar->next) {
-        item = misdirect_vhosts_addr_join(p, apr_sockaddr_is_wildcard(sar->host_addr)
-                                      || apr_sockaddr_ip_getbuf(ip,
-                                             sizeof(ip), sar->host_addr)
-                                         != APR_SUCCESS ? "*" : ip,
-                                   sar->host_port);
+        item = misdirect_vhosts_addr_join(
+            p,
+            apr_sockaddr_is_wildcard(sar->host_addr)
+                    || apr_sockaddr_ip_getbuf(ip, sizeof(ip), sar->host_addr)
+                           != APR_SUCCESS
+                ? "*"
+                : ip,
+            sar->host_port);
         /* httpd keeps "*:443" as two addresses, IPv4 and IPv6; the
          * configuration wrote it once, and so does this. */
         if (!misdirect_text_has_item(out, item, ' ')) {

@@ -3,7 +3,7 @@
  * file: how a line names a vhost and an address, the vhosts in file
  * order, the addresses with their vhosts.  For the prediction: each TLS
  * address's names, which vhost an SNI or a host of each name selects,
- * and which names each vhost's certificates cover; misdirect_matrix.c
+ * and which names each vhost's certificates cover; misdirect_predict_matrix.c
  * judges the pairs.
  *
  * Both lookups are indexed, so that 5,000 vhosts cost thousands of
@@ -19,7 +19,7 @@
  * Licensed under the Apache License, Version 2.0.
  */
 
-#include "misdirect_dump.h"
+#include "misdirect_predict.h"
 
 #include "http_core.h"
 #include "apr_strings.h"
@@ -33,7 +33,7 @@ typedef struct {
                                     * names one label below it */
     apr_array_header_t *ips;       /* lower names that are IP literals */
     apr_hash_t *by_cert;           /* X509 * -> apr_hash_t * covered */
-} misdirect_dump_index;
+} misdirect_predict_index;
 
 /* An address's names indexed for matching: exact names by themselves,
  * wildcard patterns by their literal prefix (up to the first '*' or
@@ -44,10 +44,10 @@ typedef struct {
     apr_hash_t *prefix;
     apr_hash_t *suffix;
     apr_hash_t *rest;              /* patterns with neither ("*"), at "" */
-} misdirect_dump_lookup;
+} misdirect_predict_lookup;
 
-static void misdirect_dump_bucket(apr_pool_t *p, apr_hash_t *h,
-                                  const char *key, apr_size_t len, int at)
+static void misdirect_predict_bucket(apr_pool_t *p, apr_hash_t *h,
+                                     const char *key, apr_size_t len, int at)
 {
     apr_array_header_t *b = apr_hash_get(h, key, len);
 
@@ -60,8 +60,9 @@ static void misdirect_dump_bucket(apr_pool_t *p, apr_hash_t *h,
     }
 }
 
-static void misdirect_dump_lookup_add(apr_pool_t *p, misdirect_dump_lookup *l,
-                                      const char *name, int at)
+static void misdirect_predict_lookup_add(apr_pool_t *p,
+                                         misdirect_predict_lookup *l,
+                                         const char *name, int at)
 {
     char *lower;
     apr_size_t len, pre, post;
@@ -74,25 +75,26 @@ static void misdirect_dump_lookup_add(apr_pool_t *p, misdirect_dump_lookup *l,
     len = strlen(lower);
     pre = strcspn(lower, "*?");
     if (pre == len) {
-        misdirect_dump_bucket(p, l->exact, lower, len, at);
+        misdirect_predict_bucket(p, l->exact, lower, len, at);
         return;
     }
     for (post = 0; post < len && !strchr("*?", lower[len - post - 1]);
          post++) {
     }
     if (pre) {
-        misdirect_dump_bucket(p, l->prefix, lower, pre, at);
+        misdirect_predict_bucket(p, l->prefix, lower, pre, at);
     }
     else if (post) {
-        misdirect_dump_bucket(p, l->suffix, lower + len - post, post, at);
+        misdirect_predict_bucket(p, l->suffix, lower + len - post, post, at);
     }
     else {
-        misdirect_dump_bucket(p, l->rest, "", 0, at);
+        misdirect_predict_bucket(p, l->rest, "", 0, at);
     }
 }
 
-static void misdirect_dump_lookup_make(apr_pool_t *p, misdirect_dump_addr *a,
-                                       misdirect_dump_lookup *l)
+static void misdirect_predict_lookup_make(apr_pool_t *p,
+                                          misdirect_predict_addr *a,
+                                          misdirect_predict_lookup *l)
 {
     int i, j;
 
@@ -102,24 +104,24 @@ static void misdirect_dump_lookup_make(apr_pool_t *p, misdirect_dump_addr *a,
     l->rest = apr_hash_make(p);
     for (i = 0; i < a->vhosts->nelts; i++) {
         server_rec *s = APR_ARRAY_IDX(a->vhosts, i,
-                                      misdirect_dump_vhost *)->s;
+                                      misdirect_predict_vhost *)->s;
 
-        misdirect_dump_lookup_add(p, l, s->server_hostname, i);
+        misdirect_predict_lookup_add(p, l, s->server_hostname, i);
         for (j = 0; s->names && j < s->names->nelts; j++) {
-            misdirect_dump_lookup_add(p, l,
+            misdirect_predict_lookup_add(p, l,
                 APR_ARRAY_IDX(s->names, j, const char *), i);
         }
         for (j = 0; s->wild_names && j < s->wild_names->nelts; j++) {
-            misdirect_dump_lookup_add(p, l,
+            misdirect_predict_lookup_add(p, l,
                 APR_ARRAY_IDX(s->wild_names, j, const char *), i);
         }
     }
 }
 
 /* The first vhost of bucket b before *best that name really matches. */
-static void misdirect_dump_try(const misdirect_dump_addr *a,
-                               const apr_array_header_t *b, const char *name,
-                               int *best)
+static void misdirect_predict_try(const misdirect_predict_addr *a,
+                                  const apr_array_header_t *b,
+                                  const char *name, int *best)
 {
     int i;
 
@@ -130,7 +132,7 @@ static void misdirect_dump_try(const misdirect_dump_addr *a,
         if (at >= *best) {
             return;
         }
-        s = APR_ARRAY_IDX(a->vhosts, at, misdirect_dump_vhost *)->s;
+        s = APR_ARRAY_IDX(a->vhosts, at, misdirect_predict_vhost *)->s;
         if (misdirect_host_matches(name, s->server_hostname,
                 s->names ? (const char *const *)s->names->elts : NULL,
                 s->names ? s->names->nelts : 0,
@@ -147,26 +149,26 @@ static void misdirect_dump_try(const misdirect_dump_addr *a,
  * in the address's order whose ServerName, ServerAlias or wildcard
  * alias matches; for the host, not the SNI, and only where none does,
  * the first whose <VirtualHost> line used the name; else the default. */
-static misdirect_dump_vhost *
-misdirect_dump_match(const misdirect_dump_addr *a,
-                     const misdirect_dump_lookup *l, const char *lower,
-                     int virthost, int *named)
+static misdirect_predict_vhost *
+misdirect_predict_match(const misdirect_predict_addr *a,
+                        const misdirect_predict_lookup *l, const char *lower,
+                        int virthost, int *named)
 {
     apr_size_t len = strlen(lower), k;
     int best = a->vhosts->nelts, i;
 
-    misdirect_dump_try(a, apr_hash_get(l->exact, lower, len), lower, &best);
+    misdirect_predict_try(a, apr_hash_get(l->exact, lower, len), lower, &best);
     for (k = 0; k <= len; k++) {
-        misdirect_dump_try(a, apr_hash_get(l->prefix, lower, k), lower,
-                           &best);
-        misdirect_dump_try(a, apr_hash_get(l->suffix, lower + len - k, k),
-                           lower, &best);
+        misdirect_predict_try(a, apr_hash_get(l->prefix, lower, k), lower,
+                              &best);
+        misdirect_predict_try(a, apr_hash_get(l->suffix, lower + len - k, k),
+                              lower, &best);
     }
-    misdirect_dump_try(a, apr_hash_get(l->rest, "", 0), lower, &best);
+    misdirect_predict_try(a, apr_hash_get(l->rest, "", 0), lower, &best);
     for (i = 0; virthost && best == a->vhosts->nelts
                 && i < a->vhosts->nelts; i++) {
         server_addr_rec *sar = APR_ARRAY_IDX(a->vhosts, i,
-                                             misdirect_dump_vhost *)->sar;
+                                             misdirect_predict_vhost *)->sar;
 
         if (sar->virthost && !strcasecmp(lower, sar->virthost)) {
             best = i;
@@ -176,11 +178,12 @@ misdirect_dump_match(const misdirect_dump_addr *a,
         *named = best < a->vhosts->nelts;
     }
     return APR_ARRAY_IDX(a->vhosts, best < a->vhosts->nelts ? best : 0,
-                         misdirect_dump_vhost *);
+                         misdirect_predict_vhost *);
 }
 
-static void misdirect_dump_index_name(apr_pool_t *p, misdirect_dump_index *ix,
-                                      const char *lower)
+static void misdirect_predict_index_name(apr_pool_t *p,
+                                         misdirect_predict_index *ix,
+                                         const char *lower)
 {
     const char *dot;
     apr_array_header_t *under;
@@ -203,8 +206,8 @@ static void misdirect_dump_index_name(apr_pool_t *p, misdirect_dump_index *ix,
     }
 }
 
-static void misdirect_dump_confirm(X509 *cert, apr_hash_t *covered,
-                                   const char *lower)
+static void misdirect_predict_confirm(X509 *cert, apr_hash_t *covered,
+                                      const char *lower)
 {
     /* OpenSSL has the last word, as on the request path. */
     if (misdirect_cert_covers_name(cert, lower)) {
@@ -213,10 +216,10 @@ static void misdirect_dump_confirm(X509 *cert, apr_hash_t *covered,
 }
 
 /* The configured names one DNS identifier of a certificate may cover. */
-static void misdirect_dump_candidates(apr_pool_t *p,
-                                      const misdirect_dump_index *ix,
-                                      X509 *cert, apr_hash_t *covered,
-                                      const unsigned char *id, int len)
+static void misdirect_predict_candidates(apr_pool_t *p,
+                                         const misdirect_predict_index *ix,
+                                         X509 *cert, apr_hash_t *covered,
+                                         const unsigned char *id, int len)
 {
     char *l;
     const char *hit;
@@ -231,19 +234,19 @@ static void misdirect_dump_candidates(apr_pool_t *p,
     if (l[0] == '*' && l[1] == '.') {
         under = apr_hash_get(ix->parent, l + 2, APR_HASH_KEY_STRING);
         for (i = 0; under && i < under->nelts; i++) {
-            misdirect_dump_confirm(cert, covered,
-                                   APR_ARRAY_IDX(under, i, const char *));
+            misdirect_predict_confirm(cert, covered,
+                                      APR_ARRAY_IDX(under, i, const char *));
         }
     }
     else if ((hit = apr_hash_get(ix->exact, l, APR_HASH_KEY_STRING))) {
-        misdirect_dump_confirm(cert, covered, hit);
+        misdirect_predict_confirm(cert, covered, hit);
     }
 }
 
 /* The configured names one certificate covers, computed once. */
-static apr_hash_t *misdirect_dump_cert_covers(apr_pool_t *p,
-                                              misdirect_dump_index *ix,
-                                              X509 *cert)
+static apr_hash_t *misdirect_predict_cert_covers(apr_pool_t *p,
+                                                 misdirect_predict_index *ix,
+                                                 X509 *cert)
 {
     apr_hash_t *covered = apr_hash_get(ix->by_cert, &cert, sizeof(cert));
     GENERAL_NAMES *gens;
@@ -259,9 +262,9 @@ static apr_hash_t *misdirect_dump_cert_covers(apr_pool_t *p,
 
         if (g->type == GEN_DNS) {
             dns = 1;
-            misdirect_dump_candidates(p, ix, cert, covered,
-                                      ASN1_STRING_get0_data(g->d.dNSName),
-                                      ASN1_STRING_length(g->d.dNSName));
+            misdirect_predict_candidates(p, ix, cert, covered,
+                                         ASN1_STRING_get0_data(g->d.dNSName),
+                                         ASN1_STRING_length(g->d.dNSName));
         }
     }
     GENERAL_NAMES_free(gens);
@@ -277,7 +280,7 @@ static apr_hash_t *misdirect_dump_cert_covers(apr_pool_t *p,
                                               X509_NAME_get_entry(subj, at)));
 
             if (len > 0) {
-                misdirect_dump_candidates(p, ix, cert, covered, utf8, len);
+                misdirect_predict_candidates(p, ix, cert, covered, utf8, len);
             }
             OPENSSL_free(utf8);
         }
@@ -294,18 +297,19 @@ static apr_hash_t *misdirect_dump_cert_covers(apr_pool_t *p,
     return covered;
 }
 
-static int misdirect_dump_name_cmp(const void *a, const void *b)
+static int misdirect_predict_name_cmp(const void *a, const void *b)
 {
-    const misdirect_dump_name *x = a, *y = b;
+    const misdirect_predict_name *x = a, *y = b;
 
     return strcmp(x->lower, y->lower);
 }
 
-static void misdirect_dump_add_name(apr_pool_t *p, misdirect_dump_addr *a,
-                                    apr_hash_t *seen, const char *name)
+static void misdirect_predict_add_name(apr_pool_t *p,
+                                       misdirect_predict_addr *a,
+                                       apr_hash_t *seen, const char *name)
 {
     char *lower;
-    misdirect_dump_name *n;
+    misdirect_predict_name *n;
 
     if (!name || !*name || strpbrk(name, "*?")) {
         return;
@@ -322,12 +326,11 @@ static void misdirect_dump_add_name(apr_pool_t *p, misdirect_dump_addr *a,
     n->lower = lower;
 }
 
-static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
-                                                       server_rec *s,
-                                                       server_addr_rec *sar,
-                                                       server_rec *dflt)
+static misdirect_predict_vhost *
+misdirect_predict_vhost_make(apr_pool_t *p, server_rec *s,
+                             server_addr_rec *sar, server_rec *dflt)
 {
-    misdirect_dump_vhost *v = apr_pcalloc(p, sizeof(*v));
+    misdirect_predict_vhost *v = apr_pcalloc(p, sizeof(*v));
 
     v->s = s;
     v->sar = sar;
@@ -346,8 +349,8 @@ static misdirect_dump_vhost *misdirect_dump_vhost_make(apr_pool_t *p,
 
 /* A configured name as a Host of it reaches core's matching: without
  * a trailing dot. */
-static const char *misdirect_dump_host_form(apr_pool_t *p,
-                                            const char *lower)
+static const char *misdirect_predict_host_form(apr_pool_t *p,
+                                               const char *lower)
 {
     apr_size_t n = strlen(lower);
 
@@ -356,19 +359,19 @@ static const char *misdirect_dump_host_form(apr_pool_t *p,
 }
 
 /* The TLS addresses in file order, each with its vhosts and names. */
-static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
-                                                server_rec *main_s)
+static apr_array_header_t *misdirect_predict_addrs(apr_pool_t *p,
+                                                   server_rec *main_s)
 {
     apr_array_header_t *addrs = misdirect_vhosts_addresses(p, main_s);
     apr_array_header_t *tls = apr_array_make(p, 4, sizeof(void *));
     apr_hash_t *shown = apr_hash_make(p);
-    misdirect_dump_lookup look;
+    misdirect_predict_lookup look;
     int i, k;
 
     for (i = 0; i < addrs->nelts; i++) {
         const misdirect_address *ad = APR_ARRAY_IDX(addrs, i,
                                                     misdirect_address *);
-        misdirect_dump_addr *a;
+        misdirect_predict_addr *a;
         apr_hash_t *seen = apr_hash_make(p);
 
         if (!misdirect_tls_enabled(APR_ARRAY_IDX(ad->vhosts, 0,
@@ -380,13 +383,13 @@ static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
         a->port = APR_ARRAY_IDX(ad->vhosts, 0,
                                 misdirect_address_vhost).sar->host_port;
         a->vhosts = apr_array_make(p, ad->vhosts->nelts, sizeof(void *));
-        a->names = apr_array_make(p, 8, sizeof(misdirect_dump_name));
+        a->names = apr_array_make(p, 8, sizeof(misdirect_predict_name));
         for (k = 0; k < ad->vhosts->nelts; k++) {
             const misdirect_address_vhost *v = &APR_ARRAY_IDX(ad->vhosts, k,
                                                   misdirect_address_vhost);
 
-            APR_ARRAY_PUSH(a->vhosts, misdirect_dump_vhost *) =
-                misdirect_dump_vhost_make(p, v->s, v->sar,
+            APR_ARRAY_PUSH(a->vhosts, misdirect_predict_vhost *) =
+                misdirect_predict_vhost_make(p, v->s, v->sar,
                     APR_ARRAY_IDX(ad->vhosts, 0, misdirect_address_vhost).s);
         }
         if (apr_hash_get(shown, a->key, APR_HASH_KEY_STRING)) {
@@ -396,51 +399,50 @@ static apr_array_header_t *misdirect_dump_addrs(apr_pool_t *p,
         apr_hash_set(shown, a->key, APR_HASH_KEY_STRING, a);
         for (k = 0; k < a->vhosts->nelts; k++) {
             server_rec *vs = APR_ARRAY_IDX(a->vhosts, k,
-                                           misdirect_dump_vhost *)->s;
+                                           misdirect_predict_vhost *)->s;
             int j;
 
-            misdirect_dump_add_name(p, a, seen, vs->server_hostname);
+            misdirect_predict_add_name(p, a, seen, vs->server_hostname);
             for (j = 0; vs->names && j < vs->names->nelts; j++) {
-                misdirect_dump_add_name(p, a, seen,
+                misdirect_predict_add_name(p, a, seen,
                     APR_ARRAY_IDX(vs->names, j, const char *));
             }
         }
-        qsort(a->names->elts, a->names->nelts, sizeof(misdirect_dump_name),
-              misdirect_dump_name_cmp);
-        misdirect_dump_lookup_make(p, a, &look);
+        qsort(a->names->elts, a->names->nelts, sizeof(misdirect_predict_name),
+              misdirect_predict_name_cmp);
+        misdirect_predict_lookup_make(p, a, &look);
         for (k = 0; k < a->names->nelts; k++) {
-            misdirect_dump_name *n = &APR_ARRAY_IDX(a->names, k,
-                                                    misdirect_dump_name);
+            misdirect_predict_name *n = &APR_ARRAY_IDX(a->names, k,
+                                                       misdirect_predict_name);
 
             n->idx = k;
-            n->host = misdirect_dump_host_form(p, n->lower);
-            n->h = misdirect_dump_match(a, &look, n->lower, 0, NULL);
+            n->host = misdirect_predict_host_form(p, n->lower);
+            n->h = misdirect_predict_match(a, &look, n->lower, 0, NULL);
             /* Core drops a Host's trailing dot before it matches, so an
              * alias written with one never matches a Host; mod_ssl
              * matches the SNI as sent. */
-            n->r = misdirect_dump_match(a, &look, n->host, 1,
-                                        &n->host_known);
+            n->r = misdirect_predict_match(a, &look, n->host, 1,
+                                           &n->host_known);
             n->allowed = misdirect_host_allowed(n->r->conf, n->name);
             n->h->sni_names++;
             APR_ARRAY_PUSH(n->r->own, int) = k;
         }
-        APR_ARRAY_PUSH(tls, misdirect_dump_addr *) = a;
+        APR_ARRAY_PUSH(tls, misdirect_predict_addr *) = a;
     }
     return tls;
 }
 
 /* The bitmap of an address's names that a set of certificates covers. */
-static const unsigned char *misdirect_dump_bitmap(apr_pool_t *p,
-                                                  misdirect_dump_index *ix,
-                                                  const misdirect_dump_addr *a,
-                                                  apr_hash_t *by_name,
-                                                  apr_array_header_t *certs)
+static const unsigned char *
+misdirect_predict_bitmap(apr_pool_t *p, misdirect_predict_index *ix,
+                         const misdirect_predict_addr *a, apr_hash_t *by_name,
+                         apr_array_header_t *certs)
 {
     unsigned char *bits = NULL;
     int k;
 
     for (k = 0; k < certs->nelts; k++) {
-        apr_hash_t *covered = misdirect_dump_cert_covers(p, ix,
+        apr_hash_t *covered = misdirect_predict_cert_covers(p, ix,
             APR_ARRAY_IDX(certs, k, X509 *));
         apr_hash_index_t *hi;
 
@@ -457,7 +459,8 @@ static const unsigned char *misdirect_dump_bitmap(apr_pool_t *p,
                 bits = apr_pcalloc(p, a->names->nelts / 8 + 1);
             }
             for (m = 0; m < named->nelts; m++) {
-                int idx = APR_ARRAY_IDX(named, m, misdirect_dump_name *)->idx;
+                int idx =
+                    APR_ARRAY_IDX(named, m, misdirect_predict_name *)->idx;
 
                 bits[idx >> 3] |= 1u << (idx & 7);
             }
@@ -466,10 +469,10 @@ static const unsigned char *misdirect_dump_bitmap(apr_pool_t *p,
     return bits;
 }
 
-static const unsigned char misdirect_dump_nothing[1];
+static const unsigned char misdirect_predict_nothing[1];
 
 /* A certificate's key type, as clients choose among a vhost's. */
-static const char *misdirect_dump_key_type(X509 *cert)
+static const char *misdirect_predict_key_type(X509 *cert)
 {
     EVP_PKEY *key = X509_get0_pubkey(cert);
 
@@ -489,11 +492,12 @@ static const char *misdirect_dump_key_type(X509 *cert)
 
 /* Each of a vhost's several certificates on its own: a client that
  * accepts one key type sees that one only. */
-static void misdirect_dump_per_cert(apr_pool_t *p, misdirect_dump_index *ix,
-                                    const misdirect_dump_addr *a,
-                                    apr_hash_t *by_name,
-                                    apr_array_header_t *certs,
-                                    misdirect_dump_vhost *v)
+static void misdirect_predict_per_cert(apr_pool_t *p,
+                                       misdirect_predict_index *ix,
+                                       const misdirect_predict_addr *a,
+                                       apr_hash_t *by_name,
+                                       apr_array_header_t *certs,
+                                       misdirect_predict_vhost *v)
 {
     apr_array_header_t *one = apr_array_make(p, 1, sizeof(X509 *));
     int k;
@@ -506,23 +510,23 @@ static void misdirect_dump_per_cert(apr_pool_t *p, misdirect_dump_index *ix,
 
         apr_array_clear(one);
         APR_ARRAY_PUSH(one, X509 *) = cert;
-        v->cert_covers[k] = misdirect_dump_bitmap(p, ix, a, by_name, one);
-        v->cert_key[k] = misdirect_dump_key_type(cert);
+        v->cert_covers[k] = misdirect_predict_bitmap(p, ix, a, by_name, one);
+        v->cert_key[k] = misdirect_predict_key_type(cert);
     }
 }
 
 /* A vhost without TLS that an SNI names is the handshake's vhost for
  * mod_ssl, but the handshake keeps the default vhost's TLS context: its
  * certificates, its client verification, its protocol versions. */
-static void misdirect_dump_plain_handshakes(misdirect_dump_addr *a)
+static void misdirect_predict_plain_handshakes(misdirect_predict_addr *a)
 {
-    const misdirect_dump_vhost *d = APR_ARRAY_IDX(a->vhosts, 0,
-                                                  misdirect_dump_vhost *);
+    const misdirect_predict_vhost *d =
+        APR_ARRAY_IDX(a->vhosts, 0, misdirect_predict_vhost *);
     int k;
 
     for (k = 1; k < a->vhosts->nelts; k++) {
-        misdirect_dump_vhost *v = APR_ARRAY_IDX(a->vhosts, k,
-                                                misdirect_dump_vhost *);
+        misdirect_predict_vhost *v = APR_ARRAY_IDX(a->vhosts, k,
+                                                   misdirect_predict_vhost *);
 
         if (misdirect_tls_enabled(v->s)) {
             continue;
@@ -541,9 +545,9 @@ static void misdirect_dump_plain_handshakes(misdirect_dump_addr *a)
 
 /* Each vhost's certificates, as the bitmap of the names they cover;
  * vhosts with the same certificate files share one. */
-static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
+static void misdirect_predict_covers(apr_pool_t *p, apr_array_header_t *tls)
 {
-    misdirect_dump_index ix;
+    misdirect_predict_index ix;
     apr_hash_t *files = apr_hash_make(p);
     apr_array_header_t *certs = apr_array_make(p, 4, sizeof(X509 *));
     apr_hash_index_t *hi;
@@ -554,34 +558,36 @@ static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
     ix.ips = apr_array_make(p, 4, sizeof(const char *));
     ix.by_cert = apr_hash_make(p);
     for (i = 0; i < tls->nelts; i++) {
-        misdirect_dump_addr *a = APR_ARRAY_IDX(tls, i, misdirect_dump_addr *);
+        misdirect_predict_addr *a =
+            APR_ARRAY_IDX(tls, i, misdirect_predict_addr *);
 
         for (j = 0; j < a->names->nelts; j++) {
-            misdirect_dump_index_name(p, &ix, APR_ARRAY_IDX(a->names, j,
-                                          misdirect_dump_name).host);
+            misdirect_predict_index_name(p, &ix, APR_ARRAY_IDX(a->names, j,
+                                          misdirect_predict_name).host);
         }
     }
     for (i = 0; i < tls->nelts; i++) {
-        misdirect_dump_addr *a = APR_ARRAY_IDX(tls, i, misdirect_dump_addr *);
+        misdirect_predict_addr *a =
+            APR_ARRAY_IDX(tls, i, misdirect_predict_addr *);
         apr_hash_t *by_name = apr_hash_make(p), *by_set = apr_hash_make(p);
 
         for (j = 0; j < a->names->nelts; j++) {
-            misdirect_dump_name *n = &APR_ARRAY_IDX(a->names, j,
-                                                    misdirect_dump_name);
+            misdirect_predict_name *n = &APR_ARRAY_IDX(a->names, j,
+                                                       misdirect_predict_name);
             apr_array_header_t *named = apr_hash_get(by_name, n->host,
                                                      APR_HASH_KEY_STRING);
 
             /* Coverage is the Host's, which core leaves without the
              * trailing dot a name may have been written with. */
             if (!named) {
-                named = apr_array_make(p, 1, sizeof(misdirect_dump_name *));
+                named = apr_array_make(p, 1, sizeof(misdirect_predict_name *));
                 apr_hash_set(by_name, n->host, APR_HASH_KEY_STRING, named);
             }
-            APR_ARRAY_PUSH(named, misdirect_dump_name *) = n;
+            APR_ARRAY_PUSH(named, misdirect_predict_name *) = n;
         }
         for (j = 0; j < a->vhosts->nelts; j++) {
-            misdirect_dump_vhost *v = APR_ARRAY_IDX(a->vhosts, j,
-                                                    misdirect_dump_vhost *);
+            misdirect_predict_vhost *v =
+                APR_ARRAY_IDX(a->vhosts, j, misdirect_predict_vhost *);
             const char *set = "certificates";
             const unsigned char *bits;
 
@@ -593,17 +599,17 @@ static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
             }
             bits = apr_hash_get(by_set, set, APR_HASH_KEY_STRING);
             if (!bits) {
-                bits = misdirect_dump_bitmap(p, &ix, a, by_name, certs);
+                bits = misdirect_predict_bitmap(p, &ix, a, by_name, certs);
                 /* A set that covers nothing is computed once too. */
                 apr_hash_set(by_set, set, APR_HASH_KEY_STRING,
-                             bits ? bits : misdirect_dump_nothing);
+                             bits ? bits : misdirect_predict_nothing);
             }
-            v->covers = bits == misdirect_dump_nothing ? NULL : bits;
+            v->covers = bits == misdirect_predict_nothing ? NULL : bits;
             if (certs->nelts > 1) {
-                misdirect_dump_per_cert(p, &ix, a, by_name, certs, v);
+                misdirect_predict_per_cert(p, &ix, a, by_name, certs, v);
             }
         }
-        misdirect_dump_plain_handshakes(a);
+        misdirect_predict_plain_handshakes(a);
     }
     for (hi = apr_hash_first(p, files); hi; hi = apr_hash_next(hi)) {
         void *cert;
@@ -613,10 +619,10 @@ static void misdirect_dump_covers(apr_pool_t *p, apr_array_header_t *tls)
     }
 }
 
-apr_array_header_t *misdirect_dump_layout(apr_pool_t *p, server_rec *main_s)
+apr_array_header_t *misdirect_predict_layout(apr_pool_t *p, server_rec *main_s)
 {
-    apr_array_header_t *tls = misdirect_dump_addrs(p, main_s);
+    apr_array_header_t *tls = misdirect_predict_addrs(p, main_s);
 
-    misdirect_dump_covers(p, tls);
+    misdirect_predict_covers(p, tls);
     return tls;
 }

@@ -1,6 +1,6 @@
 /*
  * mod_misdirect: what every (SNI, host) pair of each TLS address gets,
- * for the prediction (misdirect_dump.c prints it).
+ * for the prediction (misdirect_predict_dump.c prints it).
  *
  * A pair is judged by the functions the request path asks:
  * misdirect_ssl_refuses() for mod_ssl's verdict, misdirect_evaluate,
@@ -20,7 +20,7 @@
  * Licensed under the Apache License, Version 2.0.
  */
 
-#include "misdirect_dump.h"
+#include "misdirect_predict.h"
 
 #include "apr_strings.h"
 
@@ -28,8 +28,8 @@
  * alike, as far as mod_ssl's policy goes?  strict refuses and insecure
  * serves whatever the settings; the others compare settings, and
  * misdirect_ssl_refuses() is then equality of what they compare. */
-static int misdirect_dump_ssl_alike(const misdirect_dump_vhost *x,
-                                    const misdirect_dump_vhost *y)
+static int misdirect_predict_ssl_alike(const misdirect_predict_vhost *x,
+                                       const misdirect_predict_vhost *y)
 {
     switch (misdirect_ssl_policy()) {
     case MISDIRECT_SSL_POLICY_STRICT:
@@ -40,21 +40,21 @@ static int misdirect_dump_ssl_alike(const misdirect_dump_vhost *x,
     }
 }
 
-static void misdirect_dump_classes(apr_pool_t *p, misdirect_dump_addr *a)
+static void misdirect_predict_classes(apr_pool_t *p, misdirect_predict_addr *a)
 {
     apr_hash_t *buckets = apr_hash_make(p);
     int i, j;
 
-    a->classes = apr_array_make(p, 4, sizeof(misdirect_dump_class));
+    a->classes = apr_array_make(p, 4, sizeof(misdirect_predict_class));
     for (i = 0; i < a->vhosts->nelts; i++) {
-        misdirect_dump_vhost *v = APR_ARRAY_IDX(a->vhosts, i,
-                                                misdirect_dump_vhost *);
+        misdirect_predict_vhost *v = APR_ARRAY_IDX(a->vhosts, i,
+                                                   misdirect_predict_vhost *);
         const char *key = apr_psprintf(p, "%pp %d %d %d %d", v->covers,
                                        v->hs_verify, v->tls13, v->strict_sni,
                                        v->no_handshake);
         apr_array_header_t *bucket = apr_hash_get(buckets, key,
                                                   APR_HASH_KEY_STRING);
-        misdirect_dump_class *k = NULL;
+        misdirect_predict_class *k = NULL;
 
         if (!bucket) {
             bucket = apr_array_make(p, 1, sizeof(int));
@@ -63,8 +63,8 @@ static void misdirect_dump_classes(apr_pool_t *p, misdirect_dump_addr *a)
         for (j = 0; j < bucket->nelts; j++) {
             int at = APR_ARRAY_IDX(bucket, j, int);
 
-            k = &APR_ARRAY_IDX(a->classes, at, misdirect_dump_class);
-            if (misdirect_dump_ssl_alike(k->rep, v)) {
+            k = &APR_ARRAY_IDX(a->classes, at, misdirect_predict_class);
+            if (misdirect_predict_ssl_alike(k->rep, v)) {
                 v->hclass = at;
                 break;
             }
@@ -81,22 +81,23 @@ static void misdirect_dump_classes(apr_pool_t *p, misdirect_dump_addr *a)
         else if (!k->alt) {
             k->alt = v;
         }
-        APR_ARRAY_PUSH(k->members, misdirect_dump_vhost *) = v;
+        APR_ARRAY_PUSH(k->members, misdirect_predict_vhost *) = v;
         if (v->sni_names) {
             k->sni_members++;
         }
     }
 }
 
-apr_array_header_t *misdirect_dump_build(apr_pool_t *p, server_rec *main_s)
+apr_array_header_t *misdirect_predict_build(apr_pool_t *p, server_rec *main_s)
 {
-    apr_array_header_t *tls = misdirect_dump_layout(p, main_s);
+    apr_array_header_t *tls = misdirect_predict_layout(p, main_s);
     int i;
 
     for (i = 0; i < tls->nelts; i++) {
-        misdirect_dump_addr *a = APR_ARRAY_IDX(tls, i, misdirect_dump_addr *);
+        misdirect_predict_addr *a =
+            APR_ARRAY_IDX(tls, i, misdirect_predict_addr *);
 
-        misdirect_dump_classes(p, a);
+        misdirect_predict_classes(p, a);
         a->scratch = apr_pcalloc(p, (a->names->nelts + 1) * sizeof(int));
     }
     return tls;
@@ -104,18 +105,18 @@ apr_array_header_t *misdirect_dump_build(apr_pool_t *p, server_rec *main_s)
 
 /* The module's answer to a pair mod_ssl lets through, for a client in
  * the request vhost's MisdirectTrustedProxy (trusted) or any other. */
-static void misdirect_dump_module(const misdirect_dump_addr *a,
-                                  const misdirect_dump_vhost *h,
-                                  const misdirect_dump_name *n, int sni,
-                                  int trusted, misdirect_dump_outcome *o)
+static void misdirect_predict_module(const misdirect_predict_addr *a,
+                                     const misdirect_predict_vhost *h,
+                                     const misdirect_predict_name *n, int sni,
+                                     int trusted, misdirect_predict_outcome *o)
 {
-    const misdirect_dump_vhost *r = n->r;
+    const misdirect_predict_vhost *r = n->r;
     misdirect_facts f;
     misdirect_decision d;
     unsigned int fired, left;
 
     if (r->mode == MISDIRECT_MODE_OFF) {
-        o->kind = MISDIRECT_DUMP_SERVED_OFF;
+        o->kind = MISDIRECT_PREDICT_SERVED_OFF;
         return;
     }
     memset(&f, 0, sizeof(f));
@@ -124,7 +125,7 @@ static void misdirect_dump_module(const misdirect_dump_addr *a,
     f.sni_sent = sni ? 1 : 0;
     f.name_based = a->vhosts->nelts > 1;
     f.same_vhost = r->s == h->s;
-    f.cert_covers = r->s != h->s && MISDIRECT_DUMP_COVERS(h, n->idx);
+    f.cert_covers = r->s != h->s && MISDIRECT_PREDICT_COVERS(h, n->idx);
     f.host_sent = 1;
     f.host_known = n->host_known;
     f.local_port = a->port;
@@ -132,49 +133,50 @@ static void misdirect_dump_module(const misdirect_dump_addr *a,
         return;
     }
     if (!(left = misdirect_forgive(fired, n->allowed, trusted))) {
-        o->kind = MISDIRECT_DUMP_SERVED_LISTED;
+        o->kind = MISDIRECT_PREDICT_SERVED_LISTED;
         return;
     }
     misdirect_decide(left, r->policy, r->mode, 0, &d);
     o->check = d.reason;
     if (d.action == MISDIRECT_REJECT) {
         o->status = 421;
-        o->kind = MISDIRECT_DUMP_REFUSED;
+        o->kind = MISDIRECT_PREDICT_REFUSED;
         return;
     }
     o->kind = d.action == MISDIRECT_WOULD_REJECT
-              ? MISDIRECT_DUMP_SERVED_WOULD
-              : d.action == MISDIRECT_REPORT ? MISDIRECT_DUMP_SERVED_REPORT
-              : MISDIRECT_DUMP_SERVED_ALLOW;
+              ? MISDIRECT_PREDICT_SERVED_WOULD
+              : d.action == MISDIRECT_REPORT ? MISDIRECT_PREDICT_SERVED_REPORT
+              : MISDIRECT_PREDICT_SERVED_ALLOW;
 }
 
-static void misdirect_dump_judge_as(const misdirect_dump_addr *a,
-                                    const misdirect_dump_vhost *h,
-                                    const misdirect_dump_name *n, int sni,
-                                    int trusted, misdirect_dump_outcome *o)
+static void misdirect_predict_judge_as(const misdirect_predict_addr *a,
+                                       const misdirect_predict_vhost *h,
+                                       const misdirect_predict_name *n,
+                                       int sni, int trusted,
+                                       misdirect_predict_outcome *o)
 {
-    const misdirect_dump_vhost *r = n->r;
+    const misdirect_predict_vhost *r = n->r;
 
     o->status = 200;
-    o->kind = MISDIRECT_DUMP_SERVED;
+    o->kind = MISDIRECT_PREDICT_SERVED;
     o->check = -1;
     if (h->no_handshake) {
         o->status = 0;
-        o->kind = MISDIRECT_DUMP_NO_HANDSHAKE;
+        o->kind = MISDIRECT_PREDICT_NO_HANDSHAKE;
         return;
     }
     /* mod_ssl's first question without SNI on a name-based address. */
     if (!sni && a->vhosts->nelts > 1 && (h->strict_sni || r->strict_sni)) {
         o->status = 403;
-        o->kind = MISDIRECT_DUMP_FORBIDDEN_SNI;
+        o->kind = MISDIRECT_PREDICT_FORBIDDEN_SNI;
         return;
     }
     if (r->s != h->s && misdirect_ssl_refuses(h->s, r->s)) {
         o->status = 421;
-        o->kind = MISDIRECT_DUMP_REFUSED_SSL;
+        o->kind = MISDIRECT_PREDICT_REFUSED_SSL;
         return;
     }
-    misdirect_dump_module(a, h, n, sni, trusted, o);
+    misdirect_predict_module(a, h, n, sni, trusted, o);
     if (o->status == 421) {
         return;
     }
@@ -189,25 +191,25 @@ static void misdirect_dump_judge_as(const misdirect_dump_addr *a,
         int reneg = !h->tls13 && !misdirect_tls_own_ca(h->s, r->s);
 
         o->status = reneg ? 0 : 403;
-        o->kind = reneg ? MISDIRECT_DUMP_NO_RENEGOTIATION
-                        : MISDIRECT_DUMP_FORBIDDEN_SSL;
+        o->kind = reneg ? MISDIRECT_PREDICT_NO_RENEGOTIATION
+                        : MISDIRECT_PREDICT_FORBIDDEN_SSL;
         o->check = -1;
     }
 }
 
-void misdirect_dump_judge(const misdirect_dump_addr *a,
-                          const misdirect_dump_vhost *h,
-                          const misdirect_dump_name *n, int sni,
-                          misdirect_dump_outcome *o)
+void misdirect_predict_judge(const misdirect_predict_addr *a,
+                             const misdirect_predict_vhost *h,
+                             const misdirect_predict_name *n, int sni,
+                             misdirect_predict_outcome *o)
 {
-    misdirect_dump_judge_as(a, h, n, sni, 0, o);
+    misdirect_predict_judge_as(a, h, n, sni, 0, o);
     o->trusted = NULL;
     /* What the peers the request's vhost trusts get, where it differs:
      * the checks of the handshake do not fire for them. */
     if (n->r->conf->trusted && n->r->conf->trusted->nelts) {
-        misdirect_dump_outcome t;
+        misdirect_predict_outcome t;
 
-        misdirect_dump_judge_as(a, h, n, sni, 1, &t);
+        misdirect_predict_judge_as(a, h, n, sni, 1, &t);
         o->trusted_status = t.status;
         o->trusted_kind = t.kind;
         o->trusted_check = t.check;
@@ -215,25 +217,27 @@ void misdirect_dump_judge(const misdirect_dump_addr *a,
     }
 }
 
-static int misdirect_dump_code(const misdirect_dump_outcome *o)
+static int misdirect_predict_code(const misdirect_predict_outcome *o)
 {
-    return MISDIRECT_DUMP_CODE(o->kind, o->check);
+    return MISDIRECT_PREDICT_CODE(o->kind, o->check);
 }
 
 /* Pairs are counted per class: for a member H, the names of vhosts
  * outside the class (judged once), plus those of the class's other
  * members (judged once on a member that is not theirs), less H's own. */
-void misdirect_dump_count(misdirect_dump_addr *a, misdirect_dump_tally *t)
+void misdirect_predict_count(misdirect_predict_addr *a,
+                             misdirect_predict_tally *t)
 {
-    apr_int64_t out[2][MISDIRECT_DUMP_CODES], in[2][MISDIRECT_DUMP_CODES];
-    misdirect_dump_outcome o;
+    apr_int64_t out[2][MISDIRECT_PREDICT_CODES],
+        in[2][MISDIRECT_PREDICT_CODES];
+    misdirect_predict_outcome o;
     int i, j, c, x;
 
     memset(t, 0, sizeof(*t));
     t->total = (apr_int64_t)a->names->nelts * a->names->nelts;
     for (i = 0; i < a->classes->nelts; i++) {
-        misdirect_dump_class *k = &APR_ARRAY_IDX(a->classes, i,
-                                                 misdirect_dump_class);
+        misdirect_predict_class *k = &APR_ARRAY_IDX(a->classes, i,
+                                                    misdirect_predict_class);
 
         if (!k->sni_members) {
             continue;
@@ -241,27 +245,27 @@ void misdirect_dump_count(misdirect_dump_addr *a, misdirect_dump_tally *t)
         memset(out, 0, sizeof(out));
         memset(in, 0, sizeof(in));
         for (j = 0; j < a->names->nelts; j++) {
-            const misdirect_dump_name *n = &APR_ARRAY_IDX(a->names, j,
-                                                          misdirect_dump_name);
-            int cov = MISDIRECT_DUMP_COVERS(k->rep, j) ? 1 : 0;
+            const misdirect_predict_name *n =
+                &APR_ARRAY_IDX(a->names, j, misdirect_predict_name);
+            int cov = MISDIRECT_PREDICT_COVERS(k->rep, j) ? 1 : 0;
 
             if (n->r->hclass != i) {
-                misdirect_dump_judge(a, k->rep, n, 1, &o);
-                out[cov][misdirect_dump_code(&o)]++;
+                misdirect_predict_judge(a, k->rep, n, 1, &o);
+                out[cov][misdirect_predict_code(&o)]++;
                 k->open |= o.status != 421;
             }
             else if (k->alt) {
-                misdirect_dump_judge(a, n->r == k->rep ? k->alt : k->rep, n,
-                                     1, &o);
-                c = misdirect_dump_code(&o);
+                misdirect_predict_judge(a, n->r == k->rep ? k->alt : k->rep, n,
+                                        1, &o);
+                c = misdirect_predict_code(&o);
                 in[cov][c]++;
                 k->open |= o.status != 421;
-                a->scratch[j] = cov * MISDIRECT_DUMP_CODES + c;
+                a->scratch[j] = cov * MISDIRECT_PREDICT_CODES + c;
             }
         }
         for (j = 0; j < k->members->nelts; j++) {
-            const misdirect_dump_vhost *h = APR_ARRAY_IDX(k->members, j,
-                                                  misdirect_dump_vhost *);
+            const misdirect_predict_vhost *h = APR_ARRAY_IDX(k->members, j,
+                                                  misdirect_predict_vhost *);
             apr_int64_t w = h->sni_names;
 
             if (!w) {
@@ -269,14 +273,14 @@ void misdirect_dump_count(misdirect_dump_addr *a, misdirect_dump_tally *t)
             }
             t->same += w * h->own->nelts;
             for (x = 0; x < 2; x++) {
-                for (c = 0; c < MISDIRECT_DUMP_CODES; c++) {
+                for (c = 0; c < MISDIRECT_PREDICT_CODES; c++) {
                     t->cross[x][c] += w * (out[x][c] + in[x][c]);
                 }
             }
             for (c = 0; k->alt && c < h->own->nelts; c++) {
                 x = a->scratch[APR_ARRAY_IDX(h->own, c, int)];
-                t->cross[x / MISDIRECT_DUMP_CODES][x % MISDIRECT_DUMP_CODES]
-                    -= w;
+                t->cross[x / MISDIRECT_PREDICT_CODES]
+                        [x % MISDIRECT_PREDICT_CODES] -= w;
             }
         }
     }
