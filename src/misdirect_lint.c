@@ -19,58 +19,6 @@
 #include <openssl/pem.h>
 
 
-/* Every certificate of a vhost (RSA, ECDSA, ...), read from its files
- * as mod_ssl reads them, into certs; the cache spares re-reading one file
- * shared by many vhosts. */
-static void misdirect_lint_certs(apr_hash_t *cache,
-                                 const apr_array_header_t *files,
-                                 apr_array_header_t *certs)
-{
-    int k;
-
-    for (k = 0; k < files->nelts; k++) {
-        const char *file = APR_ARRAY_IDX(files, k, const char *);
-        X509 *cert;
-        FILE *fp;
-
-        if (!(cert = apr_hash_get(cache, file, APR_HASH_KEY_STRING))) {
-            if (!(fp = fopen(file, "r"))) {
-                continue;
-            }
-            cert = PEM_read_X509(fp, NULL, NULL, NULL);
-            fclose(fp);
-            if (!cert) {
-                continue;
-            }
-            apr_hash_set(cache, file, APR_HASH_KEY_STRING, cert);
-        }
-        APR_ARRAY_PUSH(certs, X509 *) = cert;
-    }
-}
-
-/* The certificates of s's SSLCertificateFile list, as the lint reads
- * them (for the prediction dump, which runs before mod_ssl loads its
- * contexts); cache maps a file to its X509 and is the caller's to free. */
-void misdirect_tls_certs_load(apr_pool_t *ptemp, apr_hash_t *cache,
-                              server_rec *s, apr_array_header_t *certs)
-{
-    misdirect_lint_certs(cache, misdirect_tls_cert_files(ptemp, s), certs);
-}
-
-static int misdirect_lint_covers(X509 *cert, const char *name)
-{
-    if (name[0] == '*' && name[1] == '.') {
-        /* A wildcard alias is covered when any one name under it is. */
-        char probe[300];
-
-        apr_snprintf(probe, sizeof(probe), "misdirect-probe%s", name + 1);
-        return misdirect_cert_covers_name(cert, probe);
-    }
-    if (strpbrk(name, "*?")) {
-        return 1;       /* other patterns: nothing sound to check */
-    }
-    return misdirect_cert_covers_name(cert, name);
-}
 
 /* mod_ssl picks the certificate by the client's key types, so a name is
  * served correctly if any of the vhost's certificates covers it. */
@@ -80,7 +28,7 @@ static int misdirect_lint_any_covers(const apr_array_header_t *certs,
     int i;
 
     for (i = 0; i < certs->nelts; i++) {
-        if (misdirect_lint_covers(APR_ARRAY_IDX(certs, i, X509 *), name)) {
+        if (misdirect_certs_cover_alias(APR_ARRAY_IDX(certs, i, X509 *), name)) {
             return 1;
         }
     }
@@ -323,7 +271,7 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
         apr_array_header_t *files = misdirect_tls_cert_files(ptemp, s);
 
         apr_array_clear(certs);
-        misdirect_lint_certs(cache, files, certs);
+        misdirect_certs_read(cache, files, certs);
         if (certs->nelts) {
             misdirect_lint_names(ptemp, main_s, s, certs, files);
         }

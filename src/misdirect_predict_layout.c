@@ -210,7 +210,7 @@ static void misdirect_predict_confirm(X509 *cert, apr_hash_t *covered,
                                       const char *lower)
 {
     /* OpenSSL has the last word, as on the request path. */
-    if (misdirect_cert_covers_name(cert, lower)) {
+    if (misdirect_certs_cover_name(cert, lower)) {
         apr_hash_set(covered, lower, APR_HASH_KEY_STRING, lower);
     }
 }
@@ -288,7 +288,7 @@ static apr_hash_t *misdirect_predict_cert_covers(apr_pool_t *p,
     for (i = 0; i < ix->ips->nelts; i++) {
         const char *ip = APR_ARRAY_IDX(ix->ips, i, const char *);
 
-        if (misdirect_cert_covers_name(cert, ip)) {
+        if (misdirect_certs_cover_name(cert, ip)) {
             apr_hash_set(covered, ip, APR_HASH_KEY_STRING, ip);
         }
     }
@@ -592,7 +592,7 @@ static void misdirect_predict_covers(apr_pool_t *p, apr_array_header_t *tls)
             const unsigned char *bits;
 
             apr_array_clear(certs);
-            misdirect_tls_certs_load(p, files, v->s, certs);
+            misdirect_certs_load(p, files, v->s, certs);
             for (k = 0; k < certs->nelts; k++) {
                 set = apr_psprintf(p, "%s %pp", set,
                                    APR_ARRAY_IDX(certs, k, void *));

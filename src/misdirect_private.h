@@ -310,12 +310,6 @@ MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_differing(apr_pool_t *p,
 /* misdirect_lint.c: the startup lint, from the model's answers. */
 MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
                                        server_rec *main_s);
-/* The certificates of s's SSLCertificateFile list, read as the lint
- * reads them; cache maps a file to its X509, and the caller frees them. */
-MISDIRECT_INTERNAL void misdirect_tls_certs_load(apr_pool_t *ptemp,
-                                                 apr_hash_t *cache,
-                                                 server_rec *s,
-                                                 apr_array_header_t *certs);
 
 /* misdirect_tls.c: what mod_ssl shows the module.  Its optional hooks,
  * each vhost's certificates, and the handshake of a connection. */
@@ -340,10 +334,27 @@ misdirect_handshake_get(conn_rec *c, misdirect_handshake *scratch);
 MISDIRECT_INTERNAL int misdirect_cert_covers(const misdirect_handshake *hk,
                                              server_rec *rs, int name,
                                              const char *host);
+
+/* misdirect_certs.c: certificates. */
 /* Does cert cover name (a host name or IP literal), by RFC 6125 as
  * OpenSSL checks it?  The one coverage rule of requests, lint and dump. */
-MISDIRECT_INTERNAL int misdirect_cert_covers_name(X509 *cert,
+MISDIRECT_INTERNAL int misdirect_certs_cover_name(X509 *cert,
                                                   const char *name);
+/* The same for a configured alias: a wildcard alias is covered when a
+ * name under it is; other patterns count as covered. */
+MISDIRECT_INTERNAL int misdirect_certs_cover_alias(X509 *cert,
+                                                   const char *name);
+/* Every certificate of files (RSA, ECDSA, ...), read as mod_ssl reads
+ * them, into certs; cache maps a file to its X509 (spares re-reading a
+ * file many vhosts share), and the caller frees them. */
+MISDIRECT_INTERNAL void misdirect_certs_read(apr_hash_t *cache,
+                                             const apr_array_header_t *files,
+                                             apr_array_header_t *certs);
+/* The certificates of s's SSLCertificateFile list, likewise. */
+MISDIRECT_INTERNAL void misdirect_certs_load(apr_pool_t *ptemp,
+                                             apr_hash_t *cache,
+                                             server_rec *s,
+                                             apr_array_header_t *certs);
 
 /* misdirect_names.c: the configuration's names, indexed once per pass
  * (misdirect_names_build, at post_config). */

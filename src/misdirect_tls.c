@@ -330,16 +330,6 @@ misdirect_handshake_get(conn_rec *c, misdirect_handshake *scratch)
     return scratch;
 }
 
-int misdirect_cert_covers_name(X509 *cert, const char *name)
-{
-    if (misdirect_ip_literal(name)) {
-        return X509_check_ip_asc(cert, name, 0) == 1;
-    }
-    /* RFC 6125: a wildcard stands for exactly one whole left-most
-     * label. */
-    return X509_check_host(cert, name, 0,
-                           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
-}
 
 /* Does H's certificate at place slot in its context (or -1) cover host,
  * which is rs's name number name?  The memo remembers OpenSSL's answer
@@ -359,7 +349,7 @@ static int misdirect_one_cert_covers(X509 *cert, int slot,
     }
     covers = misdirect_cover_get(&misdirect_memo, key);
     if (covers < 0) {
-        covers = misdirect_cert_covers_name(cert, host);
+        covers = misdirect_certs_cover_name(cert, host);
         misdirect_cover_put(&misdirect_memo, key, covers);
     }
     return covers;
