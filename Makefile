@@ -17,7 +17,8 @@ SRCS     = mod_misdirect.c src/misdirect_config.c src/misdirect_tls.c \
            src/misdirect_counters.c src/misdirect_stripes.c \
            src/misdirect_status.c src/misdirect_metrics.c \
            src/misdirect_names.c src/misdirect_fold.c src/misdirect_text.c \
-           src/misdirect_vhosts.c src/misdirect_certs.c
+           src/misdirect_vhosts.c src/misdirect_certs.c \
+           src/misdirect_attrib.c
 HDRS     = src/misdirect_logic.h src/misdirect_private.h src/misdirect_predict.h \
            src/misdirect_config.h \
            src/misdirect_counters.h src/misdirect_stripes.h \

@@ -146,10 +146,12 @@ static void misdirect_register_hooks(apr_pool_t *p)
     ap_hook_post_config(misdirect_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(misdirect_test_config, NULL, NULL, APR_HOOK_MIDDLE);
     misdirect_fold_register_hooks();
-    /* The request check, the marks around mod_ssl's, the explanation of
-     * others' refusals and the closing of HTTP/1.x connections after any
-     * 421 (misdirect_request.c). */
+    /* The request check, the marks around mod_ssl's and the closing of
+     * HTTP/1.x connections after any 421 (misdirect_request.c). */
     misdirect_request_register_hooks();
+    /* Who answered the refusals the check did not answer, and their
+     * lines and variables (misdirect_attrib.c). */
+    misdirect_attrib_register_hooks();
     misdirect_status_register_hooks(p);
     misdirect_tls_register_hooks();
 }

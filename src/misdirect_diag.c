@@ -2,11 +2,12 @@
  * mod_misdirect: the diagnosis line.
  *
  * One line per finding and per 421, whoever answered it: this module,
- * mod_ssl (its 421, 400 and 403, recognised by status and by the facts
- * that cause each), or a handler or proxied backend.  A sentence in the
- * administrator's terms first, then key="value" fields for machines,
- * then a hint at the likely cause and fix.  Client text is escaped, and
- * MisdirectLogLimit keeps floods out of error_log.
+ * mod_ssl (its 421, 400 and 403, which misdirect_attrib.c attributes), or
+ * a handler or proxied backend.  What happened and what to change first,
+ * a sentence in the administrator's terms, then key="value" fields for
+ * machines, then a hint at the likely cause and fix in the terms of the
+ * client.  Client text is escaped, and MisdirectLogLimit keeps floods out
+ * of error_log.
  *
  * Licensed under the Apache License, Version 2.0.
  */
@@ -18,7 +19,6 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "mod_http2.h"
-#include "mod_proxy.h"
 #include "apr_atomic.h"
 #include "apr_optional_hooks.h"
 #include "apr_strings.h"
@@ -506,8 +506,7 @@ static const char *misdirect_header_field(request_rec *r, const char *field,
 
 /* A sentence first, then key="value" fields for machines. */
 void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
-                   int level, const char *logno, const char *what,
-                   const char *extra, misdirect_advise_fn advise)
+                   const misdirect_line *ln)
 {
     apr_pool_t *p = r->pool;
     const char *host_hdr = apr_table_get(r->headers_in, "Host");
@@ -532,7 +531,7 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                        misdirect_vhosts_desc(p, r->server),
                        misdirect_req_sni(q) ? misdirect_req_sni(q)
                                             : "(none)", host);
-    if (misdirect_fold_repeat(r, level, logno, key)) {
+    if (misdirect_fold_repeat(r, ln->level, ln->logno, key)) {
         return;
     }
     if (stream) {
@@ -581,7 +580,7 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                                "\"", NULL);
     }
 
-    advice = (advise ? advise : misdirect_hint)(q, r, c, diff);
+    advice = (ln->advise ? ln->advise : misdirect_hint)(q, r, c, diff);
     /* What happened and what to change come first, in a few words: a
      * reader who stops there knows what to do. */
     brief = advice.brief ? apr_pstrcat(p, advice.brief, ". ", NULL) : "";
@@ -591,8 +590,8 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                   "local=\"%s:%u\" proto=\"%s\" request=\"%d\"%s "
                   "handshake_vhost=\"%s\" request_vhost=\"%s\" host=\"%s\" "
                   "host_header=\"%s\"%s%s%s hint=\"%s\"",
-                  logno, what, brief, q->detail ? q->detail : "",
-                  q->detail ? ": " : "", misdirect_sentence(q, r, c, host),
+                  ln->logno, ln->what, brief, ln->detail ? ln->detail : "",
+                  ln->detail ? ": " : "", misdirect_sentence(q, r, c, host),
                   q->decision.fired
                       ? misdirect_check_name(q->decision.reason) : "none",
                   misdirect_cause_name(q->cause),
@@ -610,65 +609,17 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                   misdirect_header_field(r, "x_forwarded_host",
                                          "X-Forwarded-Host"),
                   misdirect_header_field(r, "forwarded", "Forwarded"),
-                  extra ? extra : "",
+                  ln->extra ? ln->extra : "",
                   advice.hint ? advice.hint : "");
     /* Written now, or folded, or held for a second with room (lines
      * below warn, asked for or logged at info as mod_ssl logs them, are
      * always written). */
-    if (misdirect_fold_line(r, level, logno, key, line)) {
-        ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
+    if (misdirect_fold_line(r, ln->level, ln->logno, key, line)) {
+        ap_log_rerror(APLOG_MARK, ln->level, 0, r, "%s", line);
     }
 }
 
-/* Does mod_ssl's request check see a server name?  What OpenSSL shows
- * it, which on a resumed TLS 1.2 session is the session's first name,
- * sent in this handshake or not. */
-static int misdirect_ssl_sees_sni(const misdirect_req *q)
-{
-    return q->handshake ? q->handshake->ssl_sees_sni : q->facts.sni_sent;
-}
 
-/* Why mod_ssl refused a request that never reached the module's check,
- * recognised by status and by the facts that cause each refusal; NULL
- * when mod_ssl's rules do not explain it. */
-static const char *misdirect_ssl_refusal(request_rec *r,
-                                         const misdirect_req *q)
-{
-    const char *notes;
-
-    if (!q->facts.tls) {
-        return NULL;
-    }
-    notes = apr_table_get(r->notes, "error-notes");
-    switch (r->status) {
-    case HTTP_MISDIRECTED_REQUEST:
-        /* Only mod_ssl answers 421 on R != H before the check; where the
-         * model says it would serve, say so rather than pretend. */
-        if (q->facts.same_vhost) {
-            return NULL;
-        }
-        return !q->hs || misdirect_ssl_refuses(q->hs, r->server)
-               ? "mod_ssl's SSLVHostSNIPolicy refuses the request's virtual "
-                 "host on this handshake"
-               : "the model of mod_ssl's policy expected it to serve this "
-                 "pair, so a module that runs before mod_misdirect may "
-                 "have answered instead";
-    case HTTP_BAD_REQUEST:
-        if (notes && strstr(notes, "speaking plain HTTP")) {
-            return "the client spoke plain HTTP to this TLS port";
-        }
-        return misdirect_ssl_sees_sni(q) && !q->facts.host_sent
-               ? "SNI was sent but the request named no host"
-               : NULL;
-    case HTTP_FORBIDDEN:
-        return !misdirect_ssl_sees_sni(q) && notes
-               && strstr(notes, "Server Name Indication")
-               ? "SSLStrictSNIVHostCheck requires SNI on this address"
-               : NULL;
-    default:
-        return NULL;
-    }
-}
 
 /* mod_ssl's fallback advice, and that it then compared TLS settings. */
 static misdirect_advice misdirect_ssl_fallback(request_rec *r,
@@ -681,43 +632,30 @@ static misdirect_advice misdirect_ssl_fallback(request_rec *r,
                                         "request's (tls_differs)", NULL));
 }
 
-/* Did mod_ssl's access check refuse q's request (403) because its vhost
- * verifies clients more strictly than the handshake's? */
-static int misdirect_verify_refused(request_rec *r, const misdirect_req *q)
-{
-    /* The marks misdirect_reached and misdirect_judged_clean carry no
-     * handshake. */
-    return r->status == HTTP_FORBIDDEN && q->handshake && q->hs
-           && q->hs != r->server
-           && misdirect_ssl_forbids(misdirect_tls_verify_level(q->hs),
-                                    misdirect_tls_verify_level(r->server),
-                                    q->handshake->tls13);
-}
 
-/* The advice of a refusal of mod_ssl's. */
-static misdirect_advice misdirect_ssl_hint(const misdirect_req *q,
+misdirect_advice misdirect_diag_ssl_advice(const misdirect_req *q,
                                            request_rec *r, conn_rec *c,
                                            const char *diff)
 {
     misdirect_advice fallback = misdirect_fallback_hint(q, c), hint;
+    misdirect_by_e by = q->refusal ? q->refusal->by : MISDIRECT_BY_SSL_421;
 
     (void)diff;
-    if (r->status == HTTP_BAD_REQUEST && !q->facts.sni_sent) {
+    if (by == MISDIRECT_BY_SSL_PLAIN) {
         return misdirect_advise(
             "a client or proxy sends http:// to a TLS port; point it at "
             "https://, or at the plain HTTP port",
             "a client or proxy sends http:// to a port that expects "
             "https://: point it at https://, or at the plain HTTP port");
     }
-    if (r->status == HTTP_BAD_REQUEST) {
+    if (by == MISDIRECT_BY_SSL_NO_HOST) {
         return misdirect_advise(
             "the request named no host; make the client send Host",
             "the client named a host in SNI but none in the request "
             "(HTTP/1.0 without Host): make it send Host");
     }
-    if (r->status == HTTP_FORBIDDEN
-        && (q->facts.sni_sent || q->unanswered
-            || misdirect_verify_refused(r, q))) {
+    if (by == MISDIRECT_BY_SSL_VERIFY || by == MISDIRECT_BY_SSL_ENDED
+        || by == MISDIRECT_BY_SSL_RESET) {
         return misdirect_advise(
             "the vhost wants a client certificate the handshake did not "
             "ask for; give both vhosts the same SSLVerifyClient",
@@ -730,7 +668,7 @@ static misdirect_advice misdirect_ssl_hint(const misdirect_req *q,
             "same SSLVerifyClient, or the vhost that verifies clients a "
             "certificate of its own");
     }
-    if (r->status == HTTP_FORBIDDEN) {
+    if (by == MISDIRECT_BY_SSL_STRICT) {
         return misdirect_advise(
             "the client sent no SNI, which SSLStrictSNIVHostCheck "
             "requires; make it send SNI",
@@ -821,55 +759,18 @@ static misdirect_advice misdirect_ssl_hint(const misdirect_req *q,
         "clients open a new connection");
 }
 
-/* Did mod_proxy handle the request (ProxyPass and its kin)? */
-static int misdirect_proxied(request_rec *r)
-{
-    return r->filename && !strncmp(r->filename, "proxy:", 6);
-}
-
-/* ProxyPreserveHost for a proxied request: "on", "off", or "?" where
- * mod_proxy is not loaded. */
-static const char *misdirect_preserve_host(request_rec *r)
-{
-    const proxy_dir_conf *dc = NULL;
-    module *proxy;
-
-    /* Found by name: the module must load without mod_proxy. */
-    if ((proxy = ap_find_linked_module("mod_proxy.c"))) {
-        dc = ap_get_module_config(r->per_dir_config, proxy);
-    }
-    return !dc ? "?" : dc->preserve_host ? "on" : "off";
-}
-
-/* " handler=... backend=... preserve_host=..." for a 421 that the
- * request's handler or a proxied backend answered. */
-static const char *misdirect_handler_fields(request_rec *r)
-{
-    const char *out = apr_pstrcat(r->pool, " handler=\"",
-                                  r->handler
-                                  ? misdirect_text_escape(r->pool, r->handler)
-                                  : "(none: answered before the handler)",
-                                  "\"", NULL);
-
-    if (misdirect_proxied(r)) {
-        out = apr_pstrcat(r->pool, out, " backend=\"",
-                          misdirect_text_escape(r->pool, r->filename + 6),
-                          "\" preserve_host=\"", misdirect_preserve_host(r),
-                          "\"", NULL);
-    }
-    return out;
-}
-
 /* The advice of a 421 that the handler or a proxied backend answered. */
-static misdirect_advice misdirect_handler_hint(const misdirect_req *q,
+misdirect_advice misdirect_diag_handler_advice(const misdirect_req *q,
                                                request_rec *r, conn_rec *c,
                                                const char *diff)
 {
-    (void)q;
+    const misdirect_refusal *rf = q->refusal;
+
+    (void)r;
     (void)c;
     (void)diff;
-    if (misdirect_proxied(r)
-        && !strcmp(misdirect_preserve_host(r), "off")) {
+    if (rf && rf->by == MISDIRECT_BY_BACKEND && rf->preserve_host
+        && !strcmp(rf->preserve_host, "off")) {
         return misdirect_advise(
             "the backend decided it; see its logs, and keep the client's "
             "Host with ProxyPreserveHost On",
@@ -878,7 +779,7 @@ static misdirect_advice misdirect_handler_hint(const misdirect_req *q,
             "Host (ProxyPreserveHost On, off here), or SNI that matches "
             "it");
     }
-    return misdirect_proxied(r)
+    return rf && rf->by == MISDIRECT_BY_BACKEND
         ? misdirect_advise(
             "the backend decided it; see its logs",
             "the backend decided this 421 itself: see its own logs, and "
@@ -891,156 +792,4 @@ static misdirect_advice misdirect_handler_hint(const misdirect_req *q,
             "itself (a RewriteRule [R=421], a Redirect 421, a "
             "script's Status: 421): see the rules and the "
             "application's logs for this URL");
-}
-
-
-/* Who answered a refusal the check did not answer, judged once per
- * request (the ErrorDocument page asks before log_transaction does):
- * what happened, by whom, at which level, and the MISDIRECT_* variables.
- * NULL when the module has nothing to say about r. */
-misdirect_req *misdirect_refusal(request_rec *r)
-{
-    misdirect_req *q = ap_get_module_config(r->request_config,
-                                            &misdirect_module);
-    misdirect_srv_conf *conf = misdirect_conf(r->server);
-    const char *what = NULL, *detail = NULL;
-    int level = APLOG_ERR, unanswered = 0;
-    conn_rec *c;
-
-    if (q && q->by) {
-        return q;                               /* judged already */
-    }
-    /* Not reached post_read_request (core refused what it read), a
-     * forward-proxy request, or the module's own 421, already
-     * explained. */
-    if (!q || r->proxyreq == PROXYREQ_PROXY
-        || misdirect_mode(conf) == MISDIRECT_MODE_OFF
-        || (q->decision.fired && q->decision.action == MISDIRECT_REJECT)) {
-        return NULL;
-    }
-    /* Refused between the mark and the check: by mod_ssl, when its rules
-     * explain it.  Answered after the check: a 421, or mod_ssl's 403 for
-     * a client certificate that the handshake did not ask for. */
-    if (r->status == HTTP_FORBIDDEN && r->connection->master
-        && apr_table_get(r->notes, "ssl-renegotiate-forbidden")) {
-        /* The client never sees this 403: mod_http2 resets the stream. */
-        what = "mod_ssl refused the stream (HTTP_1_1_REQUIRED)";
-        detail = "the request's virtual host needs a new handshake (its "
-                 "SSLVerifyClient or SSLCipherSuite differs from the "
-                 "handshake's), which HTTP/2 cannot do, so the client must "
-                 "retry over HTTP/1.1";
-        unanswered = 1;
-    }
-    else if (misdirect_verify_refused(r, q)
-             && (r->connection->master ? r->connection->master
-                                       : r->connection)->aborted) {
-        /* Over TLS 1.2 mod_ssl renegotiated, the client had no
-         * certificate, and the failed handshake ended the connection. */
-        what = "mod_ssl ended the connection without an answer";
-        detail = "its TLS 1.2 renegotiation for the request's virtual "
-                 "host, which requires a client certificate "
-                 "(SSLVerifyClient), found none, so its 403 never reached "
-                 "the client";
-        unanswered = 1;
-    }
-    else if (misdirect_verify_refused(r, q)) {
-        what = "mod_ssl answered 403";
-        detail = "the request's virtual host verifies client certificates "
-                 "more strictly (SSLVerifyClient) than the handshake's, "
-                 "and the client could not present one on this "
-                 "connection";
-    }
-    else if (q != &misdirect_reached
-             && r->status != HTTP_MISDIRECTED_REQUEST) {
-        return NULL;
-    }
-    c = r->connection->master ? r->connection->master : r->connection;
-    if (q == &misdirect_reached || q == &misdirect_judged_clean) {
-        int refused = q == &misdirect_reached;
-
-        q = misdirect_req_judge(r, c);
-        detail = refused ? misdirect_ssl_refusal(r, q) : NULL;
-        what = detail ? apr_psprintf(r->pool, "mod_ssl answered %d",
-                                     r->status)
-                      : NULL;
-        if (what && r->status != HTTP_MISDIRECTED_REQUEST) {
-            /* Plain HTTP on a TLS port, no Host, no SNI: mod_ssl's cause
-             * is not one of the module's checks, and a line that named
-             * them would mislead. */
-            q->found = 0;
-            memset(&q->decision, 0, sizeof(q->decision));
-        }
-        if (what && r->status == HTTP_BAD_REQUEST && !q->facts.sni_sent) {
-            /* No handshake happened: what mod_ssl answers is a request
-             * of its own making, on no TLS at all.  Scanners do this all
-             * day: no misdirect, so said at mod_ssl's own level. */
-            q->facts.tls = 0;
-            q->hs = NULL;
-            q->handshake = NULL;
-            q->cause = MISDIRECT_CAUSE_OTHER;
-            level = APLOG_INFO;
-        }
-    }
-    if (what) {
-        q->by = "mod_ssl";
-    }
-    else if (r->status == HTTP_MISDIRECTED_REQUEST) {
-        q->by = "handler";
-        what = misdirect_proxied(r)
-               ? "a proxied backend answered 421, not mod_ssl or "
-                 "mod_misdirect"
-               : "the request's handler answered 421, not mod_ssl or "
-                 "mod_misdirect";
-    }
-    else {
-        return NULL;            /* an ordinary 400 or 403 */
-    }
-    if (!q->cause_known) {
-        misdirect_req_find_cause(r, c, q);      /* served, then refused */
-    }
-    q->what = what;
-    q->detail = detail;
-    q->level = level;
-    q->unanswered = unanswered;
-    misdirect_req_set_vars(q, r);
-    return q;
-}
-
-/* A refusal that mod_ssl produced, or a 421 from the handler or a
- * backend, is a misdirect too: explain it with the same line, plus what
- * caused it, and count it. */
-void misdirect_explain(request_rec *r)
-{
-    misdirect_req *q = misdirect_refusal(r);
-    const char *extra, *logno;
-    misdirect_advise_fn advise;
-    conn_rec *c = r->connection->master ? r->connection->master
-                                        : r->connection;
-
-    if (!q || q->explained) {
-        return;
-    }
-    q->explained = 1;
-    if (!strcmp(q->by, "mod_ssl")) {
-        /* A reset stream or an ended connection was answered nothing:
-         * no 403 to count. */
-        if (!q->unanswered) {
-            misdirect_counters_count_ssl(r->server, r->status);
-        }
-        logno = MISDIRECT_LOGNO(006);
-        extra = " by=\"mod_ssl\"";
-        advise = misdirect_ssl_hint;
-    }
-    else {
-        misdirect_counters_count_other(r->server);
-        logno = MISDIRECT_LOGNO(007);
-        extra = apr_pstrcat(r->pool, " by=\"handler\"",
-                            misdirect_handler_fields(r), NULL);
-        advise = misdirect_handler_hint;
-    }
-    misdirect_counters_count_cause(r->server, q->cause);
-    if (!APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, q->level)) {
-        return;
-    }
-    misdirect_log(q, r, c, q->level, logno, q->what, extra, advise);
 }

@@ -146,18 +146,48 @@ typedef struct {
     misdirect_cause_facts cause_facts;       /* and what it came from */
     int cause_known;                         /* read only where a line
                                               * or a refusal needs it */
-    /* A refusal the check did not answer (misdirect_refusal): who
-     * answered ("mod_ssl", "handler"; NULL: the module or nobody), what
-     * happened, the line's level; explained once. */
-    const char *by;
-    const char *what;
-    const char *detail;                      /* why, in more words */
-    int level;
-    int unanswered;                          /* the client got no
-                                              * refusal: a reset stream,
-                                              * an ended connection */
-    int explained;
+    /* A refusal the check did not answer, as the attribution found it
+     * (misdirect_attrib.c); NULL: the module's own, or none. */
+    const struct misdirect_refusal *refusal;
 } misdirect_req;
+
+/* Who refused a request that the module's check did not refuse, and how:
+ * the attribution finds it, the diagnosis words it. */
+typedef enum {
+    MISDIRECT_BY_SSL_421 = 1,     /* mod_ssl's 421: SSLVHostSNIPolicy */
+    MISDIRECT_BY_SSL_PLAIN,       /* 400: plain HTTP sent to a TLS port */
+    MISDIRECT_BY_SSL_NO_HOST,     /* 400: SNI, but no host */
+    MISDIRECT_BY_SSL_STRICT,      /* 403: SSLStrictSNIVHostCheck */
+    MISDIRECT_BY_SSL_VERIFY,      /* 403: a client certificate that the
+                                   * handshake did not ask for */
+    MISDIRECT_BY_SSL_ENDED,       /* the same over TLS 1.2: the failed
+                                   * renegotiation ended the connection */
+    MISDIRECT_BY_SSL_RESET,       /* the same on HTTP/2: mod_http2 reset
+                                   * the stream */
+    MISDIRECT_BY_HANDLER,         /* a 421 of the request's handler */
+    MISDIRECT_BY_BACKEND          /* a 421 of a proxied backend */
+} misdirect_by_e;
+
+typedef struct misdirect_refusal {
+    misdirect_by_e by;
+    const char *what;             /* who answered what */
+    const char *detail;           /* why, in more words, or NULL */
+    int level;
+    /* The record as the line and the variables show it: the judged one,
+     * or a copy without what does not apply (the module's checks for
+     * mod_ssl's 400 and 403, the handshake where none took place). */
+    const misdirect_req *shown;
+    const char *preserve_host;    /* a backend's ProxyPreserveHost: "on",
+                                   * "off", "?" (no mod_proxy) */
+    int explained;
+} misdirect_refusal;
+
+/* "mod_ssl" or "handler", as MISDIRECT_BY and the line's by= say. */
+static APR_INLINE const char *misdirect_refusal_by(const misdirect_req *q)
+{
+    return !q->refusal ? NULL
+           : q->refusal->by >= MISDIRECT_BY_HANDLER ? "handler" : "mod_ssl";
+}
 
 /* q's SNI (escaped), or NULL: none sent, or no TLS.  Matching it against
  * host names or IP literals gives what the raw SNI would: the bytes that
@@ -448,20 +478,33 @@ typedef misdirect_advice (*misdirect_advise_fn)(const misdirect_req *q,
                                                 conn_rec *c,
                                                 const char *diff);
 
-/* The one line that explains a finding; extra holds further fields
- * (with a leading space); advise, when given, replaces the advice of the
- * module's own findings.  A repeat folded under MisdirectLogLimit is
- * counted, and its line, advice and all, never built. */
+/* What one line says, apart from the record: its level and number, who
+ * answered what (and why, in more words), further fields (with a leading
+ * space), and the advice (NULL: that of the module's own findings). */
+typedef struct {
+    int level;
+    const char *logno;
+    const char *what;
+    const char *detail;
+    const char *extra;
+    misdirect_advise_fn advise;
+} misdirect_line;
+
+/* The one line that explains a finding or a refusal.  A repeat folded
+ * under MisdirectLogLimit is counted, and its line, advice and all,
+ * never built. */
 MISDIRECT_INTERNAL void misdirect_log(const misdirect_req *q, request_rec *r,
-                                      conn_rec *c, int level,
-                                      const char *logno, const char *what,
-                                      const char *extra,
-                                      misdirect_advise_fn advise);
-/* Explains a 421, 400 or 403 that the request check did not answer. */
-MISDIRECT_INTERNAL void misdirect_explain(request_rec *r);
-/* Judges such a refusal once, and sets its MISDIRECT_* variables; NULL
- * when the module has nothing to say about r. */
-MISDIRECT_INTERNAL misdirect_req *misdirect_refusal(request_rec *r);
+                                      conn_rec *c, const misdirect_line *ln);
+/* The advice of a refusal of mod_ssl's, and of a handler's 421. */
+MISDIRECT_INTERNAL misdirect_advice
+misdirect_diag_ssl_advice(const misdirect_req *q, request_rec *r,
+                          conn_rec *c, const char *diff);
+MISDIRECT_INTERNAL misdirect_advice
+misdirect_diag_handler_advice(const misdirect_req *q, request_rec *r,
+                              conn_rec *c, const char *diff);
+
+/* misdirect_attrib.c: who refused what the check did not refuse. */
+MISDIRECT_INTERNAL void misdirect_attrib_register_hooks(void);
 
 /* misdirect_predict_dump.c: with -t -D DUMP_MISDIRECT_JSON or -D
  * DUMP_MISDIRECT, what every (SNI, host) pair of each TLS address will get, on

@@ -206,12 +206,14 @@ static int misdirect_gather(request_rec *r, conn_rec *c, misdirect_facts *f,
 /* The record of a request the module found something in, kept until the
  * request ends (its log line, its variables, the explanation of a 421
  * that comes later).  hk is the connection's record, or scratch, a
- * stream's own reading of the handshake on the caller's stack. */
+ * stream's own reading of the handshake on the caller's stack; late:
+ * judged after the response (a refusal the check did not see). */
 static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
                                          const misdirect_facts *f,
                                          unsigned int found,
                                          const misdirect_handshake *hk,
-                                         const misdirect_handshake *scratch)
+                                         const misdirect_handshake *scratch,
+                                         int late)
 {
     misdirect_req *q = apr_pcalloc(r->pool, sizeof(*q));
 
@@ -224,7 +226,11 @@ static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
                        : hk == scratch ? apr_pmemdup(r->pool, hk, sizeof(*hk))
                        : hk;
     }
-    q->request_no = c->keepalives + 1;
+    /* Judged late, after the response: ap_set_keepalive has counted this
+     * request already, if the connection goes on. */
+    q->request_no = c->keepalives
+                    + (late && r->connection->keepalive == AP_CONN_KEEPALIVE
+                       ? 0 : 1);
     ap_set_module_config(r->request_config, &misdirect_module, q);
     return q;
 }
@@ -258,12 +264,8 @@ misdirect_req *misdirect_req_judge(request_rec *r, conn_rec *c)
     misdirect_req *q;
 
     misdirect_gather(r, c, &f, &hk, &scratch);
-    q = misdirect_req_make(r, c, &f, misdirect_evaluate(&f), hk, &scratch);
-    /* Judged after the response: ap_set_keepalive has counted this
-     * request already, if the connection goes on. */
-    if (r->connection->keepalive == AP_CONN_KEEPALIVE) {
-        q->request_no--;
-    }
+    q = misdirect_req_make(r, c, &f, misdirect_evaluate(&f), hk, &scratch,
+                           1);
     misdirect_judge(r, c, misdirect_conf(r->server), q);
     misdirect_req_find_cause(r, c, q);
     return q;
@@ -337,12 +339,14 @@ void misdirect_req_set_vars(const misdirect_req *q, request_rec *r)
      * do; a handler's 421 after the module served the request keeps the
      * module's action. */
     apr_table_setn(e, "MISDIRECT_ACTION",
-                   (q->by && !strcmp(q->by, "mod_ssl")) || !fired
+                   (q->refusal && q->refusal->by < MISDIRECT_BY_HANDLER)
+                   || !fired
                    ? "reject" : misdirect_action_name(q->decision.action));
     apr_table_setn(e, "MISDIRECT_CHECKS", fired
                    ? misdirect_text_check_list(r->pool, q->decision.fired)
                    : "none");
-    apr_table_setn(e, "MISDIRECT_BY", q->by ? q->by : "module");
+    apr_table_setn(e, "MISDIRECT_BY", misdirect_refusal_by(q)
+                                      ? misdirect_refusal_by(q) : "module");
     if (misdirect_req_sni(q)) {
         apr_table_setn(e, "MISDIRECT_SNI", misdirect_req_sni(q));
     }
@@ -355,20 +359,15 @@ void misdirect_req_set_vars(const misdirect_req *q, request_rec *r)
 }
 
 /* How each action is logged, indexed by misdirect_action_e. */
-typedef struct {
-    int level;
-    const char *logno;
-    const char *what;
-} misdirect_outcome;
-
-static const misdirect_outcome misdirect_outcomes[] = {
-    { APLOG_DEBUG, MISDIRECT_LOGNO(003), "Misdirect finding allowed" },
+static const misdirect_line misdirect_outcomes[] = {
+    { APLOG_DEBUG, MISDIRECT_LOGNO(003), "Misdirect finding allowed",
+      NULL, NULL, NULL },
     { APLOG_WARNING, MISDIRECT_LOGNO(002),
-      "Misdirected request reported and served" },
+      "Misdirected request reported and served", NULL, NULL, NULL },
     { APLOG_ERR, MISDIRECT_LOGNO(001),
-      "Misdirected request rejected with 421" },
+      "Misdirected request rejected with 421", NULL, NULL, NULL },
     { APLOG_WARNING, MISDIRECT_LOGNO(008),
-      "Served under ReportOnly; On would refuse it" }
+      "Served under ReportOnly; On would refuse it", NULL, NULL, NULL }
 };
 
 /* A checked request with nothing to object to: count it, and trace it
@@ -405,7 +404,7 @@ static int misdirect_post_read_request(request_rec *r)
     misdirect_req *q;
     const misdirect_handshake *hk;
     misdirect_handshake scratch;
-    const misdirect_outcome *out;
+    const misdirect_line *out;
     unsigned int found;
 
     if (!ap_is_initial_req(r) || r->proxyreq != PROXYREQ_NONE) {
@@ -435,7 +434,7 @@ static int misdirect_post_read_request(request_rec *r)
     }
 
     /* Something was found: from here on, allocation is fine. */
-    q = misdirect_req_make(r, c, &f, found, hk, &scratch);
+    q = misdirect_req_make(r, c, &f, found, hk, &scratch, 0);
     if (!misdirect_judge(r, c, conf, q)) {
         return misdirect_checked_clean(r, q->hs, found);
     }
@@ -450,8 +449,7 @@ static int misdirect_post_read_request(request_rec *r)
      * floods of the lines every server writes; debug lines are asked
      * for, and never folded. */
     if (APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, out->level)) {
-        misdirect_log(q, r, c, out->level, out->logno, out->what,
-                      NULL, NULL);
+        misdirect_log(q, r, c, out);
     }
 
     if (q->decision.action != MISDIRECT_REJECT) {
@@ -480,60 +478,6 @@ static void misdirect_insert_error_filter(request_rec *r)
     }
 }
 
-/* The same for a 421 answered with a local ErrorDocument page: httpd
- * serves the page as an internal redirect, on which the error filter
- * hook does not run. */
-static int misdirect_error_page(request_rec *r)
-{
-    const apr_array_header_t *vars;
-    int i;
-
-    if (!r->prev || !ap_is_HTTP_ERROR(r->prev->status)
-        || misdirect_mode(misdirect_conf(r->prev->server))
-           == MISDIRECT_MODE_OFF) {
-        return DECLINED;
-    }
-    if (r->prev->status == HTTP_MISDIRECTED_REQUEST
-        && !r->connection->master) {
-        r->connection->keepalive = AP_CONN_CLOSE;
-    }
-    /* httpd copied the refused request's variables into this one, as
-     * REDIRECT_*, before the module judged a refusal of mod_ssl's or a
-     * handler's: give the page those too.  And since CustomLog's env=
-     * condition reads this last request of the chain, publish them under
-     * their own names as well, so that a log line of every refusal does
-     * not depend on an ErrorDocument. */
-    misdirect_refusal(r->prev);
-    vars = apr_table_elts(r->prev->subprocess_env);
-    for (i = 0; i < vars->nelts; i++) {
-        const apr_table_entry_t *v = &APR_ARRAY_IDX(vars, i,
-                                                    apr_table_entry_t);
-
-        if (!strncmp(v->key, "MISDIRECT_", 10)) {
-            apr_table_setn(r->subprocess_env,
-                           apr_pstrcat(r->pool, "REDIRECT_", v->key, NULL),
-                           v->val);
-            apr_table_setn(r->subprocess_env, v->key, v->val);
-        }
-    }
-    return DECLINED;
-}
-
-static int misdirect_log_transaction(request_rec *r)
-{
-    /* httpd logs the last request of the chain: after an ErrorDocument
-     * page, the refusal is the first. */
-    while (r->prev) {
-        r = r->prev;
-    }
-    /* Every request passes here: only refusals go further. */
-    if (r->status == HTTP_MISDIRECTED_REQUEST
-        || r->status == HTTP_BAD_REQUEST || r->status == HTTP_FORBIDDEN) {
-        misdirect_explain(r);
-    }
-    return DECLINED;
-}
-
 void misdirect_request_register_hooks(void)
 {
     /* After mod_ssl's own SNI check, whose answer stands wherever it
@@ -541,9 +485,6 @@ void misdirect_request_register_hooks(void)
      * marks forward-proxy requests that must not be judged. */
     static const char *const pre[] = { "mod_proxy.c", "mod_ssl.c", NULL };
     static const char *const ssl[] = { "mod_ssl.c", NULL };
-    /* Before mod_log_config, so that CustomLog and GlobalLog see the
-     * variables of the refusals explained there. */
-    static const char *const log_config[] = { "mod_log_config.c", NULL };
 
     /* Just before mod_ssl: what refuses between the mark and the check
      * is mod_ssl, or what httpd sorts beside it. */
@@ -551,9 +492,6 @@ void misdirect_request_register_hooks(void)
                               APR_HOOK_MIDDLE);
     ap_hook_post_read_request(misdirect_post_read_request, pre, NULL,
                               APR_HOOK_MIDDLE);
-    ap_hook_log_transaction(misdirect_log_transaction, NULL, log_config,
-                            APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(misdirect_insert_error_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
-    ap_hook_fixups(misdirect_error_page, NULL, NULL, APR_HOOK_MIDDLE);
 }
