@@ -8,6 +8,8 @@ with one argument, a JSON object:
    "address": "127.0.0.1" | "::1" (optional), "source": "127.0.0.2" (optional),
    "cert": "/path/client.crt" | null, "key": "/path/client.key" | null,
    "timeout": 10,
+   "upgrade": {"host": "alpha.test", "path": "/", "early": false,
+               "headers": ["name", "value", ...]} (optional),
    "streams": [{"authority": "beta.test" | null, "path": "/",
                 "method": "GET", "scheme": "https" | "http",
                 "headers": ["name", "value", ...]}, ...]}
@@ -17,8 +19,17 @@ It connects to 127.0.0.1:port, or to "address" (a loopback address) from
 given SNI, or no SNI at all when sni is null, whatever the :authority of the
 streams (Python passes an ASCII SNI through its IDNA codec unchanged);
 certificates are not verified. With plain true it speaks h2c with prior
-knowledge. A null or missing authority omits :authority. Header names
-and values are sent exactly as given (no validation or normalisation), so
+knowledge, or, when "upgrade" is given, by an HTTP/1.1 upgrade (RFC 7540
+3.2): GET path with Host, Connection: Upgrade, HTTP2-Settings, Upgrade:
+h2c and HTTP2-Settings, then the extra headers; the server answers that
+request as stream 1. The given streams, from stream 3 on, are opened in
+one write once stream 1 has ended, or, with "early": true, sent with the
+connection preface right behind the HTTP/1.1 request, before the 101:
+httpd 2.4.71 under the event MPM ends an upgraded connection as soon as
+mod_http2 hands it back to the MPM (no stream left, or all waiting for
+flow control), so later streams only reach it so. A null or missing
+authority omits :authority. Header names and values are sent exactly as
+given (no validation or normalisation), so
 tests can send what a broken client would.
 
 Output (stdout, one JSON object):
@@ -28,6 +39,13 @@ Output (stdout, one JSON object):
    "reset": null | error code, "error": null | "..."}, ...],
    "goaway": null | error code, "goaway_last_stream_id": null | id,
    "connection_alive_after": true | false, "error": null | "..."}
+
+With "upgrade" the output also has "upgrade": {"status": 101 | ...,
+"headers": {...}} (the HTTP/1.1 answer; lower-case names), stream 1 comes
+first in "streams" with the upgrade's host as its authority, and "alpn"
+is "h2c"; when the answer is not 101, the connection ends there, stream 1
+is missing, streams sent "early" say "no upgrade" and "error" says
+"no upgrade: STATUS".
 
 Bodies and header values are decoded as ISO-8859-1, so every byte maps to one
 character. connection_alive_after is true when, after all streams finished,
@@ -123,20 +141,7 @@ class Client:
         if not data:
             self.closed = True
             return False
-        self.inbuf += data
-        # Frame by frame: streams up to a GOAWAY's last stream id may still
-        # complete (RFC 9113 6.8), but h2 refuses any frame after a GOAWAY
-        # unless its state is reopened right after that frame.
-        while len(self.inbuf) >= FRAME_HEADER:
-            end = FRAME_HEADER + int.from_bytes(self.inbuf[:3], "big")
-            if len(self.inbuf) < end:
-                break
-            frame, self.inbuf = self.inbuf[:end], self.inbuf[end:]
-            for event in self.conn.receive_data(frame):
-                self.handle(event)
-            if self.goaway is not None:
-                self.conn.state_machine.state = ConnectionState.CLIENT_OPEN
-        self.flush()
+        self.feed(data)
         return True
 
     def handle(self, event):
@@ -178,23 +183,107 @@ class Client:
     def pending(self):
         return [r for r in self.results.values() if not r["done"]]
 
-    def run(self, streams, scheme):
-        self.conn.initiate_connection()
+    def feed(self, data):
+        """Handles received bytes, frame by frame."""
+        self.inbuf += data
+        # Frame by frame: streams up to a GOAWAY's last stream id may still
+        # complete (RFC 9113 6.8), but h2 refuses any frame after a GOAWAY
+        # unless its state is reopened right after that frame.
+        while len(self.inbuf) >= FRAME_HEADER:
+            end = FRAME_HEADER + int.from_bytes(self.inbuf[:3], "big")
+            if len(self.inbuf) < end:
+                break
+            frame, self.inbuf = self.inbuf[:end], self.inbuf[end:]
+            for event in self.conn.receive_data(frame):
+                self.handle(event)
+            if self.goaway is not None:
+                self.conn.state_machine.state = ConnectionState.CLIENT_OPEN
+        self.flush()
+
+    def new_result(self, sid, authority, path):
+        self.results[sid] = {
+            "id": sid, "authority": authority, "path": path,
+            "status": None, "headers": {}, "body": "", "reset": None,
+            "error": None, "done": False}
+
+    def open_streams(self, streams, scheme):
         for stream in streams:
             sid = self.conn.get_next_available_stream_id()
-            self.results[sid] = {
-                "id": sid, "authority": stream.get("authority"),
-                "path": stream.get("path", "/"), "status": None,
-                "headers": {}, "body": "", "reset": None, "error": None,
-                "done": False}
+            self.new_result(sid, stream.get("authority"),
+                            stream.get("path", "/"))
             self.conn.send_headers(sid, request_headers(stream, scheme),
                                    end_stream=True)
-        # One write: every stream is in flight before the first response.
-        self.flush()
+
+    def finish(self):
         while self.pending() and self.pump():
             pass
         for res in self.pending():
             res["error"] = "connection closed"
+
+    def run(self, streams, scheme):
+        self.conn.initiate_connection()
+        self.open_streams(streams, scheme)
+        # One write: every stream is in flight before the first response.
+        self.flush()
+        self.finish()
+
+    def read_head(self):
+        """Reads an HTTP/1.1 response head; returns it and what follows."""
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("timeout")
+            self.sock.settimeout(remaining)
+            data = self.sock.recv(READ_SIZE)
+            if not data:
+                raise ConnectionError("closed before the upgrade's answer")
+            buf += data
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        status_line, *lines = latin1(head).split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            headers[name] = (headers[name] + ", " + value
+                             if name in headers else value)
+        return {"status": int(status_line.split(" ")[1]),
+                "headers": headers}, rest
+
+    def run_upgrade(self, spec, streams):
+        """h2c by Upgrade; returns the status and headers of the answer to
+        the HTTP/1.1 request, which after a 101 is stream 1."""
+        settings = self.conn.initiate_upgrade_connection()
+        # RFC 7540 3.2.1: base64url without padding.
+        lines = ["GET %s HTTP/1.1" % spec.get("path", "/"),
+                 "Host: %s" % spec["host"],
+                 "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
+                 "HTTP2-Settings: %s" % latin1(settings).rstrip("=")]
+        extra = spec.get("headers", [])
+        lines += ["%s: %s" % nv for nv in zip(extra[0::2], extra[1::2])]
+        wire = ("\r\n".join(lines) + "\r\n\r\n").encode("iso-8859-1")
+        early = spec.get("early")
+        if early:
+            # The preface and the streams right behind the request.
+            self.open_streams(streams, "http")
+            wire += self.conn.data_to_send()
+        self.sock.sendall(wire)
+        answer, rest = self.read_head()
+        if answer["status"] != 101:
+            for res in self.pending():
+                res["error"] = "no upgrade"
+            return answer
+        self.new_result(1, spec["host"], spec.get("path", "/"))
+        self.inbuf = rest
+        if not early:
+            self.feed(b"")  # sends the preface, handles what came
+            while not self.results[1]["done"] and self.pump():
+                pass
+            self.open_streams(streams, "http")
+            self.flush()
+        self.feed(b"")
+        self.finish()
+        return answer
 
     def alive(self):
         """True when the server still answers a PING and sent no GOAWAY."""
@@ -215,6 +304,8 @@ class Client:
 
 def main():
     spec = json.loads(sys.argv[1])
+    if spec.get("upgrade"):
+        spec["plain"] = True  # h2c by Upgrade exists only in clear
     sock, alpn = connect(spec)
     out = {"alpn": "h2c" if spec.get("plain") else alpn,
            "sni": spec.get("sni"), "streams": [], "goaway": None,
@@ -225,9 +316,16 @@ def main():
     else:
         client = Client(sock, spec["timeout"])
         try:
-            client.run(spec["streams"], "http" if spec.get("plain")
-                       else "https")
-            out["connection_alive_after"] = client.alive()
+            if spec.get("upgrade"):
+                out["upgrade"] = client.run_upgrade(spec["upgrade"],
+                                                    spec["streams"])
+                if out["upgrade"]["status"] != 101:
+                    out["error"] = "no upgrade: %d" % out["upgrade"]["status"]
+            else:
+                client.run(spec["streams"], "http" if spec.get("plain")
+                           else "https")
+            if out["error"] is None:
+                out["connection_alive_after"] = client.alive()
         except (OSError, h2.exceptions.ProtocolError) as e:
             out["error"] = "%s: %s" % (type(e).__name__, e)
             for res in client.pending():

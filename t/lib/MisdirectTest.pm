@@ -632,16 +632,25 @@ sub http ($self, %opt) {
 
 sub h2 ($self, %opt) {
     _check_opts(\%opt, { sni => 1, streams => 1, plain => 1, cert => 1,
-        port => 1 });
+        port => 1, upgrade => 1 });
+    my $up = $opt{upgrade};
+    croak 'MisdirectTest: upgrade => { host => NAME, path, headers, early } '
+        . 'speaks h2c on the plain port: no sni, cert or plain => 0'
+        if $up && (ref $up ne 'HASH' || !defined $up->{host}
+            || (grep { defined $opt{$_} } qw(sni cert))
+            || (defined $opt{plain} && !$opt{plain}));
+    _check_opts($up, { host => 1, path => 1, headers => 1,
+        early => 1 }) if $up;
+    # After an upgrade, its request is stream 1: the others may be none.
     croak 'MisdirectTest: streams => [...] is required'
-        unless ref $opt{streams} eq 'ARRAY' && $opt{streams}->@*;
+        unless ref $opt{streams} eq 'ARRAY' && ($opt{streams}->@* || $up);
     -x $PYTHON or die "$PYTHON not found: apt-get install python3-h2\n";
-    my $plain = $opt{plain} ? 1 : 0;
+    my $plain = $opt{plain} || $up ? 1 : 0;
     my $port = $opt{port} // ($plain ? $self->{plain_port} : $self->{tls_port})
         // croak 'MisdirectTest: this server has no TLS port (ssl => 0)';
     my %spec = (port => $port, plain => $plain ? JSON::PP::true
         : JSON::PP::false, sni => $opt{sni}, timeout => $IO_TIMEOUT,
-        streams => $opt{streams});
+        streams => $opt{streams}, ($up ? (upgrade => $up) : ()));
     @spec{qw(cert key)} = _client_cert($opt{cert}) if $opt{cert};
     my ($rc, $out, $err) = _run($PYTHON, $H2STREAMS,
         JSON::PP->new->canonical->encode(\%spec));
@@ -1058,7 +1067,14 @@ response (httpd can close after promising, as with mod_ssl's 421).
 
 C<h2(sni =E<gt> NAME|undef, streams =E<gt> [{authority, path, method, scheme,
 headers}], plain =E<gt> 0|1, cert =E<gt> 'client', port =E<gt> N)> returns
-the JSON that F<t/bin/h2streams.py> prints.
+the JSON that F<t/bin/h2streams.py> prints. C<upgrade =E<gt> {host, path,
+headers, early}> reaches h2c by an HTTP/1.1 C<Upgrade: h2c> request on the
+plain port instead (C<plain> implied): C<upgrade> in the result has the
+status and headers of its answer, its request is stream 1 of C<streams>,
+and the given streams follow as 3, 5, ..., opened once stream 1 has
+ended, or with C<early> sent with the connection preface right behind
+the HTTP/1.1 request (under the event MPM httpd 2.4.71 ends an upgraded
+connection once it has no stream left: later streams reach it only so).
 
 C<curl(@args)> returns C<($exit, $stdout, $stderr)>; curl always connects to
 127.0.0.1.
