@@ -75,16 +75,16 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     int file_order = 0, relaxed = 0;
 
     (void)plog;
-    misdirect_tls_profiles_build(pconf, ptemp, s);
+    misdirect_model_build(pconf, ptemp, s);
     misdirect_config_resolve_policies(s);
-    ssl = misdirect_ssl_policy();
+    ssl = misdirect_model_policy();
     for (v = s; v; v = v->next) {
-        misdirect_srv_conf *conf = misdirect_conf(v);
+        misdirect_srv_conf *conf = misdirect_config_srv(v);
 
         conf->file_order = file_order++;
         /* Every diagnosis line names vhosts so: written once. */
         conf->desc = misdirect_vhosts_desc(pconf, v);
-        relaxed += misdirect_tls_enabled(v)
+        relaxed += misdirect_model_tls_enabled(v)
                    && conf->action[MISDIRECT_CHECK_CERT] == MISDIRECT_UNSET
                    && conf->policy[MISDIRECT_CHECK_CERT]
                       != misdirect_default_action(MISDIRECT_CHECK_CERT);
@@ -101,9 +101,9 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "to report (logged and served) instead of reject "
                          "in %d virtual host(s); 'MisdirectPolicy "
                          "cert-mismatch reject' refuses them again",
-                         misdirect_ssl_policy_name(ssl), relaxed);
+                         misdirect_settings_policy_name(ssl), relaxed);
         }
-        if (misdirect_ssl_policy_origin() == MISDIRECT_SSL_POLICY_KEPT) {
+        if (misdirect_model_policy_origin() == MISDIRECT_SSL_POLICY_KEPT) {
             /* mod_ssl keeps the policy through restarts: say so at
              * the restart that removed the line, or the change is
              * believed done. */
@@ -115,8 +115,8 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "applies secure; mod_misdirect judges by %s too "
                          "until then; set 'SSLVHostSNIPolicy secure' to "
                          "apply it at a restart",
-                         misdirect_ssl_policy_name(ssl),
-                         misdirect_ssl_policy_name(ssl));
+                         misdirect_settings_policy_name(ssl),
+                         misdirect_settings_policy_name(ssl));
         }
         misdirect_lint(ptemp, s);
     }
@@ -126,7 +126,7 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 static void misdirect_test_config(apr_pool_t *pconf, server_rec *s)
 {
     /* apachectl configtest stops before post_config: lint here too. */
-    misdirect_tls_profiles_build(pconf, pconf, s);
+    misdirect_model_build(pconf, pconf, s);
     misdirect_config_resolve_policies(s);
     misdirect_lint(pconf, s);
     misdirect_predict_dump(pconf, s);

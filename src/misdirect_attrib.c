@@ -38,8 +38,8 @@ static int misdirect_attrib_verify_refused(request_rec *r,
      * handshake. */
     return r->status == HTTP_FORBIDDEN && q->handshake && q->hs
            && q->hs != r->server
-           && misdirect_ssl_forbids(misdirect_tls_verify_level(q->hs),
-                                    misdirect_tls_verify_level(r->server),
+           && misdirect_ssl_forbids(misdirect_model_verify_level(q->hs),
+                                    misdirect_model_verify_level(r->server),
                                     q->handshake->tls13);
 }
 
@@ -62,7 +62,7 @@ static int misdirect_attrib_ssl(request_rec *r, const misdirect_req *q,
         if (q->facts.same_vhost) {
             return 0;
         }
-        *detail = !q->hs || misdirect_ssl_refuses(q->hs, r->server)
+        *detail = !q->hs || misdirect_model_refuses(q->hs, r->server)
                   ? "mod_ssl's SSLVHostSNIPolicy refuses the request's "
                     "virtual host on this handshake"
                   : "the model of mod_ssl's policy expected it to serve "
@@ -157,7 +157,7 @@ static misdirect_req *misdirect_attrib_refusal(request_rec *r)
 {
     misdirect_req *q = ap_get_module_config(r->request_config,
                                             &misdirect_module);
-    misdirect_srv_conf *conf = misdirect_conf(r->server);
+    misdirect_srv_conf *conf = misdirect_config_srv(r->server);
     misdirect_refusal *rf;
     misdirect_req *shown;
     const char *what = NULL, *detail = NULL;
@@ -171,7 +171,7 @@ static misdirect_req *misdirect_attrib_refusal(request_rec *r)
      * forward-proxy request, or the module's own 421, already
      * explained. */
     if (!q || r->proxyreq == PROXYREQ_PROXY
-        || misdirect_mode(conf) == MISDIRECT_MODE_OFF
+        || misdirect_config_mode(conf) == MISDIRECT_MODE_OFF
         || (q->decision.fired && q->decision.action == MISDIRECT_REJECT)) {
         return NULL;
     }
@@ -187,7 +187,7 @@ static misdirect_req *misdirect_attrib_refusal(request_rec *r)
     if (q == &misdirect_reached || q == &misdirect_judged_clean) {
         int refused = q == &misdirect_reached;
 
-        q = misdirect_req_judge(r, c);
+        q = misdirect_request_judge(r, c);
         by = refused ? misdirect_attrib_ssl(r, q, &detail) : 0;
         what = by ? apr_psprintf(r->pool, "mod_ssl answered %d", r->status)
                   : NULL;
@@ -205,7 +205,7 @@ static misdirect_req *misdirect_attrib_refusal(request_rec *r)
         return NULL;            /* an ordinary 400 or 403 */
     }
     if (!q->cause_known) {
-        misdirect_req_find_cause(r, c, q);      /* served, then refused */
+        misdirect_request_find_cause(r, c, q);      /* served, then refused */
     }
     rf = apr_pcalloc(r->pool, sizeof(*rf));
     rf->by = by;
@@ -236,7 +236,7 @@ static misdirect_req *misdirect_attrib_refusal(request_rec *r)
         }
     }
     rf->shown = shown;
-    misdirect_req_set_vars(shown, r);
+    misdirect_request_set_vars(shown, r);
     return q;
 }
 
@@ -302,7 +302,7 @@ static void misdirect_attrib_explain(request_rec *r)
     if (!APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, ln.level)) {
         return;
     }
-    misdirect_log(rf->shown, r, c, &ln);
+    misdirect_diag_log(rf->shown, r, c, &ln);
 }
 
 /* A 421 answered with a local ErrorDocument page: httpd serves the page
@@ -315,7 +315,7 @@ static int misdirect_attrib_error_page(request_rec *r)
     int i;
 
     if (!r->prev || !ap_is_HTTP_ERROR(r->prev->status)
-        || misdirect_mode(misdirect_conf(r->prev->server))
+        || misdirect_config_mode(misdirect_config_srv(r->prev->server))
            == MISDIRECT_MODE_OFF) {
         return DECLINED;
     }

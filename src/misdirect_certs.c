@@ -61,7 +61,7 @@ void misdirect_certs_read(apr_hash_t *cache, const apr_array_header_t *files,
 void misdirect_certs_load(apr_pool_t *ptemp, apr_hash_t *cache,
                           server_rec *s, apr_array_header_t *certs)
 {
-    misdirect_certs_read(cache, misdirect_tls_cert_files(ptemp, s), certs);
+    misdirect_certs_read(cache, misdirect_model_cert_files(ptemp, s), certs);
 }
 
 int misdirect_certs_cover_alias(X509 *cert, const char *name)

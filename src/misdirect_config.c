@@ -29,32 +29,32 @@ static const misdirect_srv_conf misdirect_defaults = {
     ((conf)->field == MISDIRECT_UNSET ? misdirect_defaults.field \
                                       : (conf)->field)
 
-misdirect_srv_conf *misdirect_conf(server_rec *s)
+misdirect_srv_conf *misdirect_config_srv(server_rec *s)
 {
     return ap_get_module_config(s->module_config, &misdirect_module);
 }
 
-int misdirect_mode(const misdirect_srv_conf *conf)
+int misdirect_config_mode(const misdirect_srv_conf *conf)
 {
     return MISDIRECT_GET(conf, mode);
 }
 
-int misdirect_lint_enabled(server_rec *main_s)
+int misdirect_config_lint(server_rec *main_s)
 {
-    return MISDIRECT_GET(misdirect_conf(main_s), lint);
+    return MISDIRECT_GET(misdirect_config_srv(main_s), lint);
 }
 
-int misdirect_log_limit(void)
+int misdirect_config_log_limit(void)
 {
-    return MISDIRECT_GET(misdirect_conf(ap_server_conf), log_limit);
+    return MISDIRECT_GET(misdirect_config_srv(ap_server_conf), log_limit);
 }
 
 /* The action of a check a vhost leaves unset.  Where the administrator
  * relaxed mod_ssl's SSLVHostSNIPolicy on purpose, so that mod_ssl serves
  * a vhost whose certificate differs from the handshake's, the module
  * follows: it reports such requests rather than refusing them. */
-misdirect_action_e misdirect_default_for(misdirect_check_e check,
-                                         misdirect_ssl_policy_e ssl)
+misdirect_action_e misdirect_config_default_for(misdirect_check_e check,
+                                                misdirect_ssl_policy_e ssl)
 {
     if (check == MISDIRECT_CHECK_CERT
         && (ssl == MISDIRECT_SSL_POLICY_AUTHONLY
@@ -68,15 +68,15 @@ misdirect_action_e misdirect_default_for(misdirect_check_e check,
  * mod_ssl's policy, which the model has read. */
 void misdirect_config_resolve_policies(server_rec *s)
 {
-    misdirect_ssl_policy_e ssl = misdirect_ssl_policy();
+    misdirect_ssl_policy_e ssl = misdirect_model_policy();
     int i;
 
     for (; s; s = s->next) {
-        misdirect_srv_conf *conf = misdirect_conf(s);
+        misdirect_srv_conf *conf = misdirect_config_srv(s);
 
         for (i = 0; i < MISDIRECT_CHECK_COUNT; i++) {
             conf->policy[i] = conf->action[i] == MISDIRECT_UNSET
-                              ? misdirect_default_for(i, ssl)
+                              ? misdirect_config_default_for(i, ssl)
                               : (misdirect_action_e)conf->action[i];
         }
     }
@@ -145,7 +145,7 @@ void *misdirect_config_merge_srv(apr_pool_t *p, void *basev, void *addv)
 static const char *misdirect_set_mode(cmd_parms *cmd, void *dummy,
                                       const char *arg)
 {
-    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+    misdirect_srv_conf *conf = misdirect_config_srv(cmd->server);
 
     (void)dummy;
     if (!strcasecmp(arg, "On")) {
@@ -168,7 +168,7 @@ static const char *misdirect_set_policy(cmd_parms *cmd, void *dummy,
                                         const char *check,
                                         const char *action)
 {
-    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+    misdirect_srv_conf *conf = misdirect_config_srv(cmd->server);
     int c = misdirect_check_parse(check);
     int a = misdirect_action_parse(action);
     int i;
@@ -197,7 +197,7 @@ static const char *misdirect_set_policy(cmd_parms *cmd, void *dummy,
 static const char *misdirect_add_allow(cmd_parms *cmd, void *dummy,
                                        const char *arg)
 {
-    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+    misdirect_srv_conf *conf = misdirect_config_srv(cmd->server);
     char *norm = apr_palloc(cmd->pool, strlen(arg) + 64);
 
     (void)dummy;
@@ -216,7 +216,7 @@ static const char *misdirect_add_allow(cmd_parms *cmd, void *dummy,
 static const char *misdirect_add_exempt(cmd_parms *cmd, void *dummy,
                                         const char *arg)
 {
-    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+    misdirect_srv_conf *conf = misdirect_config_srv(cmd->server);
 
     (void)dummy;
     if (arg[0] != '/') {
@@ -233,7 +233,7 @@ static const char *misdirect_add_exempt(cmd_parms *cmd, void *dummy,
 static const char *misdirect_add_trusted(cmd_parms *cmd, void *dummy,
                                          const char *arg)
 {
-    misdirect_srv_conf *conf = misdirect_conf(cmd->server);
+    misdirect_srv_conf *conf = misdirect_config_srv(cmd->server);
     char *ip = apr_pstrdup(cmd->temp_pool, arg);
     char *mask = strchr(ip, '/');
     apr_ipsubnet_t *sub;
@@ -286,7 +286,7 @@ static const char *misdirect_set_lint(cmd_parms *cmd, void *dummy,
         return apr_psprintf(cmd->pool, "%s: %s: expected On or Off",
                             cmd->cmd->name, arg);
     }
-    misdirect_conf(cmd->server)->lint = !strcasecmp(arg, "On");
+    misdirect_config_srv(cmd->server)->lint = !strcasecmp(arg, "On");
     return NULL;
 }
 
@@ -307,7 +307,7 @@ static const char *misdirect_set_log_limit(cmd_parms *cmd, void *dummy,
                             "per second from 0 (no limit) to 1000000",
                             cmd->cmd->name, arg);
     }
-    misdirect_conf(cmd->server)->log_limit = (int)n;
+    misdirect_config_srv(cmd->server)->log_limit = (int)n;
     return NULL;
 }
 

@@ -120,9 +120,8 @@ static apr_uint64_t misdirect_server_key(server_rec *s, int is_main)
     return h;
 }
 
-
-misdirect_identity *misdirect_identities(apr_pool_t *p, server_rec *main_s,
-                                         int *count)
+misdirect_identity *
+misdirect_counters_identities(apr_pool_t *p, server_rec *main_s, int *count)
 {
     apr_hash_t *taken = apr_hash_make(p);
     server_rec **list = misdirect_vhosts_all(p, main_s, count);
@@ -226,7 +225,7 @@ static apr_status_t misdirect_assign(misdirect_retained *kept,
     apr_uint32_t used, fresh = 0, i;
     int n, j;
 
-    id = misdirect_identities(ptemp, main_s, &n);
+    id = misdirect_counters_identities(ptemp, main_s, &n);
     used = kept->seg ? kept->seg->used : 0;
     for (i = 0; i < used; i++) {
         /* A copy: growing replaces the segment and its keys. */
@@ -256,8 +255,9 @@ static apr_status_t misdirect_assign(misdirect_retained *kept,
             at = ++used;
             kept->seg->key[at - 1] = id[j].key;
         }
-        misdirect_conf(id[j].s)->counter_slot = (int)(at - 1);
-        if (misdirect_mode(misdirect_conf(id[j].s)) != MISDIRECT_MODE_OFF) {
+        misdirect_config_srv(id[j].s)->counter_slot = (int)(at - 1);
+        if (misdirect_config_mode(misdirect_config_srv(id[j].s))
+            != MISDIRECT_MODE_OFF) {
             misdirect_active = 1;
         }
     }
@@ -343,7 +343,7 @@ static int misdirect_slot_of(server_rec *s)
     if (!seg) {
         return -1;
     }
-    index = misdirect_conf(s)->counter_slot;
+    index = misdirect_config_srv(s)->counter_slot;
     if (index < 0 || (apr_uint32_t)index >= seg->capacity) {
         return -1;
     }
@@ -482,7 +482,7 @@ void misdirect_counters_totals(misdirect_counts *out)
     }
 }
 
-int misdirect_counts_findings(const misdirect_counts *c)
+int misdirect_counters_findings(const misdirect_counts *c)
 {
     return c->n[MISDIRECT_STAT_FIRED] || c->n[MISDIRECT_STAT_SSL_421]
            || c->n[MISDIRECT_STAT_SSL_400] || c->n[MISDIRECT_STAT_SSL_403]

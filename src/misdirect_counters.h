@@ -46,9 +46,9 @@ MISDIRECT_INTERNAL void misdirect_counters_read(server_rec *s,
 /* All vhosts', also those a graceful restart removed. */
 MISDIRECT_INTERNAL void misdirect_counters_totals(misdirect_counts *out);
 /* A check fired, or a refusal was counted. */
-MISDIRECT_INTERNAL int misdirect_counts_findings(const misdirect_counts *c);
+MISDIRECT_INTERNAL int misdirect_counters_findings(const misdirect_counts *c);
 MISDIRECT_INTERNAL misdirect_identity *
-misdirect_identities(apr_pool_t *p, server_rec *main_s, int *count);
+misdirect_counters_identities(apr_pool_t *p, server_rec *main_s, int *count);
 
 /* misdirect_metrics.c: misdirect-metrics, for Prometheus. */
 

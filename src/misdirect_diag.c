@@ -31,7 +31,7 @@ void misdirect_diag_optional_fns(void)
 }
 
 
-const char *misdirect_h2_stream(request_rec *r)
+const char *misdirect_diag_h2_stream(request_rec *r)
 {
     if (r->connection->master && misdirect_h2_var) {
         return misdirect_h2_var(r->pool, r->server, r->connection, r,
@@ -317,8 +317,8 @@ static misdirect_advice misdirect_hint(const misdirect_req *q,
     }
     switch (reason) {
     case MISDIRECT_CHECK_SNI_HOST:
-        if (misdirect_tls_verify_level(r->server)
-            > misdirect_tls_verify_level(q->hs)) {
+        if (misdirect_model_verify_level(r->server)
+            > misdirect_model_verify_level(q->hs)) {
             return misdirect_advise(
                 "a reused connection, but this vhost verifies client "
                 "certificates more strictly; give both the same "
@@ -343,8 +343,8 @@ static misdirect_advice misdirect_hint(const misdirect_req *q,
                              "which SSLVHostSNIPolicy %s lets through: "
                              "give both the same settings, or separate "
                              "certificates",
-                             misdirect_ssl_policy_name(
-                                 misdirect_ssl_policy())));
+                             misdirect_settings_policy_name(
+                                 misdirect_model_policy())));
         }
         /* Under ReportOnly, what Misdirect On will do. */
         return q->decision.action == MISDIRECT_REJECT
@@ -505,15 +505,15 @@ static const char *misdirect_header_field(request_rec *r, const char *field,
 }
 
 /* A sentence first, then key="value" fields for machines. */
-void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
-                   const misdirect_line *ln)
+void misdirect_diag_log(const misdirect_req *q, request_rec *r, conn_rec *c,
+                        const misdirect_line *ln)
 {
     apr_pool_t *p = r->pool;
     const char *host_hdr = apr_table_get(r->headers_in, "Host");
     const char *host = r->hostname ? misdirect_field_value(p, r->hostname)
                                    : "(none)";
     const char *proto = r->protocol ? r->protocol : "-";
-    const char *stream = misdirect_h2_stream(r);
+    const char *stream = misdirect_diag_h2_stream(r);
     const char *tls = "", *forgiven = "", *ua = "";
     const char *diff = NULL, *brief;
     misdirect_advice advice;
@@ -554,16 +554,17 @@ void misdirect_log(const misdirect_req *q, request_rec *r, conn_rec *c,
     if (q->facts.tls && q->hs && q->hs != r->server
         && r->status != HTTP_BAD_REQUEST && r->status != HTTP_FORBIDDEN) {
         /* Built once: the hint asks whether anything differs. */
-        diff = misdirect_tls_differences(p, q->hs, r->server);
+        diff = misdirect_model_differences(p, q->hs, r->server);
         /* What the module's model says mod_ssl decides for this pair. */
+        misdirect_ssl_policy_e pol = misdirect_model_policy();
+
         tls = apr_psprintf(p, "%s ssl_policy=\"%s\" ssl_verdict=\"%s\" "
                            "tls_differs=\"%s\"", tls,
-                           misdirect_ssl_policy_name(misdirect_ssl_policy()),
-                           misdirect_ssl_refuses(q->hs, r->server)
+                           misdirect_settings_policy_name(pol),
+                           misdirect_model_refuses(q->hs, r->server)
                            ? "refuse" : "serve",
                            diff ? diff
-                           : misdirect_ssl_policy()
-                             == MISDIRECT_SSL_POLICY_INSECURE
+                           : pol == MISDIRECT_SSL_POLICY_INSECURE
                            ? "(not compared under SSLVHostSNIPolicy "
                              "insecure)" : "none");
     }
@@ -731,7 +732,7 @@ misdirect_advice misdirect_diag_ssl_advice(const misdirect_req *q,
             "that vhost on this handshake: add the name to the vhost it "
             "belongs to");
     }
-    if (misdirect_ssl_policy() == MISDIRECT_SSL_POLICY_STRICT) {
+    if (misdirect_model_policy() == MISDIRECT_SSL_POLICY_STRICT) {
         return misdirect_advise(
             "SSLVHostSNIPolicy strict refuses any other vhost; make the "
             "client send the request's host as SNI",

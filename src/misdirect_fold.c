@@ -102,7 +102,7 @@ static void misdirect_fold_free(misdirect_fold_slot *sl)
 /* A budget for one more detailed line this second?  Under the lock. */
 static int misdirect_fold_budget(apr_time_t now)
 {
-    int limit = misdirect_log_limit();
+    int limit = misdirect_config_log_limit();
 
     if (apr_time_sec(now) != apr_time_sec(misdirect_fold->second)) {
         misdirect_fold->second = now;
@@ -196,7 +196,7 @@ static int misdirect_fold_flush(apr_pool_t *p, int final)
                      "MisdirectLogLimit %d in this process (requests were "
                      "still decided and counted)", dropped,
                      dropped == 1 ? "" : "s", MISDIRECT_FOLD_SLOTS,
-                     misdirect_log_limit());
+                     misdirect_config_log_limit());
     }
     if (!final) {
         apr_pool_clear(p);
@@ -264,7 +264,7 @@ int misdirect_fold_repeat(request_rec *r, int level, const char *logno,
     int repeat;
 
     if (level > APLOG_WARNING || !misdirect_fold
-        || misdirect_log_limit() == 0) {
+        || misdirect_config_log_limit() == 0) {
         return 0;
     }
     misdirect_fold_due(r, now);
@@ -285,7 +285,7 @@ int misdirect_fold_line(request_rec *r, int level, const char *logno,
     int detail = 0;
 
     if (level > APLOG_WARNING || !misdirect_fold
-        || misdirect_log_limit() == 0) {
+        || misdirect_config_log_limit() == 0) {
         return 1;
     }
     misdirect_fold_due(r, now);
@@ -385,7 +385,7 @@ static void misdirect_fold_child_init(apr_pool_t *pchild, server_rec *s)
     int threaded = 0;
 
     (void)s;
-    if (misdirect_log_limit() == 0) {
+    if (misdirect_config_log_limit() == 0) {
         return;                 /* every line in detail: nothing to fold */
     }
     t = apr_pcalloc(pchild, sizeof(*t));

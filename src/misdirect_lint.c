@@ -28,7 +28,8 @@ static int misdirect_lint_any_covers(const apr_array_header_t *certs,
     int i;
 
     for (i = 0; i < certs->nelts; i++) {
-        if (misdirect_certs_cover_alias(APR_ARRAY_IDX(certs, i, X509 *), name)) {
+        if (misdirect_certs_cover_alias(APR_ARRAY_IDX(certs, i, X509 *),
+                                        name)) {
             return 1;
         }
     }
@@ -92,11 +93,11 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                                    const misdirect_address *a)
 {
     server_rec *dflt = MISDIRECT_ADDR_VHOST(a, 0);
-    misdirect_ssl_policy_e policy = misdirect_ssl_policy();
+    misdirect_ssl_policy_e policy = misdirect_model_policy();
     const char *examples = NULL, *settings = NULL;
     int i, k, differing = 0, shown = 0;
 
-    if (!misdirect_tls_enabled(dflt) || a->vhosts->nelts < 2) {
+    if (!misdirect_model_tls_enabled(dflt) || a->vhosts->nelts < 2) {
         return;
     }
     for (i = 1; i < a->vhosts->nelts; i++) {
@@ -105,10 +106,11 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
 
         /* A plain vhost on a TLS address is the administrator's choice
          * and not this warning's subject. */
-        if (!misdirect_tls_enabled(s) || !misdirect_ssl_refuses(dflt, s)) {
+        if (!misdirect_model_tls_enabled(s)
+            || !misdirect_model_refuses(dflt, s)) {
             continue;
         }
-        labels = misdirect_tls_differing(ptemp, dflt, s);
+        labels = misdirect_model_differing(ptemp, dflt, s);
         for (k = 0; k < labels->nelts; k++) {
             const char *label = APR_ARRAY_IDX(labels, k, const char *);
 
@@ -148,7 +150,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
                      "vhost's settings",
                      a->shown, misdirect_vhosts_desc(ptemp, dflt),
                      settings ? settings : "SSLEngine",
-                     misdirect_ssl_policy_name(policy),
+                     misdirect_settings_policy_name(policy),
                      differing, a->vhosts->nelts - 1, examples,
                      differing > shown ? ", ..." : "");
     }
@@ -161,7 +163,7 @@ static void misdirect_lint_default(apr_pool_t *ptemp, server_rec *main_s,
 static void misdirect_lint_shared(apr_pool_t *ptemp, server_rec *main_s,
                                   const misdirect_address *a)
 {
-    misdirect_ssl_policy_e policy = misdirect_ssl_policy();
+    misdirect_ssl_policy_e policy = misdirect_model_policy();
     apr_hash_t *first = apr_hash_make(ptemp);
     int i, k;
 
@@ -171,7 +173,7 @@ static void misdirect_lint_shared(apr_pool_t *ptemp, server_rec *main_s,
     }
     for (i = 0; i < a->vhosts->nelts; i++) {
         server_rec *s = MISDIRECT_ADDR_VHOST(a, i), *f;
-        const char *key = misdirect_tls_certs_key(s), *settings = NULL;
+        const char *key = misdirect_model_certs_key(s), *settings = NULL;
         apr_array_header_t *labels;
 
         if (!key) {
@@ -181,10 +183,10 @@ static void misdirect_lint_shared(apr_pool_t *ptemp, server_rec *main_s,
             apr_hash_set(first, key, APR_HASH_KEY_STRING, s);
             continue;
         }
-        if (!misdirect_ssl_refuses(f, s) && !misdirect_ssl_refuses(s, f)) {
+        if (!misdirect_model_refuses(f, s) && !misdirect_model_refuses(s, f)) {
             continue;
         }
-        labels = misdirect_tls_differing(ptemp, f, s);
+        labels = misdirect_model_differing(ptemp, f, s);
         for (k = 0; k < labels->nelts; k++) {
             settings = apr_pstrcat(ptemp, settings ? settings : "",
                                    settings ? ", " : "",
@@ -202,7 +204,7 @@ static void misdirect_lint_shared(apr_pool_t *ptemp, server_rec *main_s,
                      "of its own", a->shown, misdirect_vhosts_desc(ptemp, f),
                      misdirect_vhosts_desc(ptemp, s),
                      settings ? settings : "SSLEngine",
-                     misdirect_ssl_policy_name(policy));
+                     misdirect_settings_policy_name(policy));
     }
 }
 
@@ -260,7 +262,7 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
     apr_hash_index_t *hi;
     int i;
 
-    if (!misdirect_lint_enabled(main_s)) {
+    if (!misdirect_config_lint(main_s)) {
         return;
     }
     /* Lint in file order so that "first" means what the administrator
@@ -268,7 +270,7 @@ void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
     vhosts = misdirect_vhosts_in_file_order(ptemp, main_s);
     for (i = 0; i < vhosts->nelts; i++) {
         server_rec *s = APR_ARRAY_IDX(vhosts, i, server_rec *);
-        apr_array_header_t *files = misdirect_tls_cert_files(ptemp, s);
+        apr_array_header_t *files = misdirect_model_cert_files(ptemp, s);
 
         apr_array_clear(certs);
         misdirect_certs_read(cache, files, certs);

@@ -142,15 +142,15 @@ static const char *misdirect_label_value(apr_pool_t *p, const char *s)
  * hence address ("" for the main server).  Two vhosts alike in both (the
  * lint warns) would be one series twice, which makes Prometheus drop
  * samples: the second and later of them also get dup, their turn, the
- * one their slot is keyed by (misdirect_identities), so that moving
+ * one their slot is keyed by (misdirect_counters_identities), so that moving
  * lines around them renames nothing.  Two address lists that only print
  * alike (a wildcard on IPv4 and on IPv6) take the next free turn. */
 void misdirect_metrics_prepare(apr_pool_t *pconf, apr_pool_t *ptemp,
                                server_rec *main_s)
 {
     apr_hash_t *seen = apr_hash_make(ptemp);
-    misdirect_identity *id = misdirect_identities(ptemp, main_s,
-                                                  &misdirect_metric_count);
+    misdirect_identity *id =
+        misdirect_counters_identities(ptemp, main_s, &misdirect_metric_count);
     int i;
 
     misdirect_metric_servers = apr_palloc(pconf, misdirect_metric_count
@@ -350,7 +350,7 @@ void misdirect_metrics(request_rec *r, const char *type)
      * them), so a vhost, once shown, stays. */
     for (i = 0; i < misdirect_metric_count; i++) {
         misdirect_counters_read(ms[i].s, &c);
-        if (misdirect_counts_findings(&c)) {
+        if (misdirect_counters_findings(&c)) {
             misdirect_metric_shown *one = apr_array_push(shown);
 
             one->labels = ms[i].labels;

@@ -61,12 +61,12 @@ static misdirect_ssl_policy_e misdirect_policy = MISDIRECT_SSL_POLICY_SECURE;
 static misdirect_ssl_policy_origin_e misdirect_policy_from =
     MISDIRECT_SSL_POLICY_DEFAULT;
 
-misdirect_ssl_policy_e misdirect_ssl_policy(void)
+misdirect_ssl_policy_e misdirect_model_policy(void)
 {
     return misdirect_policy;
 }
 
-misdirect_ssl_policy_origin_e misdirect_ssl_policy_origin(void)
+misdirect_ssl_policy_origin_e misdirect_model_policy_origin(void)
 {
     return misdirect_policy_from;
 }
@@ -169,7 +169,7 @@ static void misdirect_tls_merge(apr_pool_t *p, apr_pool_t *ptemp,
 
         if (!nv) {
             /* Nothing of its own: the global value, shared. */
-            tp->value[i] = g ? g->value[i] : misdirect_tls_default(i);
+            tp->value[i] = g ? g->value[i] : misdirect_settings_default(i);
             continue;
         }
         if (!(files || commands) || (nv == 1 && (commands ? !ng : ng <= 1))) {
@@ -312,7 +312,7 @@ static misdirect_tls_profile *misdirect_tls_profile_make(
     scope.strict_sni = MISDIRECT_UNSET;
     scope.pool = rd->scratch;
     for (d = section ? section->first_child : NULL; d; d = d->next) {
-        misdirect_scope_take(rd, &scope, 0, d);
+        misdirect_settings_scope_take(rd, &scope, 0, d);
     }
     misdirect_tls_merge(rd->p, rd->scratch, tp, global, g,
                         g ? &scope : global);
@@ -325,14 +325,14 @@ static misdirect_tls_profile *misdirect_tls_profile_make(
     tp->tls13 = !protocols || (atoi(protocols) & MISDIRECT_PROTO_TLS13);
     tp->protocol_set = tp->value[MISDIRECT_TLS_PROTOCOLS]->line != NULL;
     misdirect_tls_intern(ptemp, ids, key, tp);
-    misdirect_conf(s)->tls = tp;
+    misdirect_config_srv(s)->tls = tp;
     /* Where mod_ssl's contexts were made before the model. */
-    misdirect_name_ctx_certs(rd->p, s);
+    misdirect_tls_name_ctx_certs(rd->p, s);
     return tp;
 }
 
-void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
-                                  server_rec *main_s)
+void misdirect_model_build(apr_pool_t *p, apr_pool_t *ptemp,
+                           server_rec *main_s)
 {
     misdirect_tls_reader rd;
     misdirect_tls_scope global;
@@ -343,7 +343,7 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
     misdirect_buf key = { NULL, 0, 0 };
     int i;
 
-    misdirect_tls_defaults_init();
+    misdirect_settings_defaults_init();
     rd.policy = MISDIRECT_SSL_POLICY_SECURE;
     rd.policy_set = 0;
     rd.p = p;
@@ -358,7 +358,7 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
     global.strict_sni = MISDIRECT_UNSET;
     global.pool = ptemp;
     for (d = ap_conftree; d; d = d->next) {
-        misdirect_scope_take(&rd, &global, 1, d);
+        misdirect_settings_scope_take(&rd, &global, 1, d);
     }
     g = misdirect_tls_profile_make(&rd, ptemp, ids, &key, main_s, NULL,
                                    &global, NULL);
@@ -374,16 +374,16 @@ void misdirect_tls_profiles_build(apr_pool_t *p, apr_pool_t *ptemp,
     apr_pool_destroy(rd.scratch);
 }
 
-int misdirect_tls_certs_elsewhere(server_rec *s)
+int misdirect_model_certs_elsewhere(server_rec *s)
 {
-    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
+    const misdirect_tls_profile *tp = misdirect_config_srv(s)->tls;
 
     return tp ? tp->certs_elsewhere : -1;
 }
 
-int misdirect_tls_enabled(server_rec *s)
+int misdirect_model_tls_enabled(server_rec *s)
 {
-    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
+    const misdirect_tls_profile *tp = misdirect_config_srv(s)->tls;
 
     return tp && tp->enabled;
 }
@@ -395,8 +395,8 @@ static int misdirect_certs_differ(server_rec *hs, server_rec *rs,
                                   const misdirect_tls_profile *th,
                                   const misdirect_tls_profile *tr)
 {
-    const char *a = misdirect_conf(hs)->ctx_certs;
-    const char *b = misdirect_conf(rs)->ctx_certs;
+    const char *a = misdirect_config_srv(hs)->ctx_certs;
+    const char *b = misdirect_config_srv(rs)->ctx_certs;
 
     if (!th->certs_elsewhere || !tr->certs_elsewhere) {
         return 0;
@@ -404,15 +404,15 @@ static int misdirect_certs_differ(server_rec *hs, server_rec *rs,
     return a && b ? strcmp(a, b) != 0 : a != b;
 }
 
-int misdirect_ssl_refuses(server_rec *hs, server_rec *rs)
+int misdirect_model_refuses(server_rec *hs, server_rec *rs)
 {
     const misdirect_tls_profile *th, *tr;
 
     if (hs == rs || !hs || !rs) {
         return 0;
     }
-    th = misdirect_conf(hs)->tls;
-    tr = misdirect_conf(rs)->tls;
+    th = misdirect_config_srv(hs)->tls;
+    tr = misdirect_config_srv(rs)->tls;
     switch (misdirect_policy) {
     case MISDIRECT_SSL_POLICY_STRICT:
         return 1;
@@ -431,26 +431,26 @@ int misdirect_ssl_refuses(server_rec *hs, server_rec *rs)
     }
 }
 
-int misdirect_tls_strict_sni(server_rec *s)
+int misdirect_model_strict_sni(server_rec *s)
 {
-    const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
+    const misdirect_tls_profile *tp = s ? misdirect_config_srv(s)->tls : NULL;
 
     return tp && tp->strict_sni;
 }
 
-int misdirect_tls_verify_level(server_rec *s)
+int misdirect_model_verify_level(server_rec *s)
 {
-    const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
+    const misdirect_tls_profile *tp = s ? misdirect_config_srv(s)->tls : NULL;
 
     return tp ? tp->verify : 0;
 }
 
-int misdirect_tls_own_ca(server_rec *h, server_rec *r)
+int misdirect_model_own_ca(server_rec *h, server_rec *r)
 {
     static const size_t ca[] = { MISDIRECT_TLS_CA_FILE,
                                  MISDIRECT_TLS_CA_PATH };
-    const misdirect_tls_profile *hp = h ? misdirect_conf(h)->tls : NULL;
-    const misdirect_tls_profile *rp = r ? misdirect_conf(r)->tls : NULL;
+    const misdirect_tls_profile *hp = h ? misdirect_config_srv(h)->tls : NULL;
+    const misdirect_tls_profile *rp = r ? misdirect_config_srv(r)->tls : NULL;
     size_t k;
 
     for (k = 0; rp && k < sizeof(ca) / sizeof(ca[0]); k++) {
@@ -465,12 +465,12 @@ int misdirect_tls_own_ca(server_rec *h, server_rec *r)
     return 0;
 }
 
-int misdirect_tls_offers_tls13(server_rec *s, server_rec *dflt)
+int misdirect_model_offers_tls13(server_rec *s, server_rec *dflt)
 {
-    const misdirect_tls_profile *tp = s ? misdirect_conf(s)->tls : NULL;
+    const misdirect_tls_profile *tp = s ? misdirect_config_srv(s)->tls : NULL;
 
     if (tp && !tp->protocol_set && dflt && dflt != s) {
-        tp = misdirect_conf(dflt)->tls;
+        tp = misdirect_config_srv(dflt)->tls;
     }
     return !tp || tp->tls13;
 }
@@ -501,11 +501,11 @@ static int misdirect_tls_differs(const misdirect_tls_profile *a,
                     : ca != cb;
 }
 
-apr_array_header_t *misdirect_tls_differing(apr_pool_t *p, server_rec *a,
-                                            server_rec *b)
+apr_array_header_t *misdirect_model_differing(apr_pool_t *p, server_rec *a,
+                                              server_rec *b)
 {
-    const misdirect_tls_profile *ta = a ? misdirect_conf(a)->tls : NULL;
-    const misdirect_tls_profile *tb = b ? misdirect_conf(b)->tls : NULL;
+    const misdirect_tls_profile *ta = a ? misdirect_config_srv(a)->tls : NULL;
+    const misdirect_tls_profile *tb = b ? misdirect_config_srv(b)->tls : NULL;
     apr_array_header_t *labels = apr_array_make(p, 4, sizeof(const char *));
     size_t i;
 
@@ -527,16 +527,16 @@ static const misdirect_tls_value *const *misdirect_tls_items(
     return (*one)->count > 1 ? (*one)->items : one;
 }
 
-const char *misdirect_tls_certs_key(server_rec *s)
+const char *misdirect_model_certs_key(server_rec *s)
 {
-    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
+    const misdirect_tls_profile *tp = misdirect_config_srv(s)->tls;
 
     return tp && tp->enabled ? tp->value[MISDIRECT_TLS_CERTS]->canon : NULL;
 }
 
-apr_array_header_t *misdirect_tls_cert_files(apr_pool_t *p, server_rec *s)
+apr_array_header_t *misdirect_model_cert_files(apr_pool_t *p, server_rec *s)
 {
-    const misdirect_tls_profile *tp = misdirect_conf(s)->tls;
+    const misdirect_tls_profile *tp = misdirect_config_srv(s)->tls;
     apr_array_header_t *files = apr_array_make(p, 2, sizeof(const char *));
     const misdirect_tls_value *const *items;
     int n, k;
@@ -578,7 +578,8 @@ static void misdirect_tls_desc(apr_pool_t *p, apr_array_header_t *out,
     }
     if (misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL) {
         MISDIRECT_PUSH(out, " [");
-        MISDIRECT_PUSH(out, misdirect_proto_versions(p, (*vp)->canon));
+        MISDIRECT_PUSH(out,
+                       misdirect_settings_proto_versions(p, (*vp)->canon));
         MISDIRECT_PUSH(out, "]");
     }
     MISDIRECT_PUSH(out, " (");
@@ -602,11 +603,13 @@ static void misdirect_tls_desc(apr_pool_t *p, apr_array_header_t *out,
     MISDIRECT_PUSH(out, ")");
 }
 
-const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
-                                      server_rec *rs)
+const char *misdirect_model_differences(apr_pool_t *p, server_rec *hs,
+                                        server_rec *rs)
 {
-    const misdirect_tls_profile *th = hs ? misdirect_conf(hs)->tls : NULL;
-    const misdirect_tls_profile *tr = rs ? misdirect_conf(rs)->tls : NULL;
+    const misdirect_tls_profile *th =
+        hs ? misdirect_config_srv(hs)->tls : NULL;
+    const misdirect_tls_profile *tr =
+        rs ? misdirect_config_srv(rs)->tls : NULL;
     apr_array_header_t *out;
     const char *text;
     size_t i;
@@ -622,8 +625,8 @@ const char *misdirect_tls_differences(apr_pool_t *p, server_rec *hs,
     }
     if (misdirect_tls_counts(MISDIRECT_TLS_CERTS)
         && misdirect_certs_differ(hs, rs, th, tr)) {
-        const char *a = misdirect_conf(hs)->ctx_certs;
-        const char *b = misdirect_conf(rs)->ctx_certs;
+        const char *a = misdirect_config_srv(hs)->ctx_certs;
+        const char *b = misdirect_config_srv(rs)->ctx_certs;
 
         MISDIRECT_PUSH(out, out->nelts ? "; " : "");
         MISDIRECT_PUSH(out, "certificates from another module (mod_md?): ");

@@ -46,18 +46,64 @@ typedef struct {
     const char *dflt;            /* when not configured; NULL: unset */
 } misdirect_tls_setting_def;
 
-/* The settings mod_ssl compares (misdirect_settings.c), and places in
- * the table that the code names. */
+/* The settings mod_ssl compares between the handshake's vhost and the
+ * request's, one row each: X(index, directive, label in explanations, how
+ * it is read, the group of SSLVHostSNIPolicy it counts in, default when
+ * not configured or NULL: unset).  SSLOCSPOverrideResponder has no
+ * default: mod_ssl tells an explicit "off" from an unset one.  The
+ * indexes (MISDIRECT_TLS_CERTS, ...) and the table that
+ * misdirect_settings.c defines both come from here. */
+#define MISDIRECT_TLS_SETTING_TABLE(X)                                     \
+    X(CERTS, "SSLCertificateFile", "SSLCertificateFile",                     \
+      FILES, SERVER, NULL)                                                   \
+    X(KEYS, "SSLCertificateKeyFile", "SSLCertificateKeyFile",                \
+      FILES, SERVER, NULL)                                                   \
+    X(PROTOCOLS, "SSLProtocol", "SSLProtocol",                               \
+      PROTOCOL, SERVER, "all")                                               \
+    X(CIPHERS, "SSLCipherSuite", "SSLCipherSuite",                           \
+      CIPHER, SERVER, NULL)                                                  \
+    X(CIPHERS13, "SSLCipherSuite", "SSLCipherSuite TLSv1.3",                 \
+      CIPHER13, SERVER, NULL)                                                \
+    X(VERIFY, "SSLVerifyClient", "SSLVerifyClient",                          \
+      WORDS, AUTH, "none")                                                   \
+    X(VERIFY_DEPTH, "SSLVerifyDepth", "SSLVerifyDepth",                      \
+      NUMBER, AUTH, "1")                                                     \
+    X(CA_FILE, "SSLCACertificateFile", "SSLCACertificateFile",               \
+      PATH, AUTH, NULL)                                                      \
+    X(CA_PATH, "SSLCACertificatePath", "SSLCACertificatePath",               \
+      PATH, AUTH, NULL)                                                      \
+    X(CADN_FILE, "SSLCADNRequestFile", "SSLCADNRequestFile",                 \
+      PATH, AUTH, NULL)                                                      \
+    X(CADN_PATH, "SSLCADNRequestPath", "SSLCADNRequestPath",                 \
+      PATH, AUTH, NULL)                                                      \
+    X(CRL_FILE, "SSLCARevocationFile", "SSLCARevocationFile",                \
+      PATH, AUTH, NULL)                                                      \
+    X(CRL_PATH, "SSLCARevocationPath", "SSLCARevocationPath",                \
+      PATH, AUTH, NULL)                                                      \
+    X(CRL_CHECK, "SSLCARevocationCheck", "SSLCARevocationCheck",             \
+      WORDS, AUTH, "none")                                                   \
+    X(OCSP, "SSLOCSPEnable", "SSLOCSPEnable",                                \
+      WORDS, AUTH, "off")                                                    \
+    X(OCSP_RESPONDER, "SSLOCSPDefaultResponder", "SSLOCSPDefaultResponder",  \
+      STRING, AUTH, NULL)                                                    \
+    X(OCSP_OVERRIDE, "SSLOCSPOverrideResponder", "SSLOCSPOverrideResponder", \
+      WORDS, AUTH, NULL)                                                     \
+    X(SRP_FILE, "SSLSRPVerifierFile", "SSLSRPVerifierFile",                  \
+      PATH, AUTH, NULL)                                                      \
+    X(CONF_CMDS, "SSLOpenSSLConfCmd", "SSLOpenSSLConfCmd",                   \
+      COMMANDS, AUTH, NULL)
+
+#define MISDIRECT_TLS_INDEX(name, directive, label, kind, group, dflt)    \
+    MISDIRECT_TLS_##name,
+enum {
+    MISDIRECT_TLS_SETTING_TABLE(MISDIRECT_TLS_INDEX)
+    MISDIRECT_TLS_NSETTINGS
+};
+#undef MISDIRECT_TLS_INDEX
+
+/* The table itself, in index order (misdirect_settings.c). */
 MISDIRECT_INTERNAL extern const misdirect_tls_setting_def
-    misdirect_tls_settings[];
-#define MISDIRECT_TLS_NSETTINGS 19
-#define MISDIRECT_TLS_CERTS 0           /* SSLCertificateFile */
-#define MISDIRECT_TLS_CIPHERS 3         /* SSLCipherSuite [SSL] */
-#define MISDIRECT_TLS_CIPHERS13 4       /* SSLCipherSuite TLSv1.3 */
-#define MISDIRECT_TLS_PROTOCOLS 2       /* SSLProtocol */
-#define MISDIRECT_TLS_VERIFY 5          /* SSLVerifyClient */
-#define MISDIRECT_TLS_CA_FILE 7         /* SSLCACertificateFile */
-#define MISDIRECT_TLS_CA_PATH 8         /* SSLCACertificatePath */
+    misdirect_tls_settings[MISDIRECT_TLS_NSETTINGS];
 
 /* Protocol versions as bits; SSLv3 is not in Debian's OpenSSL, so mod_ssl
  * accepts only its removal, which changes nothing. */
@@ -110,16 +156,18 @@ typedef struct {
 /* misdirect_settings.c: reading. */
 /* Takes one directive of the tree (not a section) into a scope: a
  * setting of the table, SSLEngine, or SSLVHostSNIPolicy (into rd). */
-MISDIRECT_INTERNAL void misdirect_scope_take(misdirect_tls_reader *rd,
-                                             misdirect_tls_scope *sc,
-                                             int global,
-                                             const ap_directive_t *d);
+MISDIRECT_INTERNAL void misdirect_settings_scope_take(misdirect_tls_reader *rd,
+                                                      misdirect_tls_scope *sc,
+                                                      int global,
+                                                      const ap_directive_t *d);
 /* The defaults, one set per pass, shared by every vhost: made by
- * misdirect_tls_defaults_init, setting i's by misdirect_tls_default. */
-MISDIRECT_INTERNAL void misdirect_tls_defaults_init(void);
-MISDIRECT_INTERNAL const misdirect_tls_value *misdirect_tls_default(size_t i);
+ * misdirect_settings_defaults_init, setting i's by misdirect_settings_default.
+ */
+MISDIRECT_INTERNAL void misdirect_settings_defaults_init(void);
+MISDIRECT_INTERNAL const misdirect_tls_value *
+misdirect_settings_default(size_t i);
 /* An SSLProtocol canon as the versions it enables, for explanations. */
-MISDIRECT_INTERNAL const char *misdirect_proto_versions(apr_pool_t *p,
-                                                        const char *canon);
+MISDIRECT_INTERNAL const char *
+misdirect_settings_proto_versions(apr_pool_t *p, const char *canon);
 
 #endif /* MISDIRECT_MODEL_H */

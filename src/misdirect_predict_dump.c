@@ -116,7 +116,7 @@ static const char *misdirect_predict_verdict_of(apr_pool_t *p,
                                           const misdirect_predict_vhost *r)
 {
     const char *check = o->check >= 0 ? misdirect_check_name(o->check) : "";
-    misdirect_ssl_policy_e ssl = misdirect_ssl_policy();
+    misdirect_ssl_policy_e ssl = misdirect_model_policy();
     const char *diff = NULL;
 
     switch (o->kind) {
@@ -136,11 +136,11 @@ static const char *misdirect_predict_verdict_of(apr_pool_t *p,
     case MISDIRECT_PREDICT_REFUSED_SSL:
         /* strict refuses whatever differs. */
         if (h && r && ssl != MISDIRECT_SSL_POLICY_STRICT
-            && (diff = misdirect_tls_differences(p, h->s, r->s))) {
+            && (diff = misdirect_model_differences(p, h->s, r->s))) {
             diff = misdirect_predict_labels(p, diff);
         }
         return apr_psprintf(p, "421 by mod_ssl (SSLVHostSNIPolicy %s%s%s)",
-                            misdirect_ssl_policy_name(ssl),
+                            misdirect_settings_policy_name(ssl),
                             diff ? "; differing " : "", diff ? diff : "");
     case MISDIRECT_PREDICT_REFUSED:
         return apr_psprintf(p, "421 by mod_misdirect (check %s, "
@@ -683,8 +683,8 @@ static void misdirect_predict_text(apr_pool_t *p, FILE *out,
      * only after a stop and start. */
     fprintf(out, "mod_misdirect prediction: what GET / over HTTP/1.1 gets "
             "for each TLS SNI and host; SSLVHostSNIPolicy %s%s\n",
-            misdirect_ssl_policy_name(misdirect_ssl_policy()),
-            misdirect_ssl_policy_origin() == MISDIRECT_SSL_POLICY_SET ? ""
+            misdirect_settings_policy_name(misdirect_model_policy()),
+            misdirect_model_policy_origin() == MISDIRECT_SSL_POLICY_SET ? ""
             : " (not set: a running httpd that had it set keeps that "
               "value through restarts until it is stopped and started)");
     for (i = 0; i < tls->nelts; i++) {

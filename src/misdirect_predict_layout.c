@@ -334,15 +334,15 @@ misdirect_predict_vhost_make(apr_pool_t *p, server_rec *s,
 
     v->s = s;
     v->sar = sar;
-    v->conf = misdirect_conf(s);
-    v->mode = misdirect_mode(v->conf);
+    v->conf = misdirect_config_srv(s);
+    v->mode = misdirect_config_mode(v->conf);
     memcpy(v->policy, v->conf->policy, sizeof(v->policy));
-    v->verify = misdirect_tls_enabled(s) ? misdirect_tls_verify_level(s)
-                                         : 0;
+    v->verify =
+        misdirect_model_tls_enabled(s) ? misdirect_model_verify_level(s) : 0;
     v->hs_verify = v->verify;
     /* Clients negotiate TLS 1.3 whenever the handshake allows it. */
-    v->tls13 = misdirect_tls_offers_tls13(s, dflt);
-    v->strict_sni = misdirect_tls_strict_sni(s);
+    v->tls13 = misdirect_model_offers_tls13(s, dflt);
+    v->strict_sni = misdirect_model_strict_sni(s);
     v->own = apr_array_make(p, 2, sizeof(int));
     return v;
 }
@@ -374,7 +374,7 @@ static apr_array_header_t *misdirect_predict_addrs(apr_pool_t *p,
         misdirect_predict_addr *a;
         apr_hash_t *seen = apr_hash_make(p);
 
-        if (!misdirect_tls_enabled(APR_ARRAY_IDX(ad->vhosts, 0,
+        if (!misdirect_model_tls_enabled(APR_ARRAY_IDX(ad->vhosts, 0,
                                    misdirect_address_vhost).s)) {
             continue;
         }
@@ -423,7 +423,7 @@ static apr_array_header_t *misdirect_predict_addrs(apr_pool_t *p,
              * matches the SNI as sent. */
             n->r = misdirect_predict_match(a, &look, n->host, 1,
                                            &n->host_known);
-            n->allowed = misdirect_host_allowed(n->r->conf, n->name);
+            n->allowed = misdirect_request_host_allowed(n->r->conf, n->name);
             n->h->sni_names++;
             APR_ARRAY_PUSH(n->r->own, int) = k;
         }
@@ -528,7 +528,7 @@ static void misdirect_predict_plain_handshakes(misdirect_predict_addr *a)
         misdirect_predict_vhost *v = APR_ARRAY_IDX(a->vhosts, k,
                                                    misdirect_predict_vhost *);
 
-        if (misdirect_tls_enabled(v->s)) {
+        if (misdirect_model_tls_enabled(v->s)) {
             continue;
         }
         v->covers = d->covers;

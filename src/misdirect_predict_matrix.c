@@ -3,7 +3,7 @@
  * for the prediction (misdirect_predict_dump.c prints it).
  *
  * A pair is judged by the functions the request path asks:
- * misdirect_ssl_refuses() for mod_ssl's verdict, misdirect_evaluate,
+ * misdirect_model_refuses() for mod_ssl's verdict, misdirect_evaluate,
  * forgive and decide for the module's, so a prediction cannot drift
  * from what a request gets.  Then mod_ssl's access check: a request
  * that crosses to a vhost verifying client certificates more strictly
@@ -27,16 +27,16 @@
 /* Do two handshake vhosts answer every request for a third vhost
  * alike, as far as mod_ssl's policy goes?  strict refuses and insecure
  * serves whatever the settings; the others compare settings, and
- * misdirect_ssl_refuses() is then equality of what they compare. */
+ * misdirect_model_refuses() is then equality of what they compare. */
 static int misdirect_predict_ssl_alike(const misdirect_predict_vhost *x,
                                        const misdirect_predict_vhost *y)
 {
-    switch (misdirect_ssl_policy()) {
+    switch (misdirect_model_policy()) {
     case MISDIRECT_SSL_POLICY_STRICT:
     case MISDIRECT_SSL_POLICY_INSECURE:
         return 1;
     default:
-        return !misdirect_ssl_refuses(x->s, y->s);
+        return !misdirect_model_refuses(x->s, y->s);
     }
 }
 
@@ -171,7 +171,7 @@ static void misdirect_predict_judge_as(const misdirect_predict_addr *a,
         o->kind = MISDIRECT_PREDICT_FORBIDDEN_SNI;
         return;
     }
-    if (r->s != h->s && misdirect_ssl_refuses(h->s, r->s)) {
+    if (r->s != h->s && misdirect_model_refuses(h->s, r->s)) {
         o->status = 421;
         o->kind = MISDIRECT_PREDICT_REFUSED_SSL;
         return;
@@ -188,7 +188,7 @@ static void misdirect_predict_judge_as(const misdirect_predict_addr *a,
      * never reaches the client. */
     if (r->s != h->s
         && misdirect_ssl_forbids(h->hs_verify, r->verify, h->tls13)) {
-        int reneg = !h->tls13 && !misdirect_tls_own_ca(h->s, r->s);
+        int reneg = !h->tls13 && !misdirect_model_own_ca(h->s, r->s);
 
         o->status = reneg ? 0 : 403;
         o->kind = reneg ? MISDIRECT_PREDICT_NO_RENEGOTIATION

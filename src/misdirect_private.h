@@ -267,10 +267,10 @@ MISDIRECT_INTERNAL const char *misdirect_vhosts_address(apr_pool_t *p,
  * lists as sets, protocols as versions), the policy, and the settings
  * that differ.  The request path, the explanation of mod_ssl's refusals
  * and the lint all ask the same functions. */
-MISDIRECT_INTERNAL void misdirect_tls_profiles_build(apr_pool_t *p,
-                                                     apr_pool_t *ptemp,
-                                                     server_rec *main_s);
-MISDIRECT_INTERNAL misdirect_ssl_policy_e misdirect_ssl_policy(void);
+MISDIRECT_INTERNAL void misdirect_model_build(apr_pool_t *p,
+                                              apr_pool_t *ptemp,
+                                              server_rec *main_s);
+MISDIRECT_INTERNAL misdirect_ssl_policy_e misdirect_model_policy(void);
 /* Where that policy comes from: mod_ssl keeps the last value set through
  * restarts, so a configuration that no longer sets it keeps it until
  * httpd is stopped and started. */
@@ -282,60 +282,59 @@ typedef enum {
                                          * configuration set */
 } misdirect_ssl_policy_origin_e;
 MISDIRECT_INTERNAL misdirect_ssl_policy_origin_e
-misdirect_ssl_policy_origin(void);
+misdirect_model_policy_origin(void);
 /* Does s serve TLS (SSLEngine on, here or inherited)? */
-MISDIRECT_INTERNAL int misdirect_tls_enabled(server_rec *s);
+MISDIRECT_INTERNAL int misdirect_model_tls_enabled(server_rec *s);
 /* Does s take its certificates from another module (mod_md), no
  * SSLCertificateFile naming them?  -1 before this pass's model is
  * built. */
-MISDIRECT_INTERNAL int misdirect_tls_certs_elsewhere(server_rec *s);
+MISDIRECT_INTERNAL int misdirect_model_certs_elsewhere(server_rec *s);
 MISDIRECT_INTERNAL const char *
-misdirect_ssl_policy_name(misdirect_ssl_policy_e policy);
+misdirect_settings_policy_name(misdirect_ssl_policy_e policy);
 /* Would mod_ssl answer 421 to a request that selects rs on a connection
  * whose handshake selected hs (hs != rs, both TLS vhosts)?  Cheap: it
  * compares values computed at startup. */
-MISDIRECT_INTERNAL int misdirect_ssl_refuses(server_rec *hs, server_rec *rs);
+MISDIRECT_INTERNAL int misdirect_model_refuses(server_rec *hs, server_rec *rs);
 /* The settings mod_ssl compares under the policy that differ between hs
  * and rs, each with both values and where they are set, escaped for a
  * log field; NULL when none differs. */
-MISDIRECT_INTERNAL const char *misdirect_tls_differences(apr_pool_t *p,
-                                                         server_rec *hs,
-                                                         server_rec *rs);
+MISDIRECT_INTERNAL const char *misdirect_model_differences(apr_pool_t *p,
+                                                           server_rec *hs,
+                                                           server_rec *rs);
 /* SSLStrictSNIVHostCheck of s as mod_ssl merges it: without SNI on a
  * name-based address, mod_ssl answers 403 when the handshake's or the
  * request's vhost has it on. */
-MISDIRECT_INTERNAL int misdirect_tls_strict_sni(server_rec *s);
+MISDIRECT_INTERNAL int misdirect_model_strict_sni(server_rec *s);
 /* SSLVerifyClient of s as the model merged it: 0 none, 1 optional (or
  * optional_no_ca), 2 require. */
-MISDIRECT_INTERNAL int misdirect_tls_verify_level(server_rec *s);
+MISDIRECT_INTERNAL int misdirect_model_verify_level(server_rec *s);
 /* Does r have CA certificates for client verification of its own
  * (SSLCACertificateFile or Path set, and not as h has them)?  OpenSSL
  * keeps the handshake's CA list, so over TLS 1.2 mod_ssl does not
  * renegotiate for r's SSLVerifyClient require: it answers 403 at once
  * (AH02256).  Without, the renegotiation asks the client for a
  * certificate, and one that has none ends the connection. */
-MISDIRECT_INTERNAL int misdirect_tls_own_ca(server_rec *h, server_rec *r);
+MISDIRECT_INTERNAL int misdirect_model_own_ca(server_rec *h, server_rec *r);
 /* May clients negotiate TLS 1.3 on a handshake that the SNI gave s, on
  * an address whose default vhost is dflt?  s's SSLProtocol decides when
  * it is set (there or globally), else dflt's: mod_ssl leaves the
  * versions of the connection's first context in place. */
-MISDIRECT_INTERNAL int misdirect_tls_offers_tls13(server_rec *s,
-                                                  server_rec *dflt);
+MISDIRECT_INTERNAL int misdirect_model_offers_tls13(server_rec *s,
+                                                    server_rec *dflt);
 /* s's SSLCertificateFile list as the model compares it (resolved paths,
  * a multiset): equal for vhosts that name the same files; NULL when s
  * serves no TLS or names none. */
-MISDIRECT_INTERNAL const char *misdirect_tls_certs_key(server_rec *s);
+MISDIRECT_INTERNAL const char *misdirect_model_certs_key(server_rec *s);
 /* The files of s's SSLCertificateFile list as mod_ssl resolved them, in
  * configured order; empty when s serves no TLS or names none. */
-MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_cert_files(apr_pool_t *p,
-                                                                server_rec *s);
+MISDIRECT_INTERNAL apr_array_header_t *
+misdirect_model_cert_files(apr_pool_t *p, server_rec *s);
 /* The labels of the settings mod_ssl compares under the policy that
  * differ between a and b, in the model's order: what
- * misdirect_tls_differences describes, SSLEngine and certificates from
+ * misdirect_model_differences describes, SSLEngine and certificates from
  * another module left out. */
-MISDIRECT_INTERNAL apr_array_header_t *misdirect_tls_differing(apr_pool_t *p,
-                                                               server_rec *a,
-                                                               server_rec *b);
+MISDIRECT_INTERNAL apr_array_header_t *
+misdirect_model_differing(apr_pool_t *p, server_rec *a, server_rec *b);
 
 /* misdirect_lint.c: the startup lint, from the model's answers. */
 MISDIRECT_INTERNAL void misdirect_lint(apr_pool_t *ptemp,
@@ -352,8 +351,8 @@ MISDIRECT_INTERNAL void misdirect_tls_post_config(apr_pool_t *pconf,
  * which the model compares where the files do not name them; a no-op
  * until both the certificates and the model are known, and for other
  * vhosts. */
-MISDIRECT_INTERNAL void misdirect_name_ctx_certs(apr_pool_t *p,
-                                                 server_rec *s);
+MISDIRECT_INTERNAL void misdirect_tls_name_ctx_certs(apr_pool_t *p,
+                                                     server_rec *s);
 /* The handshake of c's TLS session as mod_ssl showed it, or NULL (a
  * plain connection, or TLS by a module other than mod_ssl).  scratch
  * holds the answer while another thread is still publishing it. */
@@ -361,9 +360,9 @@ MISDIRECT_INTERNAL const misdirect_handshake *
 misdirect_handshake_get(conn_rec *c, misdirect_handshake *scratch);
 /* Does the certificate of the handshake hk cover host, which is rs's
  * name number name (see misdirect_host_matches)? */
-MISDIRECT_INTERNAL int misdirect_cert_covers(const misdirect_handshake *hk,
-                                             server_rec *rs, int name,
-                                             const char *host);
+MISDIRECT_INTERNAL int misdirect_tls_cert_covers(const misdirect_handshake *hk,
+                                                 server_rec *rs, int name,
+                                                 const char *host);
 
 /* misdirect_certs.c: certificates. */
 /* Does cert cover name (a host name or IP literal), by RFC 6125 as
@@ -401,20 +400,21 @@ MISDIRECT_INTERNAL server_rec *misdirect_names_vhost(conn_rec *c,
 /* misdirect_request.c: the request check. */
 MISDIRECT_INTERNAL void misdirect_request_register_hooks(void);
 /* Does MisdirectAllow of conf forgive host? */
-MISDIRECT_INTERNAL int misdirect_host_allowed(const misdirect_srv_conf *conf,
-                                              const char *host);
+MISDIRECT_INTERNAL int
+misdirect_request_host_allowed(const misdirect_srv_conf *conf,
+                               const char *host);
 /* The facts, findings and decision of r as the request check sees them
  * (c is the client's connection), kept in r's request_config. */
-MISDIRECT_INTERNAL misdirect_req *misdirect_req_judge(request_rec *r,
-                                                      conn_rec *c);
+MISDIRECT_INTERNAL misdirect_req *misdirect_request_judge(request_rec *r,
+                                                          conn_rec *c);
 /* Judges q's likely cause (q->cause), reading the headers and stream
  * facts it needs: only where something is to be said. */
-MISDIRECT_INTERNAL void misdirect_req_find_cause(request_rec *r,
-                                                 conn_rec *c,
-                                                 misdirect_req *q);
+MISDIRECT_INTERNAL void misdirect_request_find_cause(request_rec *r,
+                                                     conn_rec *c,
+                                                     misdirect_req *q);
 /* Publishes what q found in r's MISDIRECT_* variables. */
-MISDIRECT_INTERNAL void misdirect_req_set_vars(const misdirect_req *q,
-                                               request_rec *r);
+MISDIRECT_INTERNAL void misdirect_request_set_vars(const misdirect_req *q,
+                                                   request_rec *r);
 /* What the request check left in r's request_config besides a record:
  * r reached mod_ssl's check (and no further), or was judged clean. */
 MISDIRECT_INTERNAL extern const misdirect_req misdirect_reached;
@@ -447,7 +447,7 @@ MISDIRECT_INTERNAL int misdirect_text_has_item(const char *list,
 /* misdirect_diag.c: the diagnosis line. */
 MISDIRECT_INTERNAL void misdirect_diag_optional_fns(void);
 /* The HTTP/2 stream id of r, or NULL (HTTP/1.x, or no mod_http2). */
-MISDIRECT_INTERNAL const char *misdirect_h2_stream(request_rec *r);
+MISDIRECT_INTERNAL const char *misdirect_diag_h2_stream(request_rec *r);
 /* misdirect_fold.c: MisdirectLogLimit.  Is the line of (logno, key),
  * key being what makes two lines the same, a repeat within its window?
  * Then it is counted, and 1 says that there is no line to build. */
@@ -493,8 +493,9 @@ typedef struct {
 /* The one line that explains a finding or a refusal.  A repeat folded
  * under MisdirectLogLimit is counted, and its line, advice and all,
  * never built. */
-MISDIRECT_INTERNAL void misdirect_log(const misdirect_req *q, request_rec *r,
-                                      conn_rec *c, const misdirect_line *ln);
+MISDIRECT_INTERNAL void misdirect_diag_log(const misdirect_req *q,
+                                           request_rec *r, conn_rec *c,
+                                           const misdirect_line *ln);
 /* The advice of a refusal of mod_ssl's, and of a handler's 421. */
 MISDIRECT_INTERNAL misdirect_advice
 misdirect_diag_ssl_advice(const misdirect_req *q, request_rec *r,

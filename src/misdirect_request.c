@@ -25,8 +25,8 @@
 #include "apr_strings.h"
 
 
-int misdirect_host_allowed(const misdirect_srv_conf *conf,
-                           const char *host)
+int misdirect_request_host_allowed(const misdirect_srv_conf *conf,
+                                   const char *host)
 {
     char canon[64];
     int i;
@@ -137,11 +137,12 @@ static int misdirect_gateway_seen(request_rec *r)
 /* The likely cause of what q found, from its facts and a few more: the
  * SNI's shape, which request of its connection this is, the protocol,
  * and whether a gateway handled it. */
-void misdirect_req_find_cause(request_rec *r, conn_rec *c, misdirect_req *q)
+void misdirect_request_find_cause(request_rec *r, conn_rec *c,
+                                  misdirect_req *q)
 {
     misdirect_cause_facts *cf = &q->cause_facts;
     const char *sni = misdirect_req_sni(q);
-    const char *stream = misdirect_h2_stream(r);
+    const char *stream = misdirect_diag_h2_stream(r);
 
     memset(cf, 0, sizeof(*cf));
     cf->reason = q->decision.fired ? (int)q->decision.reason : -1;
@@ -191,8 +192,8 @@ static int misdirect_gather(request_rec *r, conn_rec *c, misdirect_facts *f,
                        : 0;
     f->host_known = name != 0;
     if (f->handshake_known && !f->same_vhost) {
-        f->cert_covers = misdirect_cert_covers(*hk, r->server, name,
-                                               r->hostname);
+        f->cert_covers = misdirect_tls_cert_covers(*hk, r->server, name,
+                                                   r->hostname);
     }
     if (r->parsed_uri.scheme && r->parsed_uri.hostname) {
         f->scheme = r->parsed_uri.scheme;
@@ -245,18 +246,19 @@ static unsigned int misdirect_judge(request_rec *r, conn_rec *c,
 
     if (fired & ~MISDIRECT_BIT(MISDIRECT_CHECK_SCHEME)) {
         fired = misdirect_forgive(fired,
-                                  misdirect_host_allowed(conf, r->hostname),
+                                  misdirect_request_host_allowed(
+                                      conf, r->hostname),
                                   (fired & MISDIRECT_TLS_CHECKS)
                                   && misdirect_peer_trusted(conf, c));
     }
     if (fired) {
-        misdirect_decide(fired, conf->policy, misdirect_mode(conf),
+        misdirect_decide(fired, conf->policy, misdirect_config_mode(conf),
                          misdirect_path_exempt(conf, r), &q->decision);
     }
     return fired;
 }
 
-misdirect_req *misdirect_req_judge(request_rec *r, conn_rec *c)
+misdirect_req *misdirect_request_judge(request_rec *r, conn_rec *c)
 {
     const misdirect_handshake *hk;
     misdirect_handshake scratch;
@@ -266,8 +268,8 @@ misdirect_req *misdirect_req_judge(request_rec *r, conn_rec *c)
     misdirect_gather(r, c, &f, &hk, &scratch);
     q = misdirect_req_make(r, c, &f, misdirect_evaluate(&f), hk, &scratch,
                            1);
-    misdirect_judge(r, c, misdirect_conf(r->server), q);
-    misdirect_req_find_cause(r, c, q);
+    misdirect_judge(r, c, misdirect_config_srv(r->server), q);
+    misdirect_request_find_cause(r, c, q);
     return q;
 }
 
@@ -297,7 +299,7 @@ static int misdirect_h2c_replay(request_rec *r, conn_rec *c)
     if (!cc || !cc->h2c_checked) {
         return 0;
     }
-    id = misdirect_h2_stream(r);
+    id = misdirect_diag_h2_stream(r);
     return id && !strcmp(id, "1");
 }
 
@@ -326,7 +328,7 @@ static void misdirect_h2c_note(request_rec *r, conn_rec *c)
  * (those of mod_ssl and handlers carry MISDIRECT_BY; their action is
  * reject, their reason the module's own, or none).  Client text is
  * stored escaped, so no consumer can be fooled by it. */
-void misdirect_req_set_vars(const misdirect_req *q, request_rec *r)
+void misdirect_request_set_vars(const misdirect_req *q, request_rec *r)
 {
     apr_table_t *e = r->subprocess_env;
     int fired = q->decision.fired != 0;
@@ -410,8 +412,8 @@ static int misdirect_post_read_request(request_rec *r)
     if (!ap_is_initial_req(r) || r->proxyreq != PROXYREQ_NONE) {
         return DECLINED;
     }
-    conf = misdirect_conf(r->server);
-    if (misdirect_mode(conf) == MISDIRECT_MODE_OFF) {
+    conf = misdirect_config_srv(r->server);
+    if (misdirect_config_mode(conf) == MISDIRECT_MODE_OFF) {
         return DECLINED;
     }
 
@@ -439,8 +441,8 @@ static int misdirect_post_read_request(request_rec *r)
         return misdirect_checked_clean(r, q->hs, found);
     }
     /* Something is left to say: only now are the facts of a cause read. */
-    misdirect_req_find_cause(r, c, q);
-    misdirect_req_set_vars(q, r);
+    misdirect_request_find_cause(r, c, q);
+    misdirect_request_set_vars(q, r);
     misdirect_counters_count(r->server, &q->decision);
     misdirect_counters_count_cause(r->server, q->cause);
 
@@ -449,7 +451,7 @@ static int misdirect_post_read_request(request_rec *r)
      * floods of the lines every server writes; debug lines are asked
      * for, and never folded. */
     if (APLOG_R_MODULE_IS_LEVEL(r, APLOG_MODULE_INDEX, out->level)) {
-        misdirect_log(q, r, c, out);
+        misdirect_diag_log(q, r, c, out);
     }
 
     if (q->decision.action != MISDIRECT_REJECT) {
@@ -473,7 +475,8 @@ static int misdirect_post_read_request(request_rec *r)
 static void misdirect_insert_error_filter(request_rec *r)
 {
     if (r->status == HTTP_MISDIRECTED_REQUEST && !r->connection->master
-        && misdirect_mode(misdirect_conf(r->server)) != MISDIRECT_MODE_OFF) {
+        && misdirect_config_mode(misdirect_config_srv(r->server))
+               != MISDIRECT_MODE_OFF) {
         r->connection->keepalive = AP_CONN_CLOSE;
     }
 }

@@ -17,61 +17,19 @@
 
 #include "apr_strings.h"
 
-/* The settings mod_ssl compares between the handshake's vhost and the
- * request's: how each is read (its kind), the group of SSLVHostSNIPolicy
- * it counts in, and its default. */
+/* The settings mod_ssl compares, as misdirect_model.h lists them. */
+#define MISDIRECT_TLS_ROW(name, directive, label, kind, group, dflt)      \
+    { directive, label, MISDIRECT_TLS_##kind, MISDIRECT_TLS_##group, dflt },
 const misdirect_tls_setting_def misdirect_tls_settings[] = {
-    { "SSLCertificateFile", "SSLCertificateFile",
-      MISDIRECT_TLS_FILES, MISDIRECT_TLS_SERVER, NULL },
-    { "SSLCertificateKeyFile", "SSLCertificateKeyFile",
-      MISDIRECT_TLS_FILES, MISDIRECT_TLS_SERVER, NULL },
-    { "SSLProtocol", "SSLProtocol",
-      MISDIRECT_TLS_PROTOCOL, MISDIRECT_TLS_SERVER, "all" },
-    { "SSLCipherSuite", "SSLCipherSuite",
-      MISDIRECT_TLS_CIPHER, MISDIRECT_TLS_SERVER, NULL },
-    { "SSLCipherSuite", "SSLCipherSuite TLSv1.3",
-      MISDIRECT_TLS_CIPHER13, MISDIRECT_TLS_SERVER, NULL },
-    { "SSLVerifyClient", "SSLVerifyClient",
-      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "none" },
-    { "SSLVerifyDepth", "SSLVerifyDepth",
-      MISDIRECT_TLS_NUMBER, MISDIRECT_TLS_AUTH, "1" },
-    { "SSLCACertificateFile", "SSLCACertificateFile",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCACertificatePath", "SSLCACertificatePath",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCADNRequestFile", "SSLCADNRequestFile",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCADNRequestPath", "SSLCADNRequestPath",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCARevocationFile", "SSLCARevocationFile",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCARevocationPath", "SSLCARevocationPath",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLCARevocationCheck", "SSLCARevocationCheck",
-      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "none" },
-    { "SSLOCSPEnable", "SSLOCSPEnable",
-      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, "off" },
-    { "SSLOCSPDefaultResponder", "SSLOCSPDefaultResponder",
-      MISDIRECT_TLS_STRING, MISDIRECT_TLS_AUTH, NULL },
-    /* No default: mod_ssl tells an explicit "off" from an unset one. */
-    { "SSLOCSPOverrideResponder", "SSLOCSPOverrideResponder",
-      MISDIRECT_TLS_WORDS, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLSRPVerifierFile", "SSLSRPVerifierFile",
-      MISDIRECT_TLS_PATH, MISDIRECT_TLS_AUTH, NULL },
-    { "SSLOpenSSLConfCmd", "SSLOpenSSLConfCmd",
-      MISDIRECT_TLS_COMMANDS, MISDIRECT_TLS_AUTH, NULL },
+    MISDIRECT_TLS_SETTING_TABLE(MISDIRECT_TLS_ROW)
 };
-/* The model's arrays are sized by the count, and the places that the
- * code names are fixed in misdirect_model.h: both must follow the table. */
-_Static_assert(sizeof(misdirect_tls_settings)
-               / sizeof(misdirect_tls_settings[0])
-               == MISDIRECT_TLS_NSETTINGS, "MISDIRECT_TLS_NSETTINGS");
+#undef MISDIRECT_TLS_ROW
 
 static const char *const misdirect_policy_names[] = {
     "strict", "secure", "authonly", "insecure"
 };
 
-const char *misdirect_ssl_policy_name(misdirect_ssl_policy_e policy)
+const char *misdirect_settings_policy_name(misdirect_ssl_policy_e policy)
 {
     return (unsigned)policy < sizeof(misdirect_policy_names)
                               / sizeof(misdirect_policy_names[0])
@@ -124,7 +82,7 @@ static const char *misdirect_proto_canon(apr_pool_t *p,
     return apr_itoa(p, mask);
 }
 
-const char *misdirect_proto_versions(apr_pool_t *p, const char *canon)
+const char *misdirect_settings_proto_versions(apr_pool_t *p, const char *canon)
 {
     static const char *const names[] = {
         "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"
@@ -311,8 +269,9 @@ static apr_array_header_t *misdirect_words(apr_pool_t *p, const char *args)
     return words;
 }
 
-void misdirect_scope_take(misdirect_tls_reader *rd, misdirect_tls_scope *sc,
-                          int global, const ap_directive_t *d)
+void misdirect_settings_scope_take(misdirect_tls_reader *rd,
+                                   misdirect_tls_scope *sc, int global,
+                                   const ap_directive_t *d)
 {
     apr_array_header_t *words;
     int i;
@@ -361,7 +320,7 @@ void misdirect_scope_take(misdirect_tls_reader *rd, misdirect_tls_scope *sc,
 /* The defaults, one set per pass, shared by every vhost. */
 static misdirect_tls_value misdirect_tls_defaults[MISDIRECT_TLS_NSETTINGS];
 
-void misdirect_tls_defaults_init(void)
+void misdirect_settings_defaults_init(void)
 {
     static char all[16];
     size_t i;
@@ -378,7 +337,7 @@ void misdirect_tls_defaults_init(void)
     }
 }
 
-const misdirect_tls_value *misdirect_tls_default(size_t i)
+const misdirect_tls_value *misdirect_settings_default(size_t i)
 {
     return &misdirect_tls_defaults[i];
 }

@@ -57,7 +57,7 @@ static const char *const misdirect_out_auto[MISDIRECT_OUTCOMES] = {
 
 static const char *misdirect_mode_name(server_rec *s)
 {
-    int mode = misdirect_mode(misdirect_conf(s));
+    int mode = misdirect_config_mode(misdirect_config_srv(s));
 
     return mode == MISDIRECT_MODE_OFF ? "off"
            : mode == MISDIRECT_MODE_REPORT_ONLY ? "report-only" : "on";
@@ -348,7 +348,7 @@ static void misdirect_status_html(request_rec *r)
         int is_main = i == 0;
 
         misdirect_counters_read(s, &c);
-        if (!misdirect_counts_findings(&c)) {
+        if (!misdirect_counters_findings(&c)) {
             quiet++;
             continue;
         }

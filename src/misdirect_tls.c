@@ -102,12 +102,12 @@ static void misdirect_note_certs(misdirect_srv_conf *conf, SSL_CTX *ctx)
     }
 }
 
-void misdirect_name_ctx_certs(apr_pool_t *p, server_rec *s)
+void misdirect_tls_name_ctx_certs(apr_pool_t *p, server_rec *s)
 {
-    misdirect_srv_conf *conf = misdirect_conf(s);
+    misdirect_srv_conf *conf = misdirect_config_srv(s);
     int n = 0;
 
-    if (conf->ctx_certs || misdirect_tls_certs_elsewhere(s) != 1) {
+    if (conf->ctx_certs || misdirect_model_certs_elsewhere(s) != 1) {
         return;
     }
     while (n < MISDIRECT_CERT_SLOTS && conf->certs[n]) {
@@ -152,8 +152,8 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
                      "SNI will report the handshake vhost as unknown");
         return OK;
     }
-    misdirect_note_certs(misdirect_conf(s), ctx);
-    misdirect_name_ctx_certs(p, s);
+    misdirect_note_certs(misdirect_config_srv(s), ctx);
+    misdirect_tls_name_ctx_certs(p, s);
     return OK;
 }
 
@@ -293,7 +293,7 @@ static void misdirect_handshake_read(conn_rec *c,
     /* A resumed session shows no certificate, and OpenSSL then names the
      * context's current one, not the one the session began with.  With
      * several (RSA and ECDSA, say), the client may hold any of them. */
-    hconf = misdirect_conf(hk->ctx_vhost);
+    hconf = misdirect_config_srv(hk->ctx_vhost);
     if (hconf->certs[1] && hk->resumed) {
         hk->cert_slot = MISDIRECT_CERT_ANY;
         return;
@@ -355,11 +355,11 @@ static int misdirect_one_cert_covers(X509 *cert, int slot,
     return covers;
 }
 
-int misdirect_cert_covers(const misdirect_handshake *hk, server_rec *rs,
-                          int name, const char *host)
+int misdirect_tls_cert_covers(const misdirect_handshake *hk, server_rec *rs,
+                              int name, const char *host)
 {
-    const misdirect_srv_conf *hconf = misdirect_conf(hk->ctx_vhost);
-    const misdirect_srv_conf *rconf = misdirect_conf(rs);
+    const misdirect_srv_conf *hconf = misdirect_config_srv(hk->ctx_vhost);
+    const misdirect_srv_conf *rconf = misdirect_config_srv(rs);
     int slot;
 
     if (!host) {
@@ -396,13 +396,13 @@ static int misdirect_plain_beside_tls(apr_pool_t *p, server_rec *main_s)
     int i;
 
     for (s = main_s->next; s; s = s->next) {
-        for (sar = s->addrs; sar && misdirect_tls_enabled(s);
+        for (sar = s->addrs; sar && misdirect_model_tls_enabled(s);
              sar = sar->next) {
             APR_ARRAY_PUSH(tls_ports, apr_port_t) = sar->host_port;
         }
     }
     for (s = main_s->next; s; s = s->next) {
-        for (sar = s->addrs; sar && !misdirect_tls_enabled(s);
+        for (sar = s->addrs; sar && !misdirect_model_tls_enabled(s);
              sar = sar->next) {
             for (i = 0; i < tls_ports->nelts; i++) {
                 apr_port_t port = APR_ARRAY_IDX(tls_ports, i, apr_port_t);

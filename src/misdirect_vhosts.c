@@ -57,8 +57,8 @@ const char *misdirect_vhosts_desc(apr_pool_t *p, server_rec *s)
     if (!s) {
         return "(unknown)";
     }
-    if (misdirect_conf(s)->desc) {
-        return misdirect_conf(s)->desc;
+    if (misdirect_config_srv(s)->desc) {
+        return misdirect_config_srv(s)->desc;
     }
     return apr_psprintf(p, "%s (%s)", s->server_hostname,
                         misdirect_vhosts_where(p, s));

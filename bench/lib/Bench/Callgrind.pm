@@ -149,10 +149,10 @@ sub cg_measure ($srv) {
                            : cg_n($srv->{scale}, 'cg-requests');
             my $wn = cg_window($srv, $proto, $class, $n);
             my %per;
-            # Diagnosis lines (misdirect_log, inclusive) apart: the
+            # Diagnosis lines (misdirect_diag_log, inclusive) apart: the
             # report charges them at the rate MisdirectLogLimit admits.
-            my $lines = sub ($w) { $w->{calls}{misdirect_log} // 0 };
-            my $line_instr = sub ($w) { $w->{incl}{misdirect_log} // 0 };
+            my $lines = sub ($w) { $w->{calls}{misdirect_diag_log} // 0 };
+            my $line_instr = sub ($w) { $w->{incl}{misdirect_diag_log} // 0 };
             my $first = 0;    # the connection's first request
             if ($fresh) {
                 %per = (total => $wn->{total} / $n,

@@ -238,7 +238,7 @@ sub report ($cg, $lint, $st, $tp, $mach, $started, $elapsed) {
             . ' lines are never built. "per 421" is the module\'s inclusive'
             . ' cost (for HTTP/2 by difference, as above, so without the'
             . ' burst\'s first, detailed line); "diagnosis" is'
-            . ' `misdirect_log` per call, the detailed line included;'
+            . ' `misdirect_diag_log` per call, the detailed line included;'
             . ' "accounted for" adds the detailed lines and the repeats the'
             . ' summaries count, read from error_log after the window.', '',
             '| vhosts | protocol | 421s | module per 421 | diagnosis per 421'
