@@ -31,7 +31,7 @@ FLAGS_STAMP = .build-flags
 UNIT     = t/unit/test_logic
 
 # What each target needs on a Debian 12 machine.
-BUILD_PKGS = apache2 apache2-dev libssl-dev openssl
+BUILD_PKGS = apache2 apache2-dev apache2-ssl-dev libssl-dev openssl
 DEMO_PKGS  = $(BUILD_PKGS) curl nghttp2-client libio-socket-ssl-perl \
              libjson-pp-perl
 TEST_PKGS  = $(DEMO_PKGS) python3-h2 perl
@@ -121,6 +121,10 @@ have-build:
 	    || { echo "mod_misdirect: no OpenSSL headers: apt-get install" \
 	        "libssl-dev (Debian), or dnf install openssl-devel (RHEL," \
 	        "Fedora)"; exit 1; }
+	@test -f "$$($(APXS) -q INCLUDEDIR)/mod_ssl_openssl.h" \
+	    || { echo "mod_misdirect: no mod_ssl_openssl.h (mod_ssl's" \
+	        "hooks): apt-get install apache2-ssl-dev (Debian), or dnf" \
+	        "install httpd-devel (RHEL, Fedora)"; exit 1; }
 
 deps-build:
 	$(call need_pkgs,$(BUILD_PKGS))

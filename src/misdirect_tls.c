@@ -20,19 +20,14 @@
 #include "http_log.h"
 #include "http_ssl.h"
 #include "mod_ssl.h"
+/* mod_ssl's OpenSSL hooks (init_server, pre_handshake): Debian's
+ * apache2-ssl-dev. */
+#include "mod_ssl_openssl.h"
 #include "apr_atomic.h"
 #include "apr_optional_hooks.h"
 #include "apr_strings.h"
 
 #include <openssl/x509v3.h>
-
-/* The prototypes of modules/ssl/mod_ssl_openssl.h, which Debian's
- * apache2-dev does not install. */
-APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
-                          (server_rec *s, apr_pool_t *p, int is_proxy,
-                           SSL_CTX *ctx))
-APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, pre_handshake,
-                          (conn_rec *c, SSL *ssl, int is_proxy))
 
 /* The SSL_CTX ex_data index under which init_server leaves each
  * context's vhost: the context itself says which vhost it serves, so
