@@ -132,6 +132,20 @@ typedef struct {
     ((misdirect_conn_ctx *)ap_get_module_config((c)->conn_config, \
                                                 &misdirect_module))
 
+/* c's context, made where there is none yet: the one place it is made,
+ * by mod_ssl's pre_handshake or by a plain request that asks for h2c. */
+static APR_INLINE misdirect_conn_ctx *misdirect_conn_make(conn_rec *c)
+{
+    misdirect_conn_ctx *cc = misdirect_conn_get(c);
+
+    if (!cc) {
+        cc = apr_pcalloc(c->pool, sizeof(*cc));
+        cc->hello_sni_len = MISDIRECT_HELLO_UNSEEN;
+        ap_set_module_config(c->conn_config, &misdirect_module, cc);
+    }
+    return cc;
+}
+
 /* What one checked request found, kept until the request ends, so that a
  * 421 that mod_ssl answers after us is explained too. */
 typedef struct {

@@ -316,11 +316,7 @@ static void misdirect_h2c_note(request_rec *r, conn_rec *c)
         || !ap_find_token(r->pool, upgrade, "h2c")) {
         return;
     }
-    if (!cc) {
-        cc = apr_pcalloc(c->pool, sizeof(*cc));
-        ap_set_module_config(c->conn_config, &misdirect_module, cc);
-    }
-    cc->h2c_checked = 1;
+    misdirect_conn_make(c)->h2c_checked = 1;
 }
 
 /* Publishes a finding to CustomLog, SetEnvIf and ErrorDocument pages,

@@ -179,12 +179,10 @@ static int misdirect_pre_handshake(conn_rec *c, SSL *ssl, int is_proxy)
     misdirect_conn_ctx *cc;
 
     if (!is_proxy) {
-        cc = apr_pcalloc(c->pool, sizeof(*cc));
+        cc = misdirect_conn_make(c);
         cc->ssl = ssl;
-        cc->hello_sni_len = MISDIRECT_HELLO_UNSEEN;
         SSL_set_msg_callback(ssl, misdirect_hello_seen);
         SSL_set_msg_callback_arg(ssl, cc);
-        ap_set_module_config(c->conn_config, &misdirect_module, cc);
     }
     return OK;
 }
