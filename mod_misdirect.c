@@ -140,10 +140,15 @@ static void misdirect_optional_fn_retrieve(void)
 
 static void misdirect_register_hooks(apr_pool_t *p)
 {
+    /* After mod_ssl's, as mod_http2 and mod_md order theirs: every TLS
+     * context (with mod_md's certificates too) is made by then. */
+    static const char *const after_ssl[] = { "mod_ssl.c", NULL };
+
     ap_hook_pre_config(misdirect_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_optional_fn_retrieve(misdirect_optional_fn_retrieve, NULL, NULL,
                                  APR_HOOK_MIDDLE);
-    ap_hook_post_config(misdirect_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(misdirect_post_config, after_ssl, NULL,
+                        APR_HOOK_MIDDLE);
     ap_hook_test_config(misdirect_test_config, NULL, NULL, APR_HOOK_MIDDLE);
     misdirect_fold_register_hooks();
     /* The request check, the marks around mod_ssl's and the closing of

@@ -326,7 +326,7 @@ static misdirect_tls_profile *misdirect_tls_profile_make(
     tp->protocol_set = tp->value[MISDIRECT_TLS_PROTOCOLS]->line != NULL;
     misdirect_tls_intern(ptemp, ids, key, tp);
     misdirect_config_srv(s)->tls = tp;
-    /* Where mod_ssl's contexts were made before the model. */
+    /* mod_ssl made its contexts before (post_config runs after its). */
     misdirect_tls_name_ctx_certs(rd->p, s);
     return tp;
 }

@@ -362,9 +362,9 @@ MISDIRECT_INTERNAL void misdirect_tls_post_config(apr_pool_t *pconf,
                                                   apr_pool_t *ptemp,
                                                   server_rec *main_s);
 /* Names the certificates init_server noted for s (subject and digest),
- * which the model compares where the files do not name them; a no-op
- * until both the certificates and the model are known, and for other
- * vhosts. */
+ * which the model compares where the files do not name them (mod_md's);
+ * the model asks once per vhost, after mod_ssl made its contexts, and
+ * nothing is named for other vhosts. */
 MISDIRECT_INTERNAL void misdirect_tls_name_ctx_certs(apr_pool_t *p,
                                                      server_rec *s);
 /* The handshake of c's TLS session as mod_ssl showed it, or NULL (a

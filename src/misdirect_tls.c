@@ -136,6 +136,7 @@ static int misdirect_ctx_index_get(void)
 static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
                                  SSL_CTX *ctx)
 {
+    (void)p;
     if (is_proxy || !ctx) {
         return OK;
     }
@@ -148,7 +149,6 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
         return OK;
     }
     misdirect_note_certs(misdirect_config_srv(s), ctx);
-    misdirect_tls_name_ctx_certs(p, s);
     return OK;
 }
 
