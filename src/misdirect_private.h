@@ -53,15 +53,25 @@ typedef struct {
     apr_array_header_t *trusted;             /* apr_ipsubnet_t * */
     int lint;                                /* global only */
     int log_limit;                           /* global only */
-    /* Set at startup, never by a directive. */
-    misdirect_action_e policy[MISDIRECT_CHECK_COUNT]; /* action, defaulted */
-    int counter_slot;                        /* this vhost's counters */
-    misdirect_tls_profile *tls;              /* NULL without SSLEngine */
-    X509 *certs[MISDIRECT_CERT_SLOTS];       /* mod_ssl's TLS context's */
-    const char *ctx_certs;                   /* and their names, sorted */
-    int file_order;                          /* 0 the main server, then
-                                              * the vhosts as written */
-    const char *desc;                        /* "name (file:line)" */
+    /* Set at startup, never by a directive, each by the file named:
+     * create and merge leave them unset, and nothing else writes them. */
+    misdirect_action_e policy[MISDIRECT_CHECK_COUNT]; /* misdirect_config.c:
+                                              * each check's action,
+                                              * defaulted */
+    int counter_slot;                        /* misdirect_counters.c:
+                                              * this vhost's counters */
+    misdirect_tls_profile *tls;              /* misdirect_model.c: NULL
+                                              * without SSLEngine */
+    X509 *certs[MISDIRECT_CERT_SLOTS];       /* misdirect_tls.c (mod_ssl's
+                                              * init_server): its TLS
+                                              * context's certificates */
+    const char *ctx_certs;                   /* misdirect_tls.c, asked by
+                                              * the model: their names */
+    int file_order;                          /* mod_misdirect.c: 0 the
+                                              * main server, then the
+                                              * vhosts as written */
+    const char *desc;                        /* mod_misdirect.c:
+                                              * "name (file:line)" */
 } misdirect_srv_conf;
 
 /* What the module knows about a client connection, in its conn_config
