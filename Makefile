@@ -111,20 +111,26 @@ define need_pkgs
 	fi
 endef
 
-# What a build needs, checked but never installed.
+# What a build needs, checked but never installed: every missing piece
+# named at once, with the packages that bring it.
 have-build:
 	@command -v $(APXS) >/dev/null 2>&1 || { echo "mod_misdirect: no" \
-	    "$(APXS): apt-get install apache2-dev (Debian), or dnf install" \
-	    "httpd-devel (RHEL, Fedora), or make APXS=/path/to/apxs"; \
+	    "$(APXS): apt-get install apache2-dev apache2-ssl-dev" \
+	    "(Debian), or dnf install httpd-devel (RHEL, Fedora), or make" \
+	    "APXS=/path/to/apxs"; exit 1; }
+	@missing=""; \
+	ssl="the OpenSSL headers (Debian: libssl-dev; RHEL, Fedora:"; \
+	ssl="$$ssl openssl-devel)"; \
+	echo '#include <openssl/ssl.h>' | $(CC) -E -x c - >/dev/null 2>&1 \
+	    || missing="$$ssl"; \
+	inc=$$($(APXS) -q INCLUDEDIR); \
+	hooks="$$inc/mod_ssl_openssl.h, mod_ssl's hooks, where apxs keeps"; \
+	hooks="$$hooks httpd's headers (Debian: apache2-ssl-dev, which also"; \
+	hooks="$$hooks brings libssl-dev; RHEL, Fedora: httpd-devel)"; \
+	test -f "$$inc/mod_ssl_openssl.h" \
+	    || missing="$$missing$${missing:+; }$$hooks"; \
+	test -z "$$missing" || { echo "mod_misdirect: missing $$missing"; \
 	    exit 1; }
-	@echo '#include <openssl/ssl.h>' | $(CC) -E -x c - >/dev/null 2>&1 \
-	    || { echo "mod_misdirect: no OpenSSL headers: apt-get install" \
-	        "libssl-dev (Debian), or dnf install openssl-devel (RHEL," \
-	        "Fedora)"; exit 1; }
-	@test -f "$$($(APXS) -q INCLUDEDIR)/mod_ssl_openssl.h" \
-	    || { echo "mod_misdirect: no mod_ssl_openssl.h (mod_ssl's" \
-	        "hooks): apt-get install apache2-ssl-dev (Debian), or dnf" \
-	        "install httpd-devel (RHEL, Fedora)"; exit 1; }
 
 deps-build:
 	$(call need_pkgs,$(BUILD_PKGS))
@@ -168,12 +174,13 @@ install: $(MODULE)
 	    echo "mod_misdirect: enable it with 'a2enmod misdirect'," \
 	        "then 'apachectl graceful'"; \
 	else \
-	    echo "mod_misdirect: $$conf has no mods-available (not Debian's" \
-	        "layout): the module is installed as" \
-	        "$$($(APXS) -q LIBEXECDIR)/mod_misdirect.so; load it with" \
-	        "the line"; \
-	    echo "    LoadModule misdirect_module" \
-	        "$$($(APXS) -q LIBEXECDIR)/mod_misdirect.so"; \
+	    so=$$($(APXS) -q LIBEXECDIR)/mod_misdirect.so; \
+	    test -f "$$so" || { echo "mod_misdirect: apxs -i left no $$so";\
+	        exit 1; }; \
+	    echo "mod_misdirect: $${conf:-apxs's SYSCONFDIR} has no" \
+	        "mods-available (not Debian's layout): the module is" \
+	        "installed as $$so; load it with the line"; \
+	    echo "    LoadModule misdirect_module $$so"; \
 	    echo "in httpd.conf (RHEL, Fedora: a file such as" \
 	        "conf.modules.d/10-misdirect.conf), and copy the settings" \
 	        "you want from conf/misdirect.conf."; \

@@ -116,10 +116,10 @@ static int misdirect_attrib_verify(request_rec *r, const misdirect_req *q,
         /* Over TLS 1.2 mod_ssl renegotiated, the client had no
          * certificate, and the failed handshake ended the connection. */
         *what = "mod_ssl ended the connection without an answer";
-        *detail = "its TLS 1.2 renegotiation for the request's virtual "
-                  "host, which requires a client certificate "
-                  "(SSLVerifyClient), found none, so its 403 never "
-                  "reached the client";
+        *detail = "mod_ssl renegotiated TLS 1.2 for the request's "
+                  "virtual host, which requires a client certificate "
+                  "(SSLVerifyClient), and the client sent none, so the "
+                  "handshake failed and the client got no answer";
         return MISDIRECT_BY_SSL_ENDED;
     }
     *what = "mod_ssl answered 403";

@@ -655,8 +655,19 @@ misdirect_advice misdirect_diag_ssl_advice(const misdirect_req *q,
             "the client named a host in SNI but none in the request "
             "(HTTP/1.0 without Host): make it send Host");
     }
-    if (by == MISDIRECT_BY_SSL_VERIFY || by == MISDIRECT_BY_SSL_ENDED
-        || by == MISDIRECT_BY_SSL_RESET) {
+    if (by == MISDIRECT_BY_SSL_ENDED) {
+        return misdirect_advise(
+            "the vhost requires a client certificate the client does not "
+            "have; give both vhosts the same SSLVerifyClient",
+            "the client reached a virtual host that requires a client "
+            "certificate on a connection whose handshake did not ask for "
+            "one (another vhost's, or none: see sni), and it has none to "
+            "give when mod_ssl renegotiates: give the vhosts one "
+            "connection may reach the same SSLVerifyClient, or make the "
+            "client send this vhost's name as SNI and a certificate its "
+            "SSLCACertificateFile accepts");
+    }
+    if (by == MISDIRECT_BY_SSL_VERIFY || by == MISDIRECT_BY_SSL_RESET) {
         return misdirect_advise(
             "the vhost wants a client certificate the handshake did not "
             "ask for; give both vhosts the same SSLVerifyClient",

@@ -98,7 +98,7 @@ for my $case (['TLS 1.2, SSLVerifyClient require: no answer',
                 '... in the renegotiation, after the request';
             like text_dump($s), qr/no answer: over TLS 1\.2 mod_ssl renegotiates for the request vhost's SSLVerifyClient require/,
                 'the text says why';
-            like $line, qr/MISDIRECT006: mod_ssl ended the connection without an answer: the vhost wants a client certificate the handshake did not ask for; /,
+            like $line, qr/MISDIRECT006: mod_ssl ended the connection without an answer: the vhost requires a client certificate the client does not have; give both vhosts the same SSLVerifyClient\. mod_ssl renegotiated TLS 1\.2 /,
                 'explained as no answer, with the fix';
             like $s->error_log_since($mark), qr/AH02261/,
                 'mod_ssl\'s own line says why';
