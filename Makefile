@@ -19,7 +19,8 @@ SRCS     = mod_misdirect.c src/misdirect_config.c src/misdirect_tls.c \
            src/misdirect_names.c src/misdirect_fold.c src/misdirect_text.c \
            src/misdirect_vhosts.c src/misdirect_certs.c \
            src/misdirect_attrib.c
-HDRS     = src/misdirect_logic.h src/misdirect_private.h src/misdirect_predict.h \
+HDRS     = src/misdirect_logic.h src/misdirect_private.h \
+           src/misdirect_predict.h \
            src/misdirect_config.h \
            src/misdirect_counters.h src/misdirect_stripes.h \
            src/misdirect_model.h

@@ -17,6 +17,8 @@
  *                      (HTTP/2 connection reuse)
  *   unknown-host       the host is none of R's names (R is the fallback)
  *   port-mismatch      the host names a port the connection did not use
+ *   forwarded-host     a forwarded host names another vhost of the
+ *                      address than the one serving
  *
  * Directives (server config and <VirtualHost>, a vhost value overriding the
  * global one; the lists add up):
@@ -45,8 +47,8 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
-#include "http_main.h"
 #include "http_core.h"
+#include "http_main.h"
 
 /* AP_DECLARE_MODULE, below, ties this file's log calls to the module. */
 #define MISDIRECT_MODULE_FILE
@@ -64,8 +66,6 @@ static int misdirect_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     misdirect_tls_pre_config();
     return OK;
 }
-
-
 
 static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                  apr_pool_t *ptemp, server_rec *s)
@@ -132,7 +132,6 @@ static void misdirect_test_config(apr_pool_t *pconf, server_rec *s)
     misdirect_predict_dump(pconf, s);
 }
 
-
 static void misdirect_optional_fn_retrieve(void)
 {
     misdirect_diag_optional_fns();
@@ -152,7 +151,8 @@ static void misdirect_register_hooks(apr_pool_t *p)
     ap_hook_test_config(misdirect_test_config, NULL, NULL, APR_HOOK_MIDDLE);
     misdirect_fold_register_hooks();
     /* The request check, the marks around mod_ssl's and the closing of
-     * HTTP/1.x connections after any 421 (misdirect_request.c). */
+     * HTTP/1.x connections after a 421 (misdirect_request.c; after a
+     * local ErrorDocument page, misdirect_attrib.c). */
     misdirect_request_register_hooks();
     /* Who answered the refusals the check did not answer, and their
      * lines and variables (misdirect_attrib.c). */
@@ -160,7 +160,6 @@ static void misdirect_register_hooks(apr_pool_t *p)
     misdirect_status_register_hooks(p);
     misdirect_tls_register_hooks();
 }
-
 
 AP_DECLARE_MODULE(misdirect) = {
     STANDARD20_MODULE_STUFF,

@@ -15,9 +15,6 @@
 
 #include "misdirect_private.h"
 
-#include "http_core.h"
-#include "http_protocol.h"
-#include "http_request.h"
 #include "mod_proxy.h"
 #include "apr_strings.h"
 
@@ -34,8 +31,8 @@ static int misdirect_attrib_sees_sni(const misdirect_req *q)
 static int misdirect_attrib_verify_refused(request_rec *r,
                                            const misdirect_req *q)
 {
-    /* The marks misdirect_reached and misdirect_judged_clean carry no
-     * handshake. */
+    /* The marks misdirect_request_reached and
+     * misdirect_request_judged_clean carry no handshake. */
     return r->status == HTTP_FORBIDDEN && q->handshake && q->hs
            && q->hs != r->server
            && misdirect_ssl_forbids(misdirect_model_verify_level(q->hs),
@@ -46,8 +43,9 @@ static int misdirect_attrib_verify_refused(request_rec *r,
 /* Which refusal of mod_ssl's, before the module's check, explains r's
  * status, recognised by the facts that cause each; 0 where mod_ssl's
  * rules do not explain it.  *detail says why. */
-static int misdirect_attrib_ssl(request_rec *r, const misdirect_req *q,
-                                const char **detail)
+static misdirect_by_e misdirect_attrib_ssl(request_rec *r,
+                                           const misdirect_req *q,
+                                           const char **detail)
 {
     const char *notes;
 
@@ -93,8 +91,10 @@ static int misdirect_attrib_ssl(request_rec *r, const misdirect_req *q,
 
 /* mod_ssl's refusal after the check: a client certificate that the
  * handshake did not ask for; 0 for none.  *what and *detail say it. */
-static int misdirect_attrib_verify(request_rec *r, const misdirect_req *q,
-                                   const char **what, const char **detail)
+static misdirect_by_e misdirect_attrib_verify(request_rec *r,
+                                              const misdirect_req *q,
+                                              const char **what,
+                                              const char **detail)
 {
     conn_rec *c = r->connection->master ? r->connection->master
                                         : r->connection;
@@ -112,9 +112,12 @@ static int misdirect_attrib_verify(request_rec *r, const misdirect_req *q,
     if (!misdirect_attrib_verify_refused(r, q)) {
         return 0;
     }
-    if (c->aborted) {
+    if (c->aborted && !q->handshake->tls13
+        && !misdirect_model_own_ca(q->hs, r->server)) {
         /* Over TLS 1.2 mod_ssl renegotiated, the client had no
-         * certificate, and the failed handshake ended the connection. */
+         * certificate, and the failed handshake ended the connection
+         * (a vhost with CA certificates of its own is refused at once,
+         * without a renegotiation). */
         *what = "mod_ssl ended the connection without an answer";
         *detail = "mod_ssl renegotiated TLS 1.2 for the request's "
                   "virtual host, which requires a client certificate "
@@ -161,7 +164,7 @@ static misdirect_req *misdirect_attrib_refusal(request_rec *r)
     misdirect_refusal *rf;
     misdirect_req *shown;
     const char *what = NULL, *detail = NULL;
-    int by;
+    misdirect_by_e by;
     conn_rec *c;
 
     if (q && q->refusal) {
@@ -179,15 +182,17 @@ static misdirect_req *misdirect_attrib_refusal(request_rec *r)
      * explain it.  Answered after the check: a 421, or mod_ssl's 403 for
      * a client certificate that the handshake did not ask for. */
     by = misdirect_attrib_verify(r, q, &what, &detail);
-    if (!by && q != &misdirect_reached
+    if (!by && q != &misdirect_request_reached
         && r->status != HTTP_MISDIRECTED_REQUEST) {
         return NULL;
     }
     c = r->connection->master ? r->connection->master : r->connection;
-    if (q == &misdirect_reached || q == &misdirect_judged_clean) {
-        int refused = q == &misdirect_reached;
+    if (q == &misdirect_request_reached
+        || q == &misdirect_request_judged_clean) {
+        int refused = q == &misdirect_request_reached;
 
         q = misdirect_request_judge(r, c);
+        detail = NULL;
         by = refused ? misdirect_attrib_ssl(r, q, &detail) : 0;
         what = by ? apr_psprintf(r->pool, "mod_ssl answered %d", r->status)
                   : NULL;
@@ -242,9 +247,8 @@ static misdirect_req *misdirect_attrib_refusal(request_rec *r)
 
 /* " handler=... backend=... preserve_host=..." for a 421 that the
  * request's handler or a proxied backend answered. */
-static const char *misdirect_attrib_handler_fields(request_rec *r,
-                                                   const misdirect_refusal
-                                                   *rf)
+static const char *
+misdirect_attrib_handler_fields(request_rec *r, const misdirect_refusal *rf)
 {
     const char *out = apr_pstrcat(r->pool, " by=\"handler\" handler=\"",
                                   r->handler
@@ -276,12 +280,12 @@ static void misdirect_attrib_explain(request_rec *r)
     if (!q || q->refusal->explained) {
         return;
     }
-    rf = (misdirect_refusal *)q->refusal;
+    rf = q->refusal;
     rf->explained = 1;
     ln.level = rf->level;
     ln.what = rf->what;
     ln.detail = rf->detail;
-    if (rf->by < MISDIRECT_BY_HANDLER) {
+    if (misdirect_refusal_is_ssl(q)) {
         /* A reset stream or an ended connection was answered nothing:
          * no 403 to count. */
         if (rf->by != MISDIRECT_BY_SSL_RESET

@@ -53,8 +53,9 @@ int misdirect_config_log_limit(void)
  * relaxed mod_ssl's SSLVHostSNIPolicy on purpose, so that mod_ssl serves
  * a vhost whose certificate differs from the handshake's, the module
  * follows: it reports such requests rather than refusing them. */
-misdirect_action_e misdirect_config_default_for(misdirect_check_e check,
-                                                misdirect_ssl_policy_e ssl)
+static misdirect_action_e
+misdirect_config_default_for(misdirect_check_e check,
+                             misdirect_ssl_policy_e ssl)
 {
     if (check == MISDIRECT_CHECK_CERT
         && (ssl == MISDIRECT_SSL_POLICY_AUTHONLY

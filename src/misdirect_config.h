@@ -24,10 +24,6 @@ MISDIRECT_INTERNAL misdirect_srv_conf *misdirect_config_srv(server_rec *s);
 MISDIRECT_INTERNAL int misdirect_config_mode(const misdirect_srv_conf *conf);
 MISDIRECT_INTERNAL int misdirect_config_log_limit(void);
 MISDIRECT_INTERNAL int misdirect_config_lint(server_rec *main_s);
-/* The action of a check a vhost leaves unset, under mod_ssl's policy. */
-MISDIRECT_INTERNAL misdirect_action_e
-misdirect_config_default_for(misdirect_check_e check,
-                             misdirect_ssl_policy_e ssl);
 /* At startup, once the model has read mod_ssl's policy: each vhost's
  * action of every check, its own or the default (policy[]). */
 MISDIRECT_INTERNAL void misdirect_config_resolve_policies(server_rec *s);

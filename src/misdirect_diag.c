@@ -19,7 +19,6 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "mod_http2.h"
-#include "apr_atomic.h"
 #include "apr_optional_hooks.h"
 #include "apr_strings.h"
 
@@ -29,7 +28,6 @@ void misdirect_diag_optional_fns(void)
 {
     misdirect_h2_var = APR_RETRIEVE_OPTIONAL_FN(http2_var_lookup);
 }
-
 
 const char *misdirect_diag_h2_stream(request_rec *r)
 {
@@ -553,11 +551,11 @@ void misdirect_diag_log(const misdirect_req *q, request_rec *r, conn_rec *c,
 
     if (q->facts.tls && q->hs && q->hs != r->server
         && r->status != HTTP_BAD_REQUEST && r->status != HTTP_FORBIDDEN) {
+        misdirect_ssl_policy_e pol = misdirect_model_policy();
+
         /* Built once: the hint asks whether anything differs. */
         diff = misdirect_model_differences(p, q->hs, r->server);
         /* What the module's model says mod_ssl decides for this pair. */
-        misdirect_ssl_policy_e pol = misdirect_model_policy();
-
         tls = apr_psprintf(p, "%s ssl_policy=\"%s\" ssl_verdict=\"%s\" "
                            "tls_differs=\"%s\"", tls,
                            misdirect_settings_policy_name(pol),
@@ -620,8 +618,6 @@ void misdirect_diag_log(const misdirect_req *q, request_rec *r, conn_rec *c,
     }
 }
 
-
-
 /* mod_ssl's fallback advice, and that it then compared TLS settings. */
 static misdirect_advice misdirect_ssl_fallback(request_rec *r,
                                                misdirect_advice fallback)
@@ -633,7 +629,8 @@ static misdirect_advice misdirect_ssl_fallback(request_rec *r,
                                         "request's (tls_differs)", NULL));
 }
 
-
+/* The advice of a refusal of mod_ssl's, by the kind the attribution
+ * found, then by what the record says of its cause. */
 misdirect_advice misdirect_diag_ssl_advice(const misdirect_req *q,
                                            request_rec *r, conn_rec *c,
                                            const char *diff)

@@ -18,8 +18,6 @@
 
 #include <openssl/pem.h>
 
-
-
 /* mod_ssl picks the certificate by the client's key types, so a name is
  * served correctly if any of the vhost's certificates covers it. */
 static int misdirect_lint_any_covers(const apr_array_header_t *certs,
@@ -252,7 +250,6 @@ static void misdirect_lint_duplicates(apr_pool_t *ptemp, server_rec *main_s,
         }
     }
 }
-
 
 void misdirect_lint(apr_pool_t *ptemp, server_rec *main_s)
 {

@@ -161,9 +161,11 @@ void misdirect_metrics_prepare(apr_pool_t *pconf, apr_pool_t *ptemp,
         int dup;
 
         base = apr_psprintf(pconf, "vhost=\"%s\",address=\"%s\"",
-                   misdirect_label_value(ptemp, misdirect_vhosts_name(s)),
-                   misdirect_label_value(ptemp, misdirect_vhosts_address(
-                                                    ptemp, s, i == 0)));
+                            misdirect_label_value(ptemp,
+                                                  misdirect_vhosts_name(s)),
+                            misdirect_label_value(ptemp,
+                                                  misdirect_vhosts_address(
+                                                      ptemp, s, i == 0)));
         for (dup = id[i].turn; ; dup++) {
             labels = dup == 1 ? base : apr_psprintf(pconf, "%s,dup=\"%d\"",
                                                     base, dup);

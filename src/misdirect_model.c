@@ -163,8 +163,8 @@ static void misdirect_tls_merge(apr_pool_t *p, apr_pool_t *ptemp,
         apr_array_header_t *gs = g ? gs_scope->seen[i] : NULL;
         apr_array_header_t *vs = v->seen[i], *items;
         int k, ng = gs ? gs->nelts : 0, nv = vs ? vs->nelts : 0;
-        int files = misdirect_tls_settings[i].kind == MISDIRECT_TLS_FILES;
-        int commands = misdirect_tls_settings[i].kind
+        int files = misdirect_settings_table[i].kind == MISDIRECT_TLS_FILES;
+        int commands = misdirect_settings_table[i].kind
                        == MISDIRECT_TLS_COMMANDS;
 
         if (!nv) {
@@ -243,7 +243,7 @@ static void misdirect_tls_intern(apr_pool_t *ptemp, apr_hash_t *ids,
             char head[48];
             int n;
 
-            if ((int)misdirect_tls_settings[i].group != grp) {
+            if ((int)misdirect_settings_table[i].group != grp) {
                 continue;
             }
             n = v->canon ? apr_snprintf(head, sizeof(head),
@@ -482,7 +482,7 @@ static int misdirect_tls_counts(size_t i)
     case MISDIRECT_SSL_POLICY_INSECURE:
         return 0;
     case MISDIRECT_SSL_POLICY_AUTHONLY:
-        return misdirect_tls_settings[i].group == MISDIRECT_TLS_AUTH;
+        return misdirect_settings_table[i].group == MISDIRECT_TLS_AUTH;
     default:
         return 1;
     }
@@ -512,7 +512,7 @@ apr_array_header_t *misdirect_model_differing(apr_pool_t *p, server_rec *a,
     for (i = 0; ta && tb && i < MISDIRECT_TLS_NSETTINGS; i++) {
         if (misdirect_tls_counts(i) && misdirect_tls_differs(ta, tb, i)) {
             APR_ARRAY_PUSH(labels, const char *) =
-                misdirect_tls_settings[i].label;
+                misdirect_settings_table[i].label;
         }
     }
     return labels;
@@ -576,7 +576,7 @@ static void misdirect_tls_desc(apr_pool_t *p, apr_array_header_t *out,
         }
         MISDIRECT_PUSH(out, items[k]->shown ? items[k]->shown : "");
     }
-    if (misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL) {
+    if (misdirect_settings_table[i].kind == MISDIRECT_TLS_PROTOCOL) {
         MISDIRECT_PUSH(out, " [");
         MISDIRECT_PUSH(out,
                        misdirect_settings_proto_versions(p, (*vp)->canon));
@@ -641,7 +641,7 @@ const char *misdirect_model_differences(apr_pool_t *p, server_rec *hs,
         if (out->nelts) {
             MISDIRECT_PUSH(out, "; ");
         }
-        MISDIRECT_PUSH(out, misdirect_tls_settings[i].label);
+        MISDIRECT_PUSH(out, misdirect_settings_table[i].label);
         MISDIRECT_PUSH(out, ": ");
         misdirect_tls_desc(p, out, &th->value[i], i, hs->defn_name != NULL);
         MISDIRECT_PUSH(out, " vs ");

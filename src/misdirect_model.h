@@ -103,7 +103,7 @@ enum {
 
 /* The table itself, in index order (misdirect_settings.c). */
 MISDIRECT_INTERNAL extern const misdirect_tls_setting_def
-    misdirect_tls_settings[MISDIRECT_TLS_NSETTINGS];
+    misdirect_settings_table[MISDIRECT_TLS_NSETTINGS];
 
 /* Protocol versions as bits; SSLv3 is not in Debian's OpenSSL, so mod_ssl
  * accepts only its removal, which changes nothing. */

@@ -110,10 +110,10 @@ misdirect_predict_verdict(apr_pool_t *p, const misdirect_predict_outcome *o,
                        misdirect_predict_verdict_of(p, &t, h, r), NULL);
 }
 
-static const char *misdirect_predict_verdict_of(apr_pool_t *p,
-                                          const misdirect_predict_outcome *o,
-                                          const misdirect_predict_vhost *h,
-                                          const misdirect_predict_vhost *r)
+static const char *
+misdirect_predict_verdict_of(apr_pool_t *p, const misdirect_predict_outcome *o,
+                             const misdirect_predict_vhost *h,
+                             const misdirect_predict_vhost *r)
 {
     const char *check = o->check >= 0 ? misdirect_check_name(o->check) : "";
     misdirect_ssl_policy_e ssl = misdirect_model_policy();
@@ -525,8 +525,8 @@ static void misdirect_predict_no_sni(apr_pool_t *p, FILE *out,
     misdirect_predict_groups_init(p, &g[0]);
     misdirect_predict_groups_init(p, &g[1]);
     for (i = 0; i < a->vhosts->nelts; i++) {
-        const misdirect_predict_vhost *r = APR_ARRAY_IDX(a->vhosts, i,
-                                                misdirect_predict_vhost *);
+        const misdirect_predict_vhost *r =
+            APR_ARRAY_IDX(a->vhosts, i, misdirect_predict_vhost *);
         apr_array_header_t *own = misdirect_predict_own(p, a, r);
 
         for (j = 0; j < own->nelts; j++) {
@@ -607,8 +607,8 @@ static void misdirect_predict_reuse(apr_pool_t *p, FILE *out,
         first = misdirect_predict_sni_member(c, NULL);
         second = misdirect_predict_sni_member(c, first);
         for (j = 0; j < a->vhosts->nelts; j++) {
-            const misdirect_predict_vhost *r = APR_ARRAY_IDX(a->vhosts, j,
-                                                    misdirect_predict_vhost *);
+            const misdirect_predict_vhost *r =
+                APR_ARRAY_IDX(a->vhosts, j, misdirect_predict_vhost *);
             const misdirect_predict_vhost *h = r == first ? second : first;
             long pairs = c->sni_members;
 
@@ -618,19 +618,20 @@ static void misdirect_predict_reuse(apr_pool_t *p, FILE *out,
             for (k = 0; h && pairs && k < r->own->nelts; k++) {
                 const misdirect_predict_name *n = &APR_ARRAY_IDX(a->names,
                     APR_ARRAY_IDX(r->own, k, int), misdirect_predict_name);
-                const char *verdict;
+                const char *verdict, *more;
 
                 if (!MISDIRECT_PREDICT_COVERS(c->rep, n->idx)) {
                     continue;
                 }
                 misdirect_predict_judge(a, h, n, 1, &o);
                 verdict = misdirect_predict_verdict(p, &o, h, r);
+                more = pairs == 1 ? ""
+                       : apr_psprintf(p, " and %s more",
+                                      misdirect_predict_num(p, pairs - 1));
                 misdirect_predict_group_add(&g, verdict,
                     apr_psprintf(p, "%d %d %s", i, j, verdict), pairs,
                     apr_psprintf(p, "%s%s -> %s (%s -> %s)",
-                                 h->s->server_hostname, pairs == 1 ? ""
-                                 : apr_psprintf(p, " and %s more",
-                                       misdirect_predict_num(p, pairs - 1)),
+                                 h->s->server_hostname, more,
                                  r->s->server_hostname,
                                  misdirect_predict_where(p, h->s),
                                  misdirect_predict_where(p, r->s)));

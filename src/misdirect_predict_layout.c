@@ -385,8 +385,8 @@ static apr_array_header_t *misdirect_predict_addrs(apr_pool_t *p,
         a->vhosts = apr_array_make(p, ad->vhosts->nelts, sizeof(void *));
         a->names = apr_array_make(p, 8, sizeof(misdirect_predict_name));
         for (k = 0; k < ad->vhosts->nelts; k++) {
-            const misdirect_address_vhost *v = &APR_ARRAY_IDX(ad->vhosts, k,
-                                                  misdirect_address_vhost);
+            const misdirect_address_vhost *v =
+                &APR_ARRAY_IDX(ad->vhosts, k, misdirect_address_vhost);
 
             APR_ARRAY_PUSH(a->vhosts, misdirect_predict_vhost *) =
                 misdirect_predict_vhost_make(p, v->s, v->sar,

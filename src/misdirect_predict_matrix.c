@@ -264,8 +264,8 @@ void misdirect_predict_count(misdirect_predict_addr *a,
             }
         }
         for (j = 0; j < k->members->nelts; j++) {
-            const misdirect_predict_vhost *h = APR_ARRAY_IDX(k->members, j,
-                                                  misdirect_predict_vhost *);
+            const misdirect_predict_vhost *h =
+                APR_ARRAY_IDX(k->members, j, misdirect_predict_vhost *);
             apr_int64_t w = h->sni_names;
 
             if (!w) {

@@ -172,11 +172,12 @@ typedef struct {
                                               * or a refusal needs it */
     /* A refusal the check did not answer, as the attribution found it
      * (misdirect_attrib.c); NULL: the module's own, or none. */
-    const struct misdirect_refusal *refusal;
+    struct misdirect_refusal *refusal;
 } misdirect_req;
 
 /* Who refused a request that the module's check did not refuse, and how:
- * the attribution finds it, the diagnosis words it. */
+ * the attribution finds it, the diagnosis words it.  mod_ssl's come
+ * first, before MISDIRECT_BY_HANDLER (misdirect_refusal_is_ssl). */
 typedef enum {
     MISDIRECT_BY_SSL_421 = 1,     /* mod_ssl's 421: SSLVHostSNIPolicy */
     MISDIRECT_BY_SSL_PLAIN,       /* 400: plain HTTP sent to a TLS port */
@@ -206,11 +207,17 @@ typedef struct misdirect_refusal {
     int explained;
 } misdirect_refusal;
 
+/* Did mod_ssl refuse q's request (rather than a handler or backend)? */
+static APR_INLINE int misdirect_refusal_is_ssl(const misdirect_req *q)
+{
+    return q->refusal && q->refusal->by < MISDIRECT_BY_HANDLER;
+}
+
 /* "mod_ssl" or "handler", as MISDIRECT_BY and the line's by= say. */
 static APR_INLINE const char *misdirect_refusal_by(const misdirect_req *q)
 {
     return !q->refusal ? NULL
-           : q->refusal->by >= MISDIRECT_BY_HANDLER ? "handler" : "mod_ssl";
+           : misdirect_refusal_is_ssl(q) ? "mod_ssl" : "handler";
 }
 
 /* q's SNI (escaped), or NULL: none sent, or no TLS.  Matching it against
@@ -239,13 +246,6 @@ typedef enum {
 /* Where s is defined, "file:line" ("main server" for the main server). */
 MISDIRECT_INTERNAL const char *misdirect_vhosts_where(apr_pool_t *p,
                                                       server_rec *s);
-/* A <VirtualHost> address: as httpd matches a connection's local address
- * ("ip:port", "[ip6]:port"), and as the configuration wrote it ("*:443"
- * stands for the IPv4 and the IPv6 wildcard, which httpd keeps apart). */
-MISDIRECT_INTERNAL const char *
-misdirect_vhosts_addr_key(apr_pool_t *p, const server_addr_rec *sar);
-MISDIRECT_INTERNAL const char *
-misdirect_vhosts_addr_shown(apr_pool_t *p, const server_addr_rec *sar);
 /* The <VirtualHost> addresses in file order (misdirect_address *), each
  * with its vhosts in file order; the IPv4 and the IPv6 half of a
  * "*:port" that hold the same vhosts are one. */
@@ -254,8 +254,12 @@ typedef struct {
     server_addr_rec *sar;               /* s's entry for the address */
 } misdirect_address_vhost;
 typedef struct {
-    const char *key;                    /* misdirect_vhosts_addr_key() */
-    const char *shown;                  /* misdirect_vhosts_addr_shown() */
+    const char *key;                    /* as httpd matches a connection's
+                                         * local address: "ip:port",
+                                         * "[ip6]:port" */
+    const char *shown;                  /* as the configuration wrote it
+                                         * ("*:443" stands for the IPv4
+                                         * and the IPv6 wildcard) */
     apr_array_header_t *vhosts;         /* misdirect_address_vhost */
 } misdirect_address;
 MISDIRECT_INTERNAL apr_array_header_t *
@@ -283,7 +287,6 @@ MISDIRECT_INTERNAL const char *misdirect_vhosts_name(server_rec *s);
 MISDIRECT_INTERNAL const char *misdirect_vhosts_address(apr_pool_t *p,
                                                         server_rec *s,
                                                         int is_main);
-
 
 /* misdirect_model.c, misdirect_settings.c: the model of mod_ssl's
  * verdict.  Each vhost's TLS settings, read from the configuration tree
@@ -381,7 +384,7 @@ MISDIRECT_INTERNAL void misdirect_tls_name_ctx_certs(apr_pool_t *p,
  * plain connection, or TLS by a module other than mod_ssl).  scratch
  * holds the answer while another thread is still publishing it. */
 MISDIRECT_INTERNAL const misdirect_handshake *
-misdirect_handshake_get(conn_rec *c, misdirect_handshake *scratch);
+misdirect_tls_handshake_get(conn_rec *c, misdirect_handshake *scratch);
 /* Does the certificate of the handshake hk cover host, which is rs's
  * name number name (see misdirect_host_matches)? */
 MISDIRECT_INTERNAL int misdirect_tls_cert_covers(const misdirect_handshake *hk,
@@ -441,8 +444,8 @@ MISDIRECT_INTERNAL void misdirect_request_set_vars(const misdirect_req *q,
                                                    request_rec *r);
 /* What the request check left in r's request_config besides a record:
  * r reached mod_ssl's check (and no further), or was judged clean. */
-MISDIRECT_INTERNAL extern const misdirect_req misdirect_reached;
-MISDIRECT_INTERNAL extern const misdirect_req misdirect_judged_clean;
+MISDIRECT_INTERNAL extern const misdirect_req misdirect_request_reached;
+MISDIRECT_INTERNAL extern const misdirect_req misdirect_request_judged_clean;
 
 /* misdirect_text.c: text helpers. */
 /* Client text, escaped for a log field or a variable (see
@@ -468,10 +471,6 @@ MISDIRECT_INTERNAL int misdirect_text_strcmp(const void *a, const void *b);
 MISDIRECT_INTERNAL int misdirect_text_has_item(const char *list,
                                                const char *item, char sep);
 
-/* misdirect_diag.c: the diagnosis line. */
-MISDIRECT_INTERNAL void misdirect_diag_optional_fns(void);
-/* The HTTP/2 stream id of r, or NULL (HTTP/1.x, or no mod_http2). */
-MISDIRECT_INTERNAL const char *misdirect_diag_h2_stream(request_rec *r);
 /* misdirect_fold.c: MisdirectLogLimit.  Is the line of (logno, key),
  * key being what makes two lines the same, a repeat within its window?
  * Then it is counted, and 1 says that there is no line to build. */
@@ -487,6 +486,11 @@ MISDIRECT_INTERNAL int misdirect_fold_line(request_rec *r, int level,
                                            const char *line);
 /* Each child's fold table and the thread that writes what is due. */
 MISDIRECT_INTERNAL void misdirect_fold_register_hooks(void);
+
+/* misdirect_diag.c: the diagnosis line. */
+MISDIRECT_INTERNAL void misdirect_diag_optional_fns(void);
+/* The HTTP/2 stream id of r, or NULL (HTTP/1.x, or no mod_http2). */
+MISDIRECT_INTERNAL const char *misdirect_diag_h2_stream(request_rec *r);
 /* What a line tells the administrator to change: brief, what happened
  * and the fix in a few words, at the start of the line; hint, the same
  * at length in the terms of the clients that cause it, as its last
@@ -535,7 +539,7 @@ MISDIRECT_INTERNAL void misdirect_attrib_register_hooks(void);
  * DUMP_MISDIRECT, what every (SNI, host) pair of each TLS address will get, on
  * stdout. */
 MISDIRECT_INTERNAL void misdirect_predict_dump(apr_pool_t *ptemp,
-                                       server_rec *main_s);
+                                               server_rec *main_s);
 
 /* misdirect_counters.c: the counters in shared memory, and the calls of
  * the request path that count. */

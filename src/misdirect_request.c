@@ -5,25 +5,23 @@
  * (which vhost the handshake chose, which one the host chose, what the
  * certificate covers), the checks that fire, what MisdirectAllow and
  * MisdirectTrustedProxy forgive, the action of the rest, the MISDIRECT_*
- * variables, and the 421.  The hooks that close an HTTP/1.x connection
- * after any 421, and the marks that let misdirect_diag.c tell who
- * answered a request the check did not, are here too.
+ * variables, and the 421.  The hook that closes an HTTP/1.x connection
+ * after a 421 of httpd's error path, and the marks that let
+ * misdirect_attrib.c tell who answered a request the check did not, are
+ * here too.
  *
  * Licensed under the Apache License, Version 2.0.
  */
 
 #include "misdirect_private.h"
 
-#include "http_connection.h"
 #include "http_core.h"
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
 #include "http_ssl.h"
-#include "http_vhost.h"
 #include "apr_network_io.h"
 #include "apr_strings.h"
-
 
 int misdirect_request_host_allowed(const misdirect_srv_conf *conf,
                                    const char *host)
@@ -173,7 +171,7 @@ static int misdirect_gather(request_rec *r, conn_rec *c, misdirect_facts *f,
     memset(f, 0, sizeof(*f));
     /* A connection whose handshake mod_ssl showed us is TLS: no need to
      * ask the ssl_conn_is_ssl hooks on every request. */
-    *hk = misdirect_handshake_get(c, scratch);
+    *hk = misdirect_tls_handshake_get(c, scratch);
     f->tls = *hk || ap_ssl_conn_is_ssl(c) ? 1 : 0;
     if (*hk) {
         f->sni_sent = (*hk)->sni_sent;
@@ -276,16 +274,16 @@ misdirect_req *misdirect_request_judge(request_rec *r, conn_rec *c)
 /* Marks every request that reached mod_ssl's post_read_request: a
  * refusal of a request so marked, but not judged by the module, came from
  * a hook that ran in between, which is where mod_ssl refuses. */
-const misdirect_req misdirect_reached;
+const misdirect_req misdirect_request_reached;
 
 /* Marks a request the check judged and found clean, so that a 421 it
  * ends with is known to come from a later phase, without allocating. */
-const misdirect_req misdirect_judged_clean;
+const misdirect_req misdirect_request_judged_clean;
 
 static int misdirect_mark_reached(request_rec *r)
 {
     ap_set_module_config(r->request_config, &misdirect_module,
-                         (void *)&misdirect_reached);
+                         (void *)&misdirect_request_reached);
     return DECLINED;
 }
 
@@ -337,8 +335,7 @@ void misdirect_request_set_vars(const misdirect_req *q, request_rec *r)
      * do; a handler's 421 after the module served the request keeps the
      * module's action. */
     apr_table_setn(e, "MISDIRECT_ACTION",
-                   (q->refusal && q->refusal->by < MISDIRECT_BY_HANDLER)
-                   || !fired
+                   misdirect_refusal_is_ssl(q) || !fired
                    ? "reject" : misdirect_action_name(q->decision.action));
     apr_table_setn(e, "MISDIRECT_CHECKS", fired
                    ? misdirect_text_check_list(r->pool, q->decision.fired)
@@ -427,7 +424,7 @@ static int misdirect_post_read_request(request_rec *r)
     found = misdirect_evaluate(&f);
     if (!found) {
         ap_set_module_config(r->request_config, &misdirect_module,
-                             (void *)&misdirect_judged_clean);
+                             (void *)&misdirect_request_judged_clean);
         return misdirect_checked_clean(r, hk ? hk->hs : NULL, 0);
     }
 

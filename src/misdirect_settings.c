@@ -20,7 +20,7 @@
 /* The settings mod_ssl compares, as misdirect_model.h lists them. */
 #define MISDIRECT_TLS_ROW(name, directive, label, kind, group, dflt)      \
     { directive, label, MISDIRECT_TLS_##kind, MISDIRECT_TLS_##group, dflt },
-const misdirect_tls_setting_def misdirect_tls_settings[] = {
+const misdirect_tls_setting_def misdirect_settings_table[] = {
     MISDIRECT_TLS_SETTING_TABLE(MISDIRECT_TLS_ROW)
 };
 #undef MISDIRECT_TLS_ROW
@@ -35,7 +35,6 @@ const char *misdirect_settings_policy_name(misdirect_ssl_policy_e policy)
                               / sizeof(misdirect_policy_names[0])
            ? misdirect_policy_names[policy] : "unknown";
 }
-
 
 static int misdirect_proto_bit(const char *w)
 {
@@ -185,7 +184,7 @@ static misdirect_tls_value *misdirect_tls_read(misdirect_tls_reader *rd,
     const char *canon, *shown;
     const char *w0 = words->nelts > 0
                      ? APR_ARRAY_IDX(words, 0, const char *) : "";
-    misdirect_tls_kind_e kind = misdirect_tls_settings[i].kind;
+    misdirect_tls_kind_e kind = misdirect_settings_table[i].kind;
     int k;
 
     v->line = line;
@@ -251,7 +250,7 @@ static int misdirect_tls_setting(const char *directive,
                ? MISDIRECT_TLS_CIPHERS13 : MISDIRECT_TLS_CIPHERS;
     }
     for (i = 0; i < MISDIRECT_TLS_NSETTINGS; i++) {
-        if (!strcasecmp(directive, misdirect_tls_settings[i].directive)) {
+        if (!strcasecmp(directive, misdirect_settings_table[i].directive)) {
             return (int)i;
         }
     }
@@ -330,8 +329,8 @@ void misdirect_settings_defaults_init(void)
         misdirect_tls_value *d = &misdirect_tls_defaults[i];
 
         memset(d, 0, sizeof(*d));
-        d->shown = misdirect_tls_settings[i].dflt;
-        d->canon = misdirect_tls_settings[i].kind == MISDIRECT_TLS_PROTOCOL
+        d->shown = misdirect_settings_table[i].dflt;
+        d->canon = misdirect_settings_table[i].kind == MISDIRECT_TLS_PROTOCOL
                    ? all : d->shown;
         d->count = d->canon != NULL;
     }

@@ -63,9 +63,6 @@ static const char *misdirect_mode_name(server_rec *s)
            : mode == MISDIRECT_MODE_REPORT_ONLY ? "report-only" : "on";
 }
 
-
-
-
 static const char *misdirect_iso_time(apr_pool_t *p, apr_time_t t)
 {
     apr_time_exp_t x;
@@ -91,7 +88,6 @@ static int misdirect_generation(void)
 
 /* ------------------------------------------------------------------ */
 /* JSON                                                               */
-
 
 static void misdirect_json_counts(request_rec *r, const misdirect_counts *c,
                                   const char *indent)
@@ -156,8 +152,9 @@ static void misdirect_json(request_rec *r)
                    "      \"mode\": \"%s\",\n"
                    "      \"counters\": ",
                    misdirect_text_json_str(p, misdirect_vhosts_name(s)),
-                   misdirect_text_json_str(p, misdirect_vhosts_address(p, s,
-                                                                  is_main)),
+                   misdirect_text_json_str(p,
+                                           misdirect_vhosts_address(p, s,
+                                                                    is_main)),
                    misdirect_text_json_str(p, is_main ? NULL
                                          : misdirect_vhosts_where(p, s)),
                    is_main ? "true" : "false",

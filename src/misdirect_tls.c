@@ -19,15 +19,12 @@
 #include "http_vhost.h"
 #include "http_log.h"
 #include "http_ssl.h"
-#include "mod_ssl.h"
 /* mod_ssl's OpenSSL hooks (init_server, pre_handshake): Debian's
  * apache2-ssl-dev. */
 #include "mod_ssl_openssl.h"
 #include "apr_atomic.h"
 #include "apr_optional_hooks.h"
 #include "apr_strings.h"
-
-#include <openssl/x509v3.h>
 
 /* The SSL_CTX ex_data index under which init_server leaves each
  * context's vhost: the context itself says which vhost it serves, so
@@ -53,8 +50,8 @@ static misdirect_cover_memo misdirect_memo;
  * order: what the model compares for a vhost whose certificates another
  * module (mod_md) gave mod_ssl, and which the configuration files do not
  * name. */
-static const char *misdirect_certs_name(apr_pool_t *p, X509 *const *certs,
-                                        int n)
+static const char *misdirect_tls_certs_name(apr_pool_t *p, X509 *const *certs,
+                                            int n)
 {
     const char *one[MISDIRECT_CERT_SLOTS], *out = NULL;
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -109,7 +106,7 @@ void misdirect_tls_name_ctx_certs(apr_pool_t *p, server_rec *s)
         n++;
     }
     if (n) {
-        conf->ctx_certs = misdirect_certs_name(p, conf->certs, n);
+        conf->ctx_certs = misdirect_tls_certs_name(p, conf->certs, n);
     }
 }
 
@@ -301,7 +298,7 @@ static void misdirect_handshake_read(conn_rec *c,
 }
 
 const misdirect_handshake *
-misdirect_handshake_get(conn_rec *c, misdirect_handshake *scratch)
+misdirect_tls_handshake_get(conn_rec *c, misdirect_handshake *scratch)
 {
     misdirect_conn_ctx *cc = misdirect_conn_get(c);
 
@@ -322,7 +319,6 @@ misdirect_handshake_get(conn_rec *c, misdirect_handshake *scratch)
     misdirect_handshake_read(c, cc, scratch);
     return scratch;
 }
-
 
 /* Does H's certificate at place slot in its context (or -1) cover host,
  * which is rs's name number name?  The memo remembers OpenSSL's answer

@@ -10,7 +10,6 @@
  */
 
 #include "misdirect_private.h"
-#include "misdirect_counters.h"
 
 #include "apr_strings.h"
 
@@ -25,15 +24,15 @@ const char *misdirect_vhosts_where(apr_pool_t *p, server_rec *s)
 /* "host:port", "[ip6]:port", and ":*" for a port of 0: any port, as
  * <VirtualHost addr:*> wrote it and as mod_status shows it. */
 static const char *misdirect_vhosts_addr_join(apr_pool_t *p, const char *host,
-                                       apr_port_t port)
+                                              apr_port_t port)
 {
     const char *fmt = strchr(host, ':') ? "[%s]:%s" : "%s:%s";
 
     return apr_psprintf(p, fmt, host, port ? apr_itoa(p, port) : "*");
 }
 
-const char *misdirect_vhosts_addr_key(apr_pool_t *p,
-                                      const server_addr_rec *sar)
+static const char *misdirect_vhosts_addr_key(apr_pool_t *p,
+                                             const server_addr_rec *sar)
 {
     char *ip = NULL;
 
@@ -41,8 +40,8 @@ const char *misdirect_vhosts_addr_key(apr_pool_t *p,
     return misdirect_vhosts_addr_join(p, ip ? ip : "?", sar->host_port);
 }
 
-const char *misdirect_vhosts_addr_shown(apr_pool_t *p,
-                                        const server_addr_rec *sar)
+static const char *misdirect_vhosts_addr_shown(apr_pool_t *p,
+                                               const server_addr_rec *sar)
 {
     const char *host = sar->virthost;
 
@@ -157,7 +156,7 @@ apr_array_header_t *misdirect_vhosts_addresses(apr_pool_t *p,
 
 /* The main server, then the vhosts in file order. */
 server_rec **misdirect_vhosts_all(apr_pool_t *p, server_rec *main_s,
-                               int *count)
+                                  int *count)
 {
     apr_array_header_t *vhosts = misdirect_vhosts_in_file_order(p, main_s);
     server_rec **list = apr_palloc(p, (vhosts->nelts + 1) * sizeof(*list));

@@ -121,6 +121,29 @@ subtest 'the SNI of this handshake, on resumption too' => sub {
             is $f{tls_resumed}, 'yes', 'and that the session was resumed';
         };
     }
+    # mod_ssl reads the session's name on a TLS 1.2 resumption: no SNI
+    # sent now and no Host is its 400 for SNI without a host, on a real
+    # handshake, not plain HTTP on the TLS port.
+    subtest 'TLS 1.2: resumed without SNI, HTTP/1.0 without Host' => sub {
+        my $sess = "$dir/nohost";
+        my ($st1) = tls_once($s, sni => 'default.test',
+            host => 'default.test', version => '-tls1_2', out => $sess,
+            id => 'nohost-made');
+        is $st1, 200, 'made with SNI default.test';
+        my $mark = $s->mark;
+        my ($st2, $out) = raw_tls($s, sni => undef, quiet => 0,
+            extra => ['-tls1_2', '-sess_in', $sess],
+            request => "GET /?nohost-resumed HTTP/1.0\r\n\r\n");
+        like $out, qr/^Reused, TLSv/m, 'resumed';
+        is $st2, 400, 'mod_ssl answers 400';
+        my ($line) = grep { /MISDIRECT006:/ }
+            split /\n/, $s->error_log_since($mark);
+        like $line // '', qr/\[misdirect:error\].*MISDIRECT006: mod_ssl answered 400: the request named no host; make the client send Host\. SNI was sent but the request named no host: /,
+            'explained as mod_ssl\'s 400 for a missing host, at error';
+        my %f = %{ fields($line // '') };
+        is $f{tls_resumed}, 'yes', 'on the resumed handshake';
+        is $f{sni}, '(none)', 'which sent no SNI itself';
+    };
     subtest 'TLS 1.2: resumed under an alias of the session\'s name' => sub {
         my $sess = "$dir/alias";
         my ($st1) = tls_once($s, sni => 'alpha.test', host => 'alpha.test',
