@@ -24,6 +24,7 @@
 #include "http_core.h"
 #include "apr_strings.h"
 
+#include <limits.h>
 #include <openssl/x509v3.h>
 
 /* Every configured name of all TLS addresses, for the coverage index. */
@@ -490,8 +491,32 @@ static const char *misdirect_predict_key_type(X509 *cert)
     }
 }
 
+/* Which of a vhost's certificates OpenSSL gives a client that accepts
+ * any key type, lowest first: it takes the first signature algorithm of
+ * the client's list that a certificate serves (TLS 1.2: the first cipher
+ * suite), and browsers, curl and OpenSSL list ECDSA first, then EdDSA,
+ * then RSA. */
+static int misdirect_predict_key_rank(X509 *cert)
+{
+    EVP_PKEY *key = X509_get0_pubkey(cert);
+
+    switch (key ? EVP_PKEY_base_id(key) : EVP_PKEY_NONE) {
+    case EVP_PKEY_EC:
+        return 0;
+    case EVP_PKEY_ED25519:
+        return 1;
+    case EVP_PKEY_ED448:
+        return 2;
+    case EVP_PKEY_RSA:
+        return 3;
+    default:
+        return 4;
+    }
+}
+
 /* Each of a vhost's several certificates on its own: a client that
- * accepts one key type sees that one only. */
+ * accepts one key type sees that one only; the vhost's own coverage is
+ * that of the certificate a client that accepts any gets. */
 static void misdirect_predict_per_cert(apr_pool_t *p,
                                        misdirect_predict_index *ix,
                                        const misdirect_predict_addr *a,
@@ -500,18 +525,24 @@ static void misdirect_predict_per_cert(apr_pool_t *p,
                                        misdirect_predict_vhost *v)
 {
     apr_array_header_t *one = apr_array_make(p, 1, sizeof(X509 *));
-    int k;
+    int k, best = INT_MAX;
 
     v->ncerts = certs->nelts;
     v->cert_covers = apr_pcalloc(p, certs->nelts * sizeof(*v->cert_covers));
     v->cert_key = apr_pcalloc(p, certs->nelts * sizeof(*v->cert_key));
     for (k = 0; k < certs->nelts; k++) {
         X509 *cert = APR_ARRAY_IDX(certs, k, X509 *);
+        int rank = misdirect_predict_key_rank(cert);
 
         apr_array_clear(one);
         APR_ARRAY_PUSH(one, X509 *) = cert;
         v->cert_covers[k] = misdirect_predict_bitmap(p, ix, a, by_name, one);
         v->cert_key[k] = misdirect_predict_key_type(cert);
+        if (rank < best) {
+            /* What a client that accepts any key type gets. */
+            best = rank;
+            v->covers = v->cert_covers[k];
+        }
     }
 }
 

@@ -199,6 +199,18 @@ subtest 'two certificates that cover different names' => sub {
     }
     ok !exists pairs($s)->{'dual.test dual.test'}{by_certificate},
         'pairs both certificates answer alike list no per-certificate answer';
+    # A client that accepts either key type gets the ECDSA certificate:
+    # the pair's own answer is that one's.
+    is $p->{status}, 421, 'the pair\'s own answer is the ECDSA clients\'';
+    for my $version ('-tls1_2', '-tls1_3') {
+        my ($st, $out) = raw_tls($s, sni => 'dual.test', quiet => 0,
+            extra => [$version],
+            request => "GET / HTTP/1.1\r\nHost: rsaside.test\r\n"
+                . "Connection: close\r\n\r\n");
+        like $out, qr/Server public key is 256 bit|Peer signature type: ECDSA|ecdsa/i,
+            "a client that accepts both gets the ECDSA certificate ($version)";
+        is $st, $p->{status}, '... and what the pair predicts';
+    }
     $s->stop;
     system 'rm', '-rf', $dir;
 };
