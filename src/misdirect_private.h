@@ -17,7 +17,10 @@
 #include "apr_tables.h"
 #include "apr_hash.h"
 
-#include <openssl/ssl.h>
+/* OpenSSL's types by name only: the files that use them include
+ * OpenSSL's headers themselves. */
+struct ssl_st;
+struct x509_st;
 
 #include "misdirect_logic.h"
 
@@ -62,7 +65,7 @@ typedef struct {
                                               * this vhost's counters */
     misdirect_tls_profile *tls;              /* misdirect_model.c: NULL
                                               * without SSLEngine */
-    X509 *certs[MISDIRECT_CERT_SLOTS];       /* misdirect_tls.c (mod_ssl's
+    struct x509_st *certs[MISDIRECT_CERT_SLOTS];       /* misdirect_tls.c (mod_ssl's
                                               * init_server): its TLS
                                               * context's certificates */
     const char *ctx_certs;                   /* misdirect_tls.c, asked by
@@ -112,7 +115,7 @@ typedef struct {
      * certs[], MISDIRECT_CERT_ANY for a resumed session (it may hold any
      * of them), MISDIRECT_CERT_OTHER for one that is not among them (or
      * none). */
-    X509 *cert;
+    struct x509_st *cert;
     int cert_slot;
 } misdirect_handshake;
 
@@ -122,7 +125,7 @@ typedef struct {
 #define MISDIRECT_CERT_OTHER (-1)
 
 typedef struct {
-    SSL *ssl;                                /* NULL on plain connections */
+    struct ssl_st *ssl;                      /* NULL on plain connections */
     /* The SNI of the ClientHello as the client sent it, read from the
      * message itself during the handshake (misdirect_tls.c); hello_sni_len
      * is -1 when none was sent, MISDIRECT_HELLO_UNSEEN before. */
@@ -394,11 +397,11 @@ MISDIRECT_INTERNAL int misdirect_tls_cert_covers(const misdirect_handshake *hk,
 /* misdirect_certs.c: certificates. */
 /* Does cert cover name (a host name or IP literal), by RFC 6125 as
  * OpenSSL checks it?  The one coverage rule of requests, lint and dump. */
-MISDIRECT_INTERNAL int misdirect_certs_cover_name(X509 *cert,
+MISDIRECT_INTERNAL int misdirect_certs_cover_name(struct x509_st *cert,
                                                   const char *name);
 /* The same for a configured alias: a wildcard alias is covered when a
  * name under it is; other patterns count as covered. */
-MISDIRECT_INTERNAL int misdirect_certs_cover_alias(X509 *cert,
+MISDIRECT_INTERNAL int misdirect_certs_cover_alias(struct x509_st *cert,
                                                    const char *name);
 /* Every certificate of files (RSA, ECDSA, ...), read as mod_ssl reads
  * them, into certs; cache maps a file to its X509 (spares re-reading a

@@ -17,6 +17,8 @@
 
 #include "apr_strings.h"
 
+#include <openssl/ssl.h>    /* SSL_CONF_* of SSLOpenSSLConfCmd */
+
 /* The settings mod_ssl compares, as misdirect_model.h lists them. */
 #define MISDIRECT_TLS_ROW(name, directive, label, kind, group, dflt)      \
     { directive, label, MISDIRECT_TLS_##kind, MISDIRECT_TLS_##group, dflt },
