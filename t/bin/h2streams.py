@@ -131,13 +131,17 @@ class Client:
         if data:
             self.sock.sendall(data)
 
-    def pump(self):
-        """Read once and handle the events; False when no more can come."""
+    def recv(self):
+        """Reads what has come, waiting at most until the deadline."""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("timeout")
         self.sock.settimeout(remaining)
-        data = self.sock.recv(READ_SIZE)
+        return self.sock.recv(READ_SIZE)
+
+    def pump(self):
+        """Read once and handle the events; False when no more can come."""
+        data = self.recv()
         if not data:
             self.closed = True
             return False
@@ -231,11 +235,7 @@ class Client:
         """Reads an HTTP/1.1 response head; returns it and what follows."""
         buf = b""
         while b"\r\n\r\n" not in buf:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("timeout")
-            self.sock.settimeout(remaining)
-            data = self.sock.recv(READ_SIZE)
+            data = self.recv()
             if not data:
                 raise ConnectionError("closed before the upgrade's answer")
             buf += data
