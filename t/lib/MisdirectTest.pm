@@ -500,16 +500,18 @@ sub stop ($self) {
 our $OPENING_MAX = 180;
 
 # Every error_log is read when its server stops, as httpd's own test
-# framework does after each test: a child that died of a signal fails
-# the test that ran the server (whatever the test asserted, the server
-# did not hold up), and so does a diagnosis line whose opening does not
-# say, in its first $OPENING_MAX characters, what happened and what to
-# change. log_sweep => 0 leaves out the first, for check/ scripts that
-# count crashed children themselves.
+# framework does after each test (check_error_log): a child that died of
+# a signal fails the test that ran the server (whatever the test
+# asserted, the server did not hold up), and so does any line at warn or
+# above that neither the harness (@HARNESS_EXPECTED) nor the test
+# (expect_log) expected, and a diagnosis line whose opening does not say,
+# in its first $OPENING_MAX characters, what happened and what to change.
+# log_sweep => 0 leaves out the first two, for check/ scripts that load a
+# server into such lines by design and count them themselves.
 sub _check_log ($self) {
     return unless Test::More->can('ok');
     my $log = _read_from("$self->{root}/logs/error_log", 0);
-    my (@crash, @long);
+    my (@crash, @long, @unexpected);
     my $at = 0;    # offset of each line, for expect_log after a mark
     for my $line (split /\n/, $log) {
         my $offset = $at;
@@ -522,6 +524,8 @@ sub _check_log ($self) {
         my $end = defined $msg ? index($msg, '. ') : 0;
         push @long, $line if defined $msg && ($end < 0 || $end > $OPENING_MAX
             || substr($msg, 0, $end) !~ /^MISDIRECT\d+: .*?: .*; /);
+        push @unexpected, $line if $self->{log_sweep}
+            && $line =~ $WARN_PLUS && !$self->_expected($line, $offset);
     }
     if (@crash) {
         Test::More::ok(0, "httpd $self->{name}: no child crashed");
@@ -532,6 +536,14 @@ sub _check_log ($self) {
             . "what happened and what to change in its first $OPENING_MAX "
             . 'characters');
         Test::More::diag(substr($_, 0, 400)) for _first(5, @long);
+    }
+    if (@unexpected) {
+        Test::More::ok(0, "httpd $self->{name}: no unexpected warn+ line in "
+            . 'error_log');
+        Test::More::diag(scalar(@unexpected) . " unexpected line(s) in "
+            . "$self->{root}/logs/error_log (declare the expected ones with "
+            . 'expect_log), the first:');
+        Test::More::diag(substr($_, 0, 400)) for _first(5, @unexpected);
     }
 }
 
@@ -1214,16 +1226,23 @@ C<mark>, C<error_log_since($mark)>, C<access_log_since($mark)>,
 C<wait_error_log(qr/.../, $mark, $timeout)>, C<wait_access_log(...)>,
 C<wait_log('findings.log', qr/.../, $timeout)> for another log in logs/.
 
-C<stop> fails the running test on a crashed child, and on a diagnosis line
-whose opening is too long. C<expect_log> declares the lines at C<warn> or
-above that a server is expected to log, each a message number
-(C<'MISDIRECT001'>, C<'AH02032'>: a message that opens with it) or a
-pattern matched against the message (what follows the timestamp,
-C<[module:level]>, pid and client fields): C<new(expect_log =E<gt> [...])>
-for the whole error_log, C<$s-E<gt>expect_log(...)> for what is logged from
-then on, C<MisdirectTest-E<gt>expect_log(...)> for every server the test
-file starts, also through a library (MisdirectPredict). C<log_sweep =E<gt>
-0> leaves out the crash check, for check/ scripts that count crashes
-themselves.
+C<stop> sweeps the whole error_log, as httpd's own tests do after each
+test (C<check_error_log>), when Test::More is loaded: it fails the running
+test (C<httpd NAME: no unexpected warn+ line in error_log>, with the
+first lines as diagnostics) on each line at C<warn> or above that nobody
+expected, and (C<no child crashed>) on C<exit signal> or C<child pid N
+exit>, which nothing can expect. Lines the harness itself causes are
+expected on every server (C<@HARNESS_EXPECTED>: the lint on the standard
+layout's deliberate flaws, mod_http2 off under prefork). A test declares
+the rest, each as a message number (C<'MISDIRECT001'>, C<'AH02032'>: a
+message that opens with it) or a pattern matched against the message (what
+follows the timestamp, C<[module:level]>, pid and client fields):
+C<new(expect_log =E<gt> [...])> for the whole error_log,
+C<$s-E<gt>expect_log(...)> for what is logged from then on (after the
+request or restart that follows), C<MisdirectTest-E<gt>expect_log(...)>
+for every server the test file starts, also through a library
+(MisdirectPredict). C<log_sweep =E<gt> 0> leaves out both (the check of
+the diagnosis lines' openings stays), for check/ scripts that load a
+server into such lines by design and read the error_log themselves.
 
 =cut
