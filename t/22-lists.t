@@ -12,6 +12,7 @@ use MisdirectCase;
 # the lists are what is tested here.
 {
     my $s = MisdirectTest->new(name => 'lists-allow',
+        expect_log => ['MISDIRECT001'],
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy cert-mismatch reject\n"
             . "MisdirectPolicy unknown-host reject\n"
@@ -55,6 +56,7 @@ use MisdirectCase;
 
 {
     my $s = MisdirectTest->new(name => 'lists-allow-wild',
+        expect_log => ['MISDIRECT001'],
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy cert-mismatch reject\n"
             . "MisdirectAllow *.wild.test 127.0.0.1");
@@ -71,6 +73,7 @@ use MisdirectCase;
 
 {
     my $s = MisdirectTest->new(name => 'lists-exempt',
+        expect_log => ['MISDIRECT001'],
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy cert-mismatch reject\n"
             . "MisdirectExempt /.well-known/acme-challenge/",
@@ -109,6 +112,7 @@ use MisdirectCase;
 {
     # The test client's peer address is 127.0.0.1.
     my $s = MisdirectTest->new(name => 'lists-trusted-insecure',
+        expect_log => ['MISDIRECT001'],
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy sni-missing reject\n"
             . "MisdirectPolicy unknown-host reject\n"
@@ -132,6 +136,7 @@ use MisdirectCase;
     # Under mod_ssl's default policy a trusted proxy's request still meets
     # mod_ssl, which refuses the other certificate: mod_misdirect explains.
     my $s = MisdirectTest->new(name => 'lists-trusted-secure',
+        expect_log => [qw(MISDIRECT006 AH02032)],
         global => 'MisdirectTrustedProxy 127.0.0.1');
     my $mark = $s->mark;
     my $r = probe($s, sni => undef, host => 'alpha.test');
@@ -152,6 +157,7 @@ use MisdirectCase;
     # MisdirectTrustedProxy judges the TCP peer (127.0.0.1), never the
     # client address that mod_remoteip takes from X-Forwarded-For.
     my $s = MisdirectTest->new(name => 'lists-trusted-remoteip',
+        expect_log => ['MISDIRECT001'],
         modules => ['remoteip'],
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy sni-missing reject\n"

@@ -477,6 +477,17 @@ sub cross ($s, $policy, $sni, $host) {
 
 my (%total, %agree);    # policy => { 'refused/serve' => n }, n
 
+# What a round may log at warn or above: mod_ssl's 421s and the module's
+# explanation of each; the startup lint on the settings that keep vhosts
+# apart; mod_ssl's warning about a CRL location without
+# SSLCARevocationCheck, which the random settings allow.
+my @MODEL_LOG = qw(AH02032 MISDIRECT006 MISDIRECT011 MISDIRECT015 AH01902);
+# Under insecure mod_ssl serves a vhost that verifies clients on a TLS 1.3
+# connection made for another one, asks for the certificate after the
+# handshake, and answers 403 when the client did not offer that.
+my @INSECURE_LOG = ('AH10158',
+    qr/^SSL Library Error: error:0A000117:/);
+
 sub run_policy ($round, $cfg, $policy) {
     my $directive = $policy eq 'secure' && $cfg->{secure_implicit}
         ? '# SSLVHostSNIPolicy not set: secure'
@@ -489,7 +500,9 @@ sub run_policy ($round, $cfg, $policy) {
             'MisdirectPolicy cert-mismatch allow',
             'MisdirectPolicy sni-host-mismatch allow', $cfg->{global}),
         tls_vhosts => [ map { { name => $_->{name}, conf => $_->{conf} } }
-            $cfg->{vhosts}->@* ]) };
+            $cfg->{vhosts}->@* ],
+        expect_log => [@MODEL_LOG, $policy eq 'insecure' ? @INSECURE_LOG
+            : ()]) };
     unless ($s) {
         fail "round $round, $policy: httpd starts";
         diag "$replay\n$@";

@@ -13,13 +13,17 @@ use MisdirectTest;
 use MisdirectCase;
 
 # Both speak HTTP/2 too, which mod_http2 refuses under prefork.
+# mod_ssl's own lines: its 421s (AH02032) and its 400 for HTTP/1.0
+# without Host after SNI (AH02031).
+my @MOD_SSL_LOG = qw(AH02032 AH02031);
 my $stock = MisdirectTest->new(name => 'stock', misdirect => 0,
-    mpm => MisdirectTest::h2_mpm());
+    mpm => MisdirectTest::h2_mpm(), expect_log => \@MOD_SSL_LOG);
 my $STATUS = "<Location /misdirect-status>\n"
     . "    SetHandler misdirect-status\n</Location>";
 my $with = MisdirectTest->new(name => 'stock-with-module', global => $STATUS,
     loglevel => 'warn misdirect:debug ssl:info',
-    mpm => MisdirectTest::h2_mpm());
+    mpm => MisdirectTest::h2_mpm(),
+    expect_log => [@MOD_SSL_LOG, qw(MISDIRECT001 MISDIRECT006)]);
 
 sub ask ($s, %o) {
     my $mark = $s->mark;
@@ -144,7 +148,8 @@ subtest 'HTTP/2: streams on one connection, as stock' => sub {
     # Misdirect ReportOnly: mod_ssl's refusal is not also "reported and
     # served", and is counted once.
     my $s = MisdirectTest->new(name => 'stock-reportonly',
-        global => "Misdirect ReportOnly\n$STATUS");
+        global => "Misdirect ReportOnly\n$STATUS",
+        expect_log => [qw(AH02032 MISDIRECT006)]);
     my $before = counters($s);
     my $r = ask($s, sni => 'alpha.test', host => 'beta.test');
     is $r->{status}, 421, 'ReportOnly: mod_ssl still answers 421';
@@ -160,7 +165,8 @@ subtest 'HTTP/2: streams on one connection, as stock' => sub {
 {
     # MisdirectExempt cannot lift mod_ssl's own refusal.
     my $s = MisdirectTest->new(name => 'stock-exempt',
-        global => 'MisdirectExempt /');
+        global => 'MisdirectExempt /',
+        expect_log => [qw(AH02032 MISDIRECT006)]);
     my $r = ask($s, sni => 'alpha.test', host => 'beta.test');
     is $r->{status}, 421, 'MisdirectExempt / leaves mod_ssl\'s 421 alone';
     like $r->{error_log}, qr/AH02032/, 'mod_ssl\'s line';
@@ -169,7 +175,8 @@ subtest 'HTTP/2: streams on one connection, as stock' => sub {
 {
     # SSLStrictSNIVHostCheck: mod_ssl's 403 stands, explained.
     my $s = MisdirectTest->new(name => 'stock-strict',
-        global => 'SSLStrictSNIVHostCheck on');
+        global => 'SSLStrictSNIVHostCheck on',
+        expect_log => ['MISDIRECT006']);
     my $r = ask($s, sni => undef, host => 'default.test');
     is $r->{status}, 403, 'strict SNI check: 403 as stock';
     like $r->{error_log}, qr/MISDIRECT006: mod_ssl answered 403: [^\n]*SSLStrictSNIVHostCheck requires SNI/,

@@ -24,6 +24,7 @@ sub totals ($s) {
 
 subtest 'a 421 from the handler or a backend is the handler\'s' => sub {
     my $s = MisdirectTest->new(name => 'attr-handler',
+        expect_log => [qw(MISDIRECT002 MISDIRECT007)],
         modules => [qw(rewrite proxy proxy_http)],
         global => $STATUS,
         vhost => {
@@ -75,6 +76,7 @@ subtest 'a 421 from the handler or a backend is the handler\'s' => sub {
 
 subtest 'SSLVHostSNIPolicy insecure: cert-mismatch is reported' => sub {
     my $s = MisdirectTest->new(name => 'attr-insecure',
+        expect_log => ['MISDIRECT002'],
         global => 'SSLVHostSNIPolicy insecure');
     my @notice = grep { /MISDIRECT014/ } split /\n/, $s->error_log_since(0);
     is scalar(@notice), 1, 'one startup notice';
@@ -86,6 +88,7 @@ subtest 'SSLVHostSNIPolicy insecure: cert-mismatch is reported' => sub {
         vhost => 'beta.test', logno => '002');
 
     my $t = MisdirectTest->new(name => 'attr-insecure-reject',
+        expect_log => ['MISDIRECT001'],
         global => "SSLVHostSNIPolicy insecure\n"
             . 'MisdirectPolicy cert-mismatch reject');
     unlike $t->error_log_since(0), qr/MISDIRECT014/,
@@ -131,6 +134,7 @@ subtest 'MisdirectTrustedProxy judges the TCP peer, not PROXY\'s' => sub {
     unlike $s->error_log_since($mark), qr/MISDIRECT001/, 'nothing rejected';
 
     my $t = MisdirectTest->new(name => 'attr-claimed',
+        expect_log => ['MISDIRECT001'],
         modules => ['remoteip'],
         global => "$common\nMisdirectTrustedProxy 203.0.113.0/24");
     $mark = $t->mark;
@@ -160,6 +164,7 @@ subtest 'TrustedProxy refuses ranges that mean something else' => sub {
 
 subtest 'ErrorDocument 421 sees REDIRECT_MISDIRECT_*' => sub {
     my $s = MisdirectTest->new(name => 'attr-errordoc',
+        expect_log => ['MISDIRECT001'],
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy cert-mismatch reject\n"
             . "ErrorDocument 421 /misdirected.html\n"
@@ -204,6 +209,7 @@ subtest 'ErrorDocument 421 sees REDIRECT_MISDIRECT_*' => sub {
 subtest 'every 421 from httpd\'s error path closes HTTP/1.1' => sub {
     my $page = "ErrorDocument 421 /misdirected.html\n";
     my $s = MisdirectTest->new(name => 'attr-close',
+        expect_log => [qw(AH02032 MISDIRECT006 MISDIRECT007)],
         modules => ['rewrite'], global => $page,
         vhost => { 'tls:alpha.test' => "RewriteEngine On\n"
             . 'RewriteRule ^/gone - [R=421]' });
@@ -225,6 +231,8 @@ subtest 'every 421 from httpd\'s error path closes HTTP/1.1' => sub {
 
     # Misdirect Off leaves every answer as stock httpd gives it.
     my $t = MisdirectTest->new(name => 'attr-off',
+        # Misdirect Off: mod_ssl's 421 stands unexplained.
+        expect_log => ['AH02032'],
         global => "Misdirect Off\n$page");
     ($r) = $t->https(sni => 'alpha.test',
         requests => [{ host => 'beta.test' }]);
@@ -235,6 +243,7 @@ subtest 'every 421 from httpd\'s error path closes HTTP/1.1' => sub {
 
 subtest 'an h2c upgrade is checked and counted once' => sub {
     my $s = MisdirectTest->new(name => 'attr-h2c',
+        expect_log => ['MISDIRECT002'],
         global => "MisdirectPolicy unknown-host report\n$STATUS",
         mpm => MisdirectTest::h2_mpm());
     my $before = totals($s);
@@ -266,6 +275,7 @@ subtest 'an h2c upgrade is checked and counted once' => sub {
 
 subtest 'the reason is the check that decided the action' => sub {
     my $s = MisdirectTest->new(name => 'attr-reason',
+        expect_log => ['MISDIRECT002'],
         global => 'MisdirectPolicy unknown-host report');
     my $r = probe($s, sni => undef, host => 'typo.test');
     expect_case('no SNI (allowed), unknown host (reported)', $r,
@@ -281,6 +291,7 @@ subtest 'the reason is the check that decided the action' => sub {
 
 subtest 'hints match the facts' => sub {
     my $s = MisdirectTest->new(name => 'attr-hints',
+        expect_log => ['MISDIRECT002'],
         loglevel => 'warn misdirect:debug ssl:info',
         global => 'MisdirectPolicy sni-host-mismatch report',
         vhost => { 'tls:alpha.test' => 'ServerAlias 127.0.0.1' });
@@ -296,6 +307,7 @@ subtest 'hints match the facts' => sub {
     # An IP literal SNI that is an alias of alpha.test selects alpha.test;
     # mod_ssl serves the cross request only under a relaxed policy.
     my $t = MisdirectTest->new(name => 'attr-hints-ip',
+        expect_log => ['MISDIRECT002'],
         global => 'SSLVHostSNIPolicy insecure',
         vhost => { 'tls:alpha.test' => 'ServerAlias 127.0.0.1' });
     my $mark = $t->mark;
@@ -310,7 +322,8 @@ subtest 'hints match the facts' => sub {
 
     # A name the certificate covers but no vhost has: the default vhost
     # answers, mod_ssl refuses it; the fix is a ServerAlias.
-    my $u = MisdirectTest->new(name => 'attr-hints-nohost');
+    my $u = MisdirectTest->new(name => 'attr-hints-nohost',
+        expect_log => [qw(AH02032 MISDIRECT006)]);
     $mark = $u->mark;
     my ($r2) = $u->https(sni => 'a.wild.test',
         requests => [{ host => 'zz.wild.test' }]);

@@ -25,6 +25,7 @@ subtest 'a host matched by a pattern or the address is known' => sub {
     # core selects R for these hosts by a wildcard ServerAlias or by the
     # name in <VirtualHost>; neither is unknown-host, which rejects here.
     my $s = MisdirectTest->new(name => 'glue-names',
+        expect_log => ['MISDIRECT001'],
         global => 'MisdirectPolicy unknown-host reject');
     expect_case('wildcard ServerAlias *.b.wild.test', probe($s,
         sni => 'x.b.wild.test', host => 'x.b.wild.test'), status => 200,
@@ -68,7 +69,12 @@ subtest 'a partial wildcard covers no name (RFC 6125)' => sub {
             . "SSLCertificateKeyFile $pki/default.key" },
         { name => 'one.part.test', conf => $part },
         { name => 'px.part.test', conf => $part },
-    ]);
+    ],
+        # p* covers neither name (mod_ssl warns, the lint too), and the
+        # default vhost's certificate is another.
+        expect_log => ['MISDIRECT001', 'MISDIRECT011',
+            qr/^MISDIRECT010: Lint: virtual host (?:one|px)\.part\.test /,
+            qr/^AH01909: (?:one|px)\.part\.test:/]);
     my $r = probe($s, sni => 'one.part.test', host => 'px.part.test');
     expect_case('SNI one.part.test, host px.part.test: only p* would cover '
         . 'it', $r, status => 421, reason => 'cert-mismatch',
@@ -97,6 +103,7 @@ subtest 'a vhost\'s MisdirectTrustedProxy adds to the global list' => sub {
 
 subtest 'MISDIRECT_CHECKS lists what fired, not what was forgiven' => sub {
     my $s = MisdirectTest->new(name => 'glue-forgiven',
+        expect_log => ['MISDIRECT001'],
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy unknown-host reject\n"
             . 'MisdirectTrustedProxy 127.0.0.1');
@@ -121,6 +128,10 @@ subtest 'sni-missing needs name-based vhosts on the address' => sub {
     close $fh;
     chmod 0644, "$root/index.html";
     my $s = MisdirectTest->new(name => 'glue-ip',
+        # default.crt does not name ip.test.
+        expect_log => ['MISDIRECT001',
+            qr/^MISDIRECT010: Lint: virtual host ip\.test /,
+            qr/^AH01909: ip\.test:/],
         global => "MisdirectPolicy sni-missing reject\n"
             . "Listen 127.0.0.2:\@TLS_PORT\@",
         extra_vhosts => <<~"EOF");
@@ -160,6 +171,7 @@ subtest 'a bare SSLProtocol version replaces the line\'s earlier ones' => sub {
     my $shared = "SSLCertificateFile $pki/shared.crt\n"
         . "SSLCertificateKeyFile $pki/shared.key";
     my $s = MisdirectTest->new(name => 'glue-protocol',
+        expect_log => [qw(MISDIRECT002 MISDIRECT011)],
         global => 'MisdirectPolicy sni-host-mismatch report',
         tls_vhosts => [
             { name => 'default.test', conf => "SSLCertificateFile "
@@ -180,6 +192,7 @@ subtest 'a reject closes HTTP/1.x also when ErrorDocument redirects' => sub {
     # An ErrorDocument elsewhere turns the module's 421 into a 302, which
     # the error filter does not see as a 421: the reject itself closes.
     my $s = MisdirectTest->new(name => 'glue-errordoc-remote',
+        expect_log => ['MISDIRECT001'],
         global => 'ErrorDocument 421 https://elsewhere.test/misdirected',
         mpm => MisdirectTest::h2_mpm());    # it speaks HTTP/2 too
     my @r = $s->https(sni => 'a.wild.test', requests => [
@@ -200,6 +213,7 @@ subtest 'a handler\'s 421 after an allowed finding is the handler\'s' => sub {
     # shared1 -> shared2 is legitimate reuse (sni-host-mismatch, allowed);
     # the 421 comes from a RewriteRule of shared2.test.
     my $s = MisdirectTest->new(name => 'glue-handler',
+        expect_log => ['MISDIRECT007'],
         modules => ['rewrite'],
         vhost => { 'tls:shared2.test' => "RewriteEngine On\n"
             . 'RewriteRule ^/gone - [R=421]' });

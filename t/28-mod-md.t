@@ -38,6 +38,10 @@ my $vhosts = join '', map { <<~"EOF" } qw(a b c);
 
 my $s = MisdirectTest->new(name => 'mod-md', modules => ['md'],
     loglevel => 'warn misdirect:debug ssl:info',
+    # openssl req -x509 marks the self-signed certificates CA:TRUE, which
+    # mod_ssl notes at startup; then mod_ssl's 421 and its explanation.
+    expect_log => [qw(AH02032 MISDIRECT006),
+        qr/^AH01906: [abc]\.md\.test:443:0 server certificate is a CA /],
     global => <<~"EOF", extra_vhosts => $vhosts);
         <Directory "$dir">
             Require all granted

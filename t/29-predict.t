@@ -150,6 +150,22 @@ sub text_counts ($text) {
     return \%n;
 }
 
+# What each policy's server logs at warn or above besides the lint on
+# www.alpha.test: mod_ssl's 421s (AH02032) or its 403s after a failed
+# post-handshake authentication (AH10158, under insecure), the module's
+# lines, and the lint on the default vhost and on shared3.test.
+my %POLICY_LOG = (
+    secure => [qw(AH02032 MISDIRECT001 MISDIRECT006 MISDIRECT011
+        MISDIRECT015)],
+    insecure => [qw(AH10158 MISDIRECT001 MISDIRECT002 MISDIRECT006),
+        qr/^SSL Library Error: error:0A000117:/],
+    strict => [qw(AH02032 MISDIRECT006 MISDIRECT011)],
+    authonly => [qw(AH02032 MISDIRECT001 MISDIRECT002 MISDIRECT006
+        MISDIRECT011 MISDIRECT015)],
+);
+my $WWW_ALPHA =
+    qr/^MISDIRECT010: Lint: virtual host alpha\.test \S+ its ServerAlias www\./;
+
 for my $policy (qw(secure insecure strict authonly)) {
     subtest "SSLVHostSNIPolicy $policy: every pair as predicted" => sub {
         my $s = MisdirectTest->new(name => "predict-$policy",
@@ -157,7 +173,8 @@ for my $policy (qw(secure insecure strict authonly)) {
             # suppressed by the flood limit.
             global => "SSLVHostSNIPolicy $policy\nMisdirectLogLimit 0",
             loglevel => 'warn ssl:info misdirect:info',
-            tls_vhosts => \@VHOSTS);
+            tls_vhosts => \@VHOSTS,
+            expect_log => [$WWW_ALPHA, $POLICY_LOG{$policy}->@*]);
         my $l = json_of($s);
         is $l->{address}, '127.0.0.1:' . $s->tls_port, 'its address';
         ok $l->{complete}, 'complete';
@@ -226,7 +243,12 @@ subtest 'above 100 names: a bounded listing that says what it left out' => sub {
     push @v, map { { name => "solo$_.test", conf => certs('beta') } } 1 .. 4;
     my $s = MisdirectTest->new(name => 'predict-large',
         global => 'MisdirectLogLimit 0', loglevel => 'warn ssl:info',
-        tls_vhosts => \@v);
+        tls_vhosts => \@v,
+        # beta.crt names none of solo1-4.test: mod_ssl and the lint say
+        # so; the asked-for pair to solo1.test is mod_ssl's 421.
+        expect_log => [qr/^AH01909: solo\d\.test:/,
+            qr/^MISDIRECT010: Lint: virtual host solo\d\.test /,
+            qw(MISDIRECT011 AH02032 MISDIRECT006)]);
     my $l = json_of($s);
     my $names = 1 + 120 + 4;
     ok !$l->{complete}, 'not complete';

@@ -11,7 +11,9 @@ sub streams_by_authority ($res) {
 }
 
 {
-    my $s = MisdirectTest->new(name => 'h2', mpm => MisdirectTest::h2_mpm());
+    my $s = MisdirectTest->new(name => 'h2',
+        expect_log => [qw(AH02032 MISDIRECT001 MISDIRECT006)],
+        mpm => MisdirectTest::h2_mpm());
     my $mark = $s->mark;
     my $res = $s->h2(sni => 'shared1.test', streams => [
         map { { authority => $_, path => '/' } }
@@ -90,6 +92,7 @@ sub streams_by_authority ($res) {
 {
     # Reject reuse too, and judge h2c streams on the plain port.
     my $s = MisdirectTest->new(name => 'h2-strict',
+        expect_log => ['MISDIRECT001'],
         mpm => MisdirectTest::h2_mpm(),
         global => "MisdirectPolicy sni-host-mismatch reject\n"
             . "MisdirectPolicy unknown-host reject");

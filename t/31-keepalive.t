@@ -7,7 +7,8 @@ use lib 't/lib';
 use MisdirectTest;
 
 {
-    my $s = MisdirectTest->new(name => 'keepalive');
+    my $s = MisdirectTest->new(name => 'keepalive',
+        expect_log => [qw(AH02032 MISDIRECT001 MISDIRECT006)]);
     # x.b.wild.test: b.wild.test has a.wild.test's certificate files, so
     # mod_ssl serves it, but *.wild.test does not cover it: the module's
     # own 421 (cert-mismatch).
@@ -67,6 +68,7 @@ use MisdirectTest;
     # SSLVHostSNIPolicy insecure: mod_ssl serves other certificates' vhosts
     # (cert-mismatch then defaults to report; said here explicitly).
     my $s = MisdirectTest->new(name => 'keepalive-report',
+        expect_log => ['MISDIRECT002'],
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy cert-mismatch report");
     my $mark = $s->mark;

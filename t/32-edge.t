@@ -15,8 +15,10 @@ use lib 't/lib';
 use MisdirectTest;
 use MisdirectCase;
 
-my $s = MisdirectTest->new(name => 'edge');
+my $s = MisdirectTest->new(name => 'edge',
+    expect_log => [qw(AH02031 AH02032 MISDIRECT006)]);
 my $j = MisdirectTest->new(name => 'edge-judged',
+    expect_log => [qw(AH02031 MISDIRECT001 MISDIRECT006)],
     global => "SSLVHostSNIPolicy insecure\n"
         . 'MisdirectPolicy cert-mismatch reject');
 my $mark;

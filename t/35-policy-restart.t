@@ -60,11 +60,13 @@ subtest 'httpd alone keeps a removed SSLVHostSNIPolicy until a stop' => sub {
     is cross($s)->{status}, 200, 'and after a full restart';
     set_policy($s, 'secure');
     $s->graceful;
+    $s->expect_log('AH02032');    # mod_ssl's 421 from now on
     is cross($s)->{status}, 421, 'secure set, graceful: refused at once';
     $s->stop;
 };
 
-my $s = MisdirectTest->new(name => 'policy-restart', global => global('insecure'));
+my $s = MisdirectTest->new(name => 'policy-restart',
+    global => global('insecure'), expect_log => ['MISDIRECT002']);
 is scalar(kept_warnings($s->error_log_since)), 0,
     'no MISDIRECT042 at a start';
 
@@ -76,6 +78,7 @@ expect_case('insecure: reported and served', cross($s),
 for my $how (qw(graceful restart)) {
     set_policy($s, undef);
     my $mark = $s->mark;
+    $s->expect_log('MISDIRECT042');    # at this restart, not at the start
     $s->$how;
     my $log = $s->error_log_since($mark);
     my @kept = kept_warnings($log);
@@ -113,6 +116,7 @@ for my $how (qw(graceful restart)) {
 set_policy($s, 'secure');
 my $mark = $s->mark;
 $s->graceful;
+$s->expect_log(qw(AH02032 MISDIRECT006));    # mod_ssl's 421s from now on
 is scalar(kept_warnings($s->error_log_since($mark))), 0,
     'secure set: no MISDIRECT042';
 my $r = cross($s);

@@ -13,7 +13,9 @@ use lib 't/lib';
 use MisdirectTest;
 use MisdirectCase;
 
-my $s = MisdirectTest->new(name => 'causes', mpm => MisdirectTest::h2_mpm(),
+my $s = MisdirectTest->new(name => 'causes',
+    expect_log => [qw(AH02032 MISDIRECT001 MISDIRECT002 MISDIRECT006)],
+    mpm => MisdirectTest::h2_mpm(),
     loglevel => 'warn misdirect:debug ssl:info',
     global => join "\n", 'MisdirectLogLimit 0',
         'CustomLog logs/cause_log "%{MISDIRECT_CAUSE}e %{MISDIRECT_ACTION}e '

@@ -56,8 +56,10 @@ sub totals ($s) {
 
 subtest 'ReportOnly shows exactly what On refuses' => sub {
     my $ro = MisdirectTest->new(name => 'op-reportonly',
+        expect_log => [qw(MISDIRECT002 MISDIRECT008)],
         global => "Misdirect ReportOnly\n$POLICY\n$STATUS\n$LOG");
     my $on = MisdirectTest->new(name => 'op-on',
+        expect_log => [qw(MISDIRECT001 MISDIRECT002)],
         global => "$POLICY\n$STATUS\n$LOG");
     my $a = run_all($ro);
     my $b = run_all($on);
@@ -84,7 +86,9 @@ subtest 'ReportOnly shows exactly what On refuses' => sub {
 };
 
 subtest 'variables on the refusals of mod_ssl and handlers' => sub {
-    my $s = MisdirectTest->new(name => 'op-vars', modules => ['alias'],
+    my $s = MisdirectTest->new(name => 'op-vars',
+        expect_log => [qw(AH02032 MISDIRECT001 MISDIRECT006 MISDIRECT007)],
+        modules => ['alias'],
         global => <<~'EOF',
             LogFormat "%{MISDIRECT_BY}e %{MISDIRECT_CAUSE}e %{MISDIRECT_ACTION}e %{MISDIRECT_REASON}e %<U%<q" misdirect_vars
             GlobalLog logs/misdirect.log misdirect_vars "env=MISDIRECT_REASON"
@@ -136,6 +140,7 @@ subtest 'variables on the refusals of mod_ssl and handlers' => sub {
 
 subtest 'under SSLVHostSNIPolicy insecure nothing is compared' => sub {
     my $s = MisdirectTest->new(name => 'op-insecure',
+        expect_log => ['MISDIRECT001'],
         global => "SSLVHostSNIPolicy insecure\nMisdirectPolicy cert-mismatch "
             . 'reject');
     my $mark = $s->mark;

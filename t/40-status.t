@@ -366,6 +366,10 @@ my $weird_conf = $WEIRD =~ s/(["\\])/\\$1/gr;
 sub server ($mpm, $retire = 1) {
     return MisdirectTest->new(
         name => basename($0, '.t') . "-$mpm", mpm => $mpm,
+        # The mix: the module's 421s and reports, mod_ssl's 421s and the
+        # handler's, each explained.
+        expect_log => [qw(MISDIRECT001 MISDIRECT002 AH02032 MISDIRECT006
+            MISDIRECT007)],
         global => "LoadModule status_module $MODDIR/mod_status.so\n"
             . "CustomLog logs/pid_log \"%P %U\"\n"
             # A handler's 421, neither the module's nor mod_ssl's.

@@ -88,6 +88,10 @@ my $s = MisdirectTest->new(
         . vh('dup.test', "    ServerAlias one.dup.test\n")
         . vh('dup.test', "    ServerAlias two.dup.test\n")
         . join('', map { vh("v$_.test") } 1 .. $BULK),
+    # Every kind of answer (mod_ssl's 400 is AH02031), and the lint on
+    # the dup.test twins.
+    expect_log => [qw(MISDIRECT001 MISDIRECT002 MISDIRECT006 MISDIRECT007
+        AH02031 AH02032), qr/^MISDIRECT012: Lint: on \S+ the name dup\.test /],
 );
 my ($TLS, $PLAIN) = ($s->tls_port, $s->plain_port);
 

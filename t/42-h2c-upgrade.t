@@ -28,6 +28,9 @@ sub server ($name, $mpm) {
         global => 'MisdirectPolicy unknown-host reject',
         vhost => {
             'plain:alpha.test' => 'MisdirectPolicy port-mismatch report' },
+        # The streams' unknown host, refused, and alpha.test's port,
+        # reported.
+        expect_log => [qw(MISDIRECT001 MISDIRECT002)],
         # The counters' page, on a vhost that counts nothing itself.
         extra_vhosts => <<~'EOF');
             <VirtualHost 127.0.0.1:@PLAIN_PORT@>

@@ -7,7 +7,9 @@ use MisdirectTest;
 use MisdirectCase;
 
 {
-    my $s = MisdirectTest->new(name => 'no-ssl', ssl => 0, h2 => 0,
+    my $s = MisdirectTest->new(name => 'no-ssl',
+        expect_log => [qw(MISDIRECT001 MISDIRECT002)],
+        ssl => 0, h2 => 0,
         global => 'MisdirectPolicy unknown-host report');
     like $s->error_log_since, qr/resuming normal operations/,
         'httpd without mod_ssl starts with the module';
@@ -29,7 +31,9 @@ use MisdirectCase;
 }
 
 {
-    my $s = MisdirectTest->new(name => 'no-h2', h2 => 0);
+    my $s = MisdirectTest->new(name => 'no-h2',
+        expect_log => [qw(AH02032 MISDIRECT001 MISDIRECT006)],
+        h2 => 0);
     unlike $s->error_log_since, qr/\[http2:/, 'mod_http2 is not loaded';
     # b.wild.test has a.wild.test's certificate files (mod_ssl serves it),
     # and *.wild.test does not cover x.b.wild.test.

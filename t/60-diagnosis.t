@@ -9,7 +9,8 @@ use lib 't/lib';
 use MisdirectTest;
 use MisdirectCase;
 
-my $s = MisdirectTest->new(name => 'diagnosis');
+my $s = MisdirectTest->new(name => 'diagnosis',
+    expect_log => [qw(AH02032 MISDIRECT001 MISDIRECT006)]);
 my $conf = $s->conf_file;
 my $tls = $s->tls_port;
 my $where = sub ($name) {
@@ -132,6 +133,7 @@ subtest 'the reverse proxy without SNI' => sub {
     # Where mod_ssl is relaxed on purpose, the module judges it itself
     # (cert-mismatch then defaults to report: rejected explicitly here).
     my $j = MisdirectTest->new(name => 'diagnosis-judged',
+        expect_log => ['MISDIRECT001'],
         global => "SSLVHostSNIPolicy insecure\n"
             . 'MisdirectPolicy cert-mismatch reject');
     $mark = $j->mark;
@@ -151,6 +153,10 @@ subtest 'the reverse proxy without SNI' => sub {
     # vhost wants a client certificate.  Without SNI that is not
     # SSLStrictSNIVHostCheck's 403, which is not set here.
     my $i = MisdirectTest->new(name => 'diagnosis-insecure',
+        # The 403: mod_ssl asked for a client certificate after the TLS 1.3
+        # handshake, which the client had not offered.
+        expect_log => ['AH10158', 'MISDIRECT002', 'MISDIRECT006',
+            qr/^SSL Library Error: error:0A000117:/],
         global => 'SSLVHostSNIPolicy insecure');
     $mark = $i->mark;
     ($r) = $i->https(sni => undef, requests => [{ host => 'shared3.test' }]);
@@ -165,6 +171,7 @@ subtest 'the reverse proxy without SNI' => sub {
     # the longest opening there is, within its 180 characters (the
     # harness checks every line when the server stops).
     my $ro = MisdirectTest->new(name => 'diagnosis-reportonly-reuse',
+        expect_log => ['MISDIRECT008'],
         global => "Misdirect ReportOnly\nMisdirectPolicy sni-host-mismatch reject");
     $mark = $ro->mark;
     ($r) = $ro->https(sni => 'shared1.test', requests => [{ host => 'shared2.test' }]);
@@ -177,6 +184,7 @@ subtest 'the reverse proxy without SNI' => sub {
 
 subtest 'HTTP/2 reuse refused by mod_ssl: which setting differs' => sub {
     my $s = MisdirectTest->new(name => 'diagnosis-h2',
+        expect_log => [qw(AH02032 MISDIRECT006)],
         mpm => MisdirectTest::h2_mpm());
     my $conf = $s->conf_file;
     my $mark = $s->mark;
@@ -207,6 +215,7 @@ subtest 'HTTP/2 reuse refused by mod_ssl: which setting differs' => sub {
 
 subtest 'mod_ssl\'s 400 and 403 are explained and counted too' => sub {
     my $strict = MisdirectTest->new(name => 'diagnosis-strict',
+        expect_log => [qw(AH02031 MISDIRECT006)],
         global => "SSLStrictSNIVHostCheck On\n"
             . "<Location /misdirect-status>\n"
             . "    SetHandler misdirect-status\n</Location>");
@@ -245,6 +254,7 @@ subtest 'mod_ssl\'s 400 and 403 are explained and counted too' => sub {
 subtest 'a 421 of a handler or a backend is explained, never blamed on '
     . 'mod_ssl' => sub {
     my $h = MisdirectTest->new(name => 'diagnosis-handler',
+        expect_log => [qw(MISDIRECT002 MISDIRECT007)],
         modules => [qw(rewrite proxy proxy_http)],
         global => "Redirect 421 /gone421\n"
             . "<Location /misdirect-status>\n"
@@ -298,6 +308,7 @@ subtest 'a 421 of a handler or a backend is explained, never blamed on '
 
 subtest 'a report is a warning with its own number' => sub {
     my $r = MisdirectTest->new(name => 'diagnosis-report',
+        expect_log => ['MISDIRECT002'],
         global => 'MisdirectPolicy unknown-host report');
     my $mark = $r->mark;
     $r->http(requests => [{ host => 'nosuch.test' }]);
@@ -312,6 +323,7 @@ subtest 'a report is a warning with its own number' => sub {
 
 subtest 'the hint for connection reuse' => sub {
     my $t = MisdirectTest->new(name => 'diagnosis-reuse',
+        expect_log => ['MISDIRECT002'],
         global => "MisdirectPolicy sni-host-mismatch report");
     my $mark = $t->mark;
     $t->https(sni => 'shared1.test', requests => [{ host => 'shared2.test' }]);
@@ -327,6 +339,7 @@ subtest 'the hint for connection reuse' => sub {
     # b.wild.test has other protocols than a.wild.test (same certificate);
     # SSLVHostSNIPolicy insecure accepts the two together on purpose.
     $t = MisdirectTest->new(name => 'diagnosis-reuse-insecure',
+        expect_log => ['MISDIRECT002'],
         global => "SSLVHostSNIPolicy insecure\n"
             . "MisdirectPolicy sni-host-mismatch report",
         vhost => { 'tls:b.wild.test' => 'SSLProtocol -all +TLSv1.2 +TLSv1.3' });
@@ -373,6 +386,10 @@ subtest 'tls_differs: each value with the line that set it' => sub {
     # A setting a vhost does not make is the global one, "inherited"; one
     # it makes is its own line; the protocol is shown as versions too.
     my $d = MisdirectTest->new(name => 'diagnosis-where',
+        # The settings this server changes keep default.test and shared2.test
+        # apart from their siblings: the lint says so.
+        expect_log => ['AH02032', 'MISDIRECT006', 'MISDIRECT011',
+            qr/^MISDIRECT015: Lint: .* shared1\.test \S+ and shared2\.test /],
         global => "SSLVerifyDepth 3\nSSLProtocol all -TLSv1 -TLSv1.1",
         vhost => { 'tls:shared2.test' =>
             "SSLVerifyDepth 5\nSSLProtocol TLSv1.2" });

@@ -50,7 +50,10 @@ sub check_lint ($label, $text, $conf) {
 }
 
 {
-    my $s = MisdirectTest->new(name => 'lint', extra_vhosts => $dup);
+    my $s = MisdirectTest->new(name => 'lint',
+        # The duplicate beta.test is the point: its lint line.
+        expect_log => [qr/^MISDIRECT012: Lint: on \S+ the name beta\.test /],
+        extra_vhosts => $dup);
     check_lint('startup', $s->error_log_since, $s->conf_file);
     like join("\n", lint_lines($s->error_log_since)), qr/\[misdirect:warn\]/,
         'lint lines are misdirect warnings';

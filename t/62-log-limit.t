@@ -67,6 +67,7 @@ sub wait_account ($s, $mark, $logno, $total, $timeout) {
 
 {
     my $s = MisdirectTest->new(name => 'log-limit',
+        expect_log => [qw(AH02032 MISDIRECT001 MISDIRECT006 MISDIRECT009)],
         global => "MisdirectLogLimit 3\n$ONE_CHILD");
 
     # A burst of one pair, as one browser page load brings.
@@ -126,6 +127,7 @@ sub wait_account ($s, $mark, $logno, $total, $timeout) {
     # debug lines (allowed findings) are neither limited nor folded, and do
     # not use up the rejections' budget.
     my $s = MisdirectTest->new(name => 'log-limit-debug',
+        expect_log => ['MISDIRECT001'],
         global => "MisdirectLogLimit 3\n$ONE_CHILD");
     my $mark = $s->mark;
     for (1 .. 6) {
@@ -146,6 +148,7 @@ sub wait_account ($s, $mark, $logno, $total, $timeout) {
     # The first stream of each connection is served, so that every
     # refused one is a later request with one cause.
     my $s = MisdirectTest->new(name => 'log-limit-table',
+        expect_log => [qw(MISDIRECT001 MISDIRECT009)],
         mpm => MisdirectTest::h2_mpm(),
         global => "MisdirectLogLimit 1000\n$ONE_CHILD");
     my $mark = $s->mark;
@@ -180,7 +183,9 @@ sub wait_account ($s, $mark, $logno, $total, $timeout) {
     # prefork has no thread to write what is due: each line does, a
     # repeat too.  A steady repeat of one pair, and nothing else, still
     # closes its window of 4 s with a summary.
-    my $s = MisdirectTest->new(name => 'log-limit-prefork', mpm => 'prefork',
+    my $s = MisdirectTest->new(name => 'log-limit-prefork',
+        expect_log => [qw(MISDIRECT001 MISDIRECT009)],
+        mpm => 'prefork',
         global => "MisdirectLogLimit 3\nServerLimit 1\nStartServers 1\n"
             . "MinSpareServers 1\nMaxSpareServers 1\nMaxRequestWorkers 1");
     my $mark = $s->mark;
@@ -201,6 +206,7 @@ sub wait_account ($s, $mark, $logno, $total, $timeout) {
 
 {
     my $s = MisdirectTest->new(name => 'log-limit-off',
+        expect_log => ['MISDIRECT001'],
         global => "MisdirectLogLimit 0\n$ONE_CHILD");
     my $mark = $s->mark;
     flood($s, 15);

@@ -13,9 +13,11 @@ use MisdirectCase;
 # mod_ssl refuses them itself, and the module's explanation carries the
 # same SNI.
 my $j = MisdirectTest->new(name => 'escape',
+    expect_log => ['MISDIRECT001'],
     global => "SSLVHostSNIPolicy insecure\n"
         . 'MisdirectPolicy cert-mismatch reject');
-my $s = MisdirectTest->new(name => 'escape-secure');
+my $s = MisdirectTest->new(name => 'escape-secure',
+    expect_log => [qw(AH02032 MISDIRECT006)]);
 my $request = "GET / HTTP/1.1\r\nHost: alpha.test\r\nConnection: close\r\n\r\n";
 
 # Client bytes that could end a field, start a line or drive a terminal

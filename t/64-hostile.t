@@ -8,7 +8,9 @@ use lib 't/lib';
 use MisdirectTest;
 use MisdirectCase;
 
-my $s = MisdirectTest->new(name => 'hostile', mpm => MisdirectTest::h2_mpm());
+my $s = MisdirectTest->new(name => 'hostile',
+    expect_log => [qw(AH02032 MISDIRECT001 MISDIRECT006)],
+    mpm => MisdirectTest::h2_mpm());
 
 # The status, and the error_log lines it produced ($wait: until a line
 # matching it is there, as mod_ssl's refusals are explained after the

@@ -79,6 +79,7 @@ subtest 'the careful start and its misdirect log, on Debian-style vhosts' => sub
         shared1.test shared2.test shared3.test a.wild.test b.wild.test)),
       (map { [plain => $_] } qw(default.test alpha.test beta.test));
     my $s = MisdirectTest->new(name => 'readme-log', vhost => \%own,
+        expect_log => ['MISDIRECT008'],
         # Debian's envvars defines it; the recipe is written with it.
         global => "Define APACHE_LOG_DIR logs\n$recipe");
     my $mark = $s->mark;
@@ -145,6 +146,7 @@ subtest 'the proxy recipe: the proxy is served, anyone else gets 421' => sub {
     # default.test is the address's first, the handshake's without SNI.
     my $pki = MisdirectTest::pki();
     my $s = MisdirectTest->new(name => 'readme-proxy', global => $recipe,
+        expect_log => ['MISDIRECT001'],
         tls_vhosts => [ map { { name => "$_.test",
             conf => "SSLCertificateFile $pki/$_.crt\n"
                 . "SSLCertificateKeyFile $pki/$_.key" } }

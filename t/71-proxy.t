@@ -90,7 +90,8 @@ subtest 'SSLVHostSNIPolicy is server config only' => sub {
 
 subtest 'secure (the default): MisdirectTrustedProxy alone is not enough' => sub {
     my $s = MisdirectTest->new(name => 'proxy-secure',
-        tls_vhosts => two_sites(), global => 'MisdirectTrustedProxy 127.0.0.1');
+        tls_vhosts => two_sites(), global => 'MisdirectTrustedProxy 127.0.0.1',
+        expect_log => [qw(AH02032 MISDIRECT006 MISDIRECT011)]);
     my ($r, $log) = no_sni($s);
     is $r->{status}, 421, 'the trusted proxy, no SNI, another certificate: 421';
     like $log, qr/\[ssl:error\] .*AH02032: Hostname default\.test \(default host as no SNI was provided\) and hostname alpha\.test/,
@@ -103,7 +104,8 @@ subtest 'authonly: the proxy is served; without cert-mismatch reject, '
     . 'everyone is' => sub {
     my $s = MisdirectTest->new(name => 'proxy-authonly',
         tls_vhosts => two_sites(), global => "SSLVHostSNIPolicy authonly\n"
-            . 'MisdirectTrustedProxy 127.0.0.1');
+            . 'MisdirectTrustedProxy 127.0.0.1',
+        expect_log => ['MISDIRECT002']);
     like $s->error_log_since, qr/\[misdirect:notice\] .*MISDIRECT014: SSLVHostSNIPolicy authonly: /,
         'startup: MISDIRECT014 says cert-mismatch now defaults to report';
     my ($r, $log, $lines) = no_sni($s);
@@ -125,7 +127,8 @@ subtest 'authonly: client-certificate settings are still compared' => sub {
         tls_vhosts => two_sites("SSLVerifyClient require\n"
             . "SSLCACertificateFile $pki/ca.crt"),
         global => "SSLVHostSNIPolicy authonly\nMisdirectTrustedProxy 127.0.0.1\n"
-            . 'MisdirectPolicy cert-mismatch reject');
+            . 'MisdirectPolicy cert-mismatch reject',
+        expect_log => [qw(AH02032 MISDIRECT006 MISDIRECT011)]);
     my ($r, $log) = no_sni($s);
     is $r->{status}, 421, 'the trusted proxy, no SNI, a vhost that asks '
         . 'for client certificates: 421';
@@ -139,12 +142,17 @@ subtest 'authonly: protocols are not compared' => sub {
     my @vhosts = ({ name => 'shared1.test', conf => $cert },
         { name => 'shared2.test', conf => "$cert\nSSLProtocol -all +TLSv1.3" });
     my $req = "GET / HTTP/1.1\r\nHost: shared2.test\r\nConnection: close\r\n\r\n";
-    for my $case (['secure', '', 421], ['authonly', '', 200],
-                  ['authonly', 'MisdirectPolicy sni-host-mismatch reject', 421]) {
-        my ($policy, $more, $want) = @$case;
+    for my $case (
+        ['secure', '', 421,
+         [qw(AH02032 MISDIRECT006 MISDIRECT011 MISDIRECT015)]],
+        ['authonly', '', 200, []],
+        ['authonly', 'MisdirectPolicy sni-host-mismatch reject', 421,
+         ['MISDIRECT001']]) {
+        my ($policy, $more, $want, $expect) = @$case;
         my $s = MisdirectTest->new(name => "proxy-protocol-$policy",
             tls_vhosts => \@vhosts,
-            global => "SSLVHostSNIPolicy $policy\n$more");
+            global => "SSLVHostSNIPolicy $policy\n$more",
+            expect_log => $expect);
         my ($direct) = raw_tls($s, sni => 'shared2.test', request => $req,
             extra => ['-tls1_2']);
         is $direct, 0, "$policy: shared2.test refuses a TLS 1.2 handshake";
@@ -193,7 +201,8 @@ subtest 'insecure: a client certificate crosses to a vhost of another CA' => sub
     $s->stop;
 
     $s = MisdirectTest->new(name => 'proxy-authonly-cve',
-        tls_vhosts => \@vhosts, global => 'SSLVHostSNIPolicy authonly');
+        tls_vhosts => \@vhosts, global => 'SSLVHostSNIPolicy authonly',
+        expect_log => [qw(AH02032 MISDIRECT006 MISDIRECT011 MISDIRECT015)]);
     ($r) = $s->https(%cross);
     is $r->{status}, 421, 'authonly: the same request gets 421 from mod_ssl';
     quiet_log($s, qr/AH02032: /, qr/MISDIRECT006: /, qr/MISDIRECT01[15]: /);
@@ -201,7 +210,8 @@ subtest 'insecure: a client certificate crosses to a vhost of another CA' => sub
 
     my $recipe = proxy_block(qr/^SSLVHostSNIPolicy insecure$/m) or return;
     $s = MisdirectTest->new(name => 'proxy-insecure-recipe',
-        tls_vhosts => \@vhosts, global => $recipe);
+        tls_vhosts => \@vhosts, global => $recipe,
+        expect_log => ['MISDIRECT001']);
     my $mark = $s->mark;
     ($r) = $s->https(%cross, from => '127.0.0.2');
     is $r->{status}, 421, 'the insecure recipe of docs/proxy.md: another '

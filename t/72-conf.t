@@ -72,6 +72,7 @@ subtest 'the status example, uncommented' => sub {
     like $r->{body}, qr/^apache_misdirect_checked_requests_total /m,
         '... the Prometheus counters';
 
+    $s->expect_log('AH01630');    # authz_core refuses the next one
     $r = get($s, port => $free, path => '/misdirect-status', from => '127.0.0.2');
     is $r->{status}, 403, 'another address (127.0.0.2): 403';
 

@@ -75,7 +75,52 @@ my $ACCESS_FORMAT = '%v %>s %{MISDIRECT_REASON}e %{MISDIRECT_ACTION}e'
 
 my %NEW_OPTS = map { $_ => 1 }
     qw(name mpm misdirect ssl h2 global vhost extra_vhosts loglevel modules
-       tls_vhosts);
+       tls_vhosts expect_log log_sweep);
+
+# A line at warn or above: [module:level] right after the timestamp.
+my $WARN_PLUS = qr/^\[[^\]]*\] \[[\w.-]*:(?:warn|error|crit|alert|emerg)\] /;
+
+# What MisdirectTest->expect_log declared for every server of the file.
+my @FILE_EXPECTED;
+
+# Lines at warn or above that the harness itself causes, on each server
+# that has what an entry's 'when' names: no test declares them. Each
+# pattern names the vhost or the module that the harness set up, so that
+# the same message about anything a test added stays unexpected. In the
+# text, {at} stands for a vhost's "file:line" and {n} for a number.
+my @HARNESS_EXPECTED = (
+    # The standard alpha certificate leaves out the alias www.alpha.test
+    # on purpose: the cert-mismatch case that most tests send.
+    { when => 'standard_tls', re => _text_re('MISDIRECT010: Lint: virtual '
+        . 'host alpha.test ({at}): its ServerAlias www.alpha.test is not '
+        . 'covered by its own certificate {at}/alpha.crt: ') },
+    # *.b.wild.test is one label deeper than the certificate's
+    # *.wild.test: a wildcard alias that a wildcard certificate misses.
+    { when => 'standard_tls', re => _text_re('MISDIRECT010: Lint: virtual '
+        . 'host b.wild.test ({at}): its ServerAlias *.b.wild.test is not '
+        . 'covered by its own certificate {at}/wild.crt: ') },
+    # Each standard vhost but the shared ones has a certificate of its
+    # own, and shared3.test requires a client certificate: under the
+    # default SSLVHostSNIPolicy secure mod_ssl refuses every sibling of
+    # default.test to a client without SNI (the tests' mod_ssl 421s).
+    { when => 'standard_tls', re => _text_re('MISDIRECT011: Lint: on '
+        . '127.0.0.1:{n} the default virtual host default.test ({at}) has '
+        . 'TLS settings (SSLCertificateFile, SSLCertificateKeyFile, '
+        . 'SSLVerifyClient, SSLCACertificateFile) that SSLVHostSNIPolicy '
+        . 'secure does not accept for {n} of its {n} siblings (alpha.test, '
+        . 'beta.test, shared1.test, ') },
+    # shared3.test shares its certificate with shared1.test but not its
+    # settings (it requires a client certificate): the case of vhosts on
+    # one certificate that mod_ssl keeps apart.
+    { when => 'standard_tls', re => _text_re('MISDIRECT015: Lint: on '
+        . '127.0.0.1:{n} the virtual hosts shared1.test ({at}) and '
+        . 'shared3.test ({at}) share their certificate files but not their '
+        . 'TLS settings (SSLVerifyClient, SSLCACertificateFile): ') },
+    # mod_http2 is loaded unless h2 => 0; under prefork it says that it
+    # turns itself off (see h2_mpm).
+    { when => 'h2_prefork', re => _text_re('AH10034: The mpm module '
+        . '(prefork.c) is not supported by mod_http2.') },
+);
 
 my %LIVE;    # refaddr => weakened server, stopped by END
 my %ROOTS;   # server roots handed out by this process
@@ -206,8 +251,14 @@ sub _prepare ($class, %opt) {
         extra_vhosts => $opt{extra_vhosts} // '',
         modules   => $opt{modules} // [],
         tls_vhosts => $opt{tls_vhosts},
+        expect    => [],
+        log_sweep => $opt{log_sweep} // 1,
         owner     => $$,
     }, $class;
+    $self->{h2_prefork} = $self->{h2} && $self->{mpm} eq 'prefork';
+    croak 'MisdirectTest: expect_log => [MESSAGE_NUMBER | qr/.../, ...]'
+        if defined $opt{expect_log} && ref $opt{expect_log} ne 'ARRAY';
+    $self->{expect} = [ _expected_at(0, ($opt{expect_log} // [])->@*) ];
     croak "MisdirectTest: bad name '$self->{name}'"
         unless $self->{name} =~ /^[\w.-]+$/;
     croak "MisdirectTest: mpm must be event, worker or prefork"
@@ -339,6 +390,7 @@ sub _write_config ($self) {
         if $self->{misdirect} && $self->{global} !~ /MisdirectLogLimit/;
     push @c, $self->{global};
     my $pki = $self->{pki};
+    $self->{standard_tls} = $self->{ssl} && !$self->{tls_vhosts};
     for my $v ($self->_tls_vhosts) {
         push @c, $self->_vhost('tls', $self->{tls_port}, $v, 'SSLEngine on',
             defined $v->{conf} ? $v->{conf} : (
@@ -448,33 +500,112 @@ sub stop ($self) {
 our $OPENING_MAX = 180;
 
 # Every error_log is read when its server stops, as httpd's own test
-# framework does after each test: a child that died of a signal fails
-# the test that ran the server (whatever the test asserted, the server
-# did not hold up), and so does a diagnosis line whose opening does not
-# say, in its first $OPENING_MAX characters, what happened and what to
-# change.
+# framework does after each test (check_error_log): a child that died of
+# a signal fails the test that ran the server (whatever the test
+# asserted, the server did not hold up), and so does any line at warn or
+# above that neither the harness (@HARNESS_EXPECTED) nor the test
+# (expect_log) expected, and a diagnosis line whose opening does not say,
+# in its first $OPENING_MAX characters, what happened and what to change.
+# log_sweep => 0 leaves out the first two, for check/ scripts that load a
+# server into such lines by design and count them themselves.
 sub _check_log ($self) {
     return unless Test::More->can('ok');
-    my @lines = split /\n/, _read_from("$self->{root}/logs/error_log", 0);
-    my @crash = grep { /exit signal|\bAH00052\b|child pid \d+ exit signal/ }
-        @lines;
+    my $log = _read_from("$self->{root}/logs/error_log", 0);
+    my (@crash, @long, @unexpected);
+    my $at = 0;    # offset of each line, for expect_log after a mark
+    for my $line (split /\n/, $log) {
+        my $offset = $at;
+        $at += length($line) + 1;
+        if ($line =~ /exit signal|\bAH00052\b|child pid \d+ exit/) {
+            push @crash, $line if $self->{log_sweep};
+            next;
+        }
+        my ($msg) = $line =~ /\] (MISDIRECT00[1235678]: .*)/;
+        my $end = defined $msg ? index($msg, '. ') : 0;
+        push @long, $line if defined $msg && ($end < 0 || $end > $OPENING_MAX
+            || substr($msg, 0, $end) !~ /^MISDIRECT\d+: .*?: .*; /);
+        push @unexpected, $line if $self->{log_sweep}
+            && $line =~ $WARN_PLUS && !$self->_expected($line, $offset);
+    }
     if (@crash) {
         Test::More::ok(0, "httpd $self->{name}: no child crashed");
         Test::More::diag($_) for @crash;
     }
-    my @long = grep {
-        my ($msg) = /\] (MISDIRECT00[1235678]: .*)/;
-        my $end = defined $msg ? index($msg, '. ') : 0;
-        defined $msg && ($end < 0 || $end > $OPENING_MAX
-                         || substr($msg, 0, $end) !~ /^MISDIRECT\d+: .*?: .*; /);
-    } @lines;
     if (@long) {
         Test::More::ok(0, "httpd $self->{name}: every diagnosis line says "
             . "what happened and what to change in its first $OPENING_MAX "
             . 'characters');
-        Test::More::diag(substr($_, 0, 400)) for @long[0 .. ($#long < 4 ? $#long : 4)];
+        Test::More::diag(substr($_, 0, 400)) for _first(5, @long);
+    }
+    if (@unexpected) {
+        Test::More::ok(0, "httpd $self->{name}: no unexpected warn+ line in "
+            . 'error_log');
+        Test::More::diag(scalar(@unexpected) . " unexpected line(s) in "
+            . "$self->{root}/logs/error_log (declare the expected ones with "
+            . 'expect_log), the first:');
+        Test::More::diag(substr($_, 0, 400)) for _first(5, @unexpected);
     }
 }
+
+# The message of an error_log line: what follows the timestamp, the
+# module:level, the pid and the client (or remote) fields.
+sub _message ($line) {
+    return $line =~ s/^\[[^\]]*\] \[[^\]]*\] (?:\[pid [^\]]*\] )?//r
+        =~ s/^\[(?:client|remote) [^\]]*\] //r;
+}
+
+sub _expected ($self, $line, $offset) {
+    my $msg = _message($line);
+    for my $e (@HARNESS_EXPECTED) {
+        return 1 if $self->{ $e->{when} } && $msg =~ $e->{re};
+    }
+    for my $e (@FILE_EXPECTED, $self->{expect}->@*) {
+        return 1 if $offset >= $e->{from} && $msg =~ $e->{re};
+    }
+    return 0;
+}
+
+# Lines at warn or above that a test expects, each a message number
+# ('MISDIRECT001', 'AH02032': a message that opens with it) or a pattern
+# matched against the message.
+#
+# MisdirectTest->new(expect_log => [...]): anywhere in the server's
+# error_log. $s->expect_log(...): from the end of the error_log as it is
+# now on (after the requests that follow). MisdirectTest->expect_log(...):
+# anywhere in the error_log of every server this test file starts,
+# including those that a library such as MisdirectPredict starts for it.
+sub expect_log ($self, @what) {
+    croak 'MisdirectTest: expect_log(MESSAGE_NUMBER | qr/.../, ...)'
+        unless @what;
+    if (!ref $self) {
+        push @FILE_EXPECTED, _expected_at(0, @what);
+        return;
+    }
+    push $self->{expect}->@*, _expected_at($self->mark->{error}, @what);
+    return $self;
+}
+
+sub _expected_at ($from, @what) {
+    return map {
+        my $re = ref($_) eq 'Regexp' ? $_
+            : defined($_) && /^(?:MISDIRECT|AH)\d+$/ ? qr/^\Q$_\E: /
+            : croak "MisdirectTest: expect_log wants a message number "
+                . "('MISDIRECT001', 'AH02032') or a qr/.../, not '"
+                . ($_ // 'undef') . "'";
+        +{ from => $from, re => $re };
+    } @what;
+}
+
+# The text as a pattern for the start of a message; {at} stands for a
+# vhost's "file:line" (or a directory), {n} for a number.
+sub _text_re ($text) {
+    my %hole = ('{at}' => '[^()]*?', '{n}' => '\d+');
+    my $re = join '', map { $hole{$_} // quotemeta }
+        split /(\{at\}|\{n\})/, $text;
+    return qr/^$re/;
+}
+
+sub _first ($n, @list) { @list[0 .. ($#list < $n - 1 ? $#list : $n - 1)] }
 
 sub DESTROY ($self) {
     local ($?, $!, $@);
@@ -1030,7 +1161,8 @@ more modules to load from the Debian module directory, after the
 standard ones), C<tls_vhosts> (C<[{ name =E<gt> NAME, alias =E<gt> NAME,
 conf =E<gt> text }, ...]>: these TLS vhosts, the first the address's
 default, instead of the standard ones; C<conf> follows C<SSLEngine on> in
-place of the certificate lines). C<$ENV{MISDIRECT_MPM}> sets the default
+place of the certificate lines), C<expect_log> and C<log_sweep> (see
+L</LOGS>). C<$ENV{MISDIRECT_MPM}> sets the default
 C<mpm>; C<$ENV{MISDIRECT_HTTPD_ENV}> (C<NAME=value ...>) is added to
 apache2's environment alone (check/ preloads the ASan runtime so). With
 C<ssl =E<gt> 0> there is no TLS port and C<tls_port> is undef.
@@ -1093,5 +1225,24 @@ loopback ports by the same rule, for other servers of a test (proxies).
 C<mark>, C<error_log_since($mark)>, C<access_log_since($mark)>,
 C<wait_error_log(qr/.../, $mark, $timeout)>, C<wait_access_log(...)>,
 C<wait_log('findings.log', qr/.../, $timeout)> for another log in logs/.
+
+C<stop> sweeps the whole error_log, as httpd's own tests do after each
+test (C<check_error_log>), when Test::More is loaded: it fails the running
+test (C<httpd NAME: no unexpected warn+ line in error_log>, with the
+first lines as diagnostics) on each line at C<warn> or above that nobody
+expected, and (C<no child crashed>) on C<exit signal> or C<child pid N
+exit>, which nothing can expect. Lines the harness itself causes are
+expected on every server (C<@HARNESS_EXPECTED>: the lint on the standard
+layout's deliberate flaws, mod_http2 off under prefork). A test declares
+the rest, each as a message number (C<'MISDIRECT001'>, C<'AH02032'>: a
+message that opens with it) or a pattern matched against the message (what
+follows the timestamp, C<[module:level]>, pid and client fields):
+C<new(expect_log =E<gt> [...])> for the whole error_log,
+C<$s-E<gt>expect_log(...)> for what is logged from then on (after the
+request or restart that follows), C<MisdirectTest-E<gt>expect_log(...)>
+for every server the test file starts, also through a library
+(MisdirectPredict). C<log_sweep =E<gt> 0> leaves out both (the check of
+the diagnosis lines' openings stays), for check/ scripts that load a
+server into such lines by design and read the error_log themselves.
 
 =cut
