@@ -44,7 +44,7 @@ sub kept_warnings ($text) {
 # Warnings and worse since a restart, but the lint's and OpenSSL's
 # version notice, which every start logs.
 sub other_warnings ($text) {
-    return grep { /:(?:warn|error|crit|alert|emerg)\]/
+    return grep { /:(?:warn|error|crit|alert|emerg)\]/ && !/AH10034: /
                   && !/MISDIRECT01[01]|AH01882|MISDIRECT042/ }
         split /\n/, $text;
 }
