@@ -1300,6 +1300,22 @@ sub dump_json ($s, $file) {
     return $doc ? ($doc) : (undef, "exit $rc\n$err$out");
 }
 
+# What random configurations log at warn or above by design, whatever the
+# seed, for the sweep of each server's error_log (t/lib/MisdirectTest.pm):
+# the module's lines and its lint; mod_ssl's 421s, its certificates that
+# do not name their vhost, its 403s after a post-handshake authentication
+# or a renegotiation that the client cannot answer, and a client
+# certificate refused where SNI chose an SSLEngine off vhost, whose verify
+# depth mod_ssl leaves unset.  t/38 and check/predict.pl declare it.
+sub expect_random_logs () {
+    MisdirectTest->expect_log(qw(MISDIRECT001 MISDIRECT002 MISDIRECT006
+            MISDIRECT010 MISDIRECT011 MISDIRECT012 MISDIRECT015
+            AH02032 AH01909 AH10158 AH02261),
+        qr/^AH02040: Certificate Verification: Certificate Chain too long /,
+        qr/^SSL Library Error: error:0A000117:/,
+        qr/^SSL Library Error: error:0A0000C7:/);
+}
+
 # Rounds from $seed on; prints the seed of each and the summary; returns
 # (stats, wrong answers).
 sub run_rounds (%opt) {
