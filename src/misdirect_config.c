@@ -100,7 +100,7 @@ void *misdirect_config_create_srv(apr_pool_t *p, server_rec *s)
     conf->log_limit = MISDIRECT_UNSET;
     conf->counter_slot = MISDIRECT_UNSET;
     conf->tls = NULL;
-    conf->ctx_certs = NULL;
+    conf->ctx = NULL;
     conf->desc = NULL;
     return conf;
 }
@@ -138,7 +138,7 @@ void *misdirect_config_merge_srv(apr_pool_t *p, void *basev, void *addv)
     /* Set per vhost at startup, never inherited. */
     conf->counter_slot = MISDIRECT_UNSET;
     conf->tls = NULL;
-    conf->ctx_certs = NULL;
+    conf->ctx = NULL;
     conf->desc = NULL;
     return conf;
 }

@@ -25,7 +25,7 @@ struct misdirect_tls_profile {
     /* No SSLCertificateFile anywhere: another module (mod_md) gives
      * mod_ssl the certificates, so the files it compares are not in the
      * configuration.  Their certificates stand in for them, as
-     * init_server noted them (ctx_certs). */
+     * init_server noted them (misdirect_tls_ctx_names). */
     int certs_elsewhere;
     /* What the prediction and the explanation of mod_ssl's 403 ask of
      * every vhost: SSLVerifyClient as a level (0 none, 1 optional, 2
@@ -395,8 +395,8 @@ static int misdirect_certs_differ(server_rec *hs, server_rec *rs,
                                   const misdirect_tls_profile *th,
                                   const misdirect_tls_profile *tr)
 {
-    const char *a = misdirect_config_srv(hs)->ctx_certs;
-    const char *b = misdirect_config_srv(rs)->ctx_certs;
+    const char *a = misdirect_tls_ctx_names(hs);
+    const char *b = misdirect_tls_ctx_names(rs);
 
     if (!th->certs_elsewhere || !tr->certs_elsewhere) {
         return 0;
@@ -625,8 +625,8 @@ const char *misdirect_model_differences(apr_pool_t *p, server_rec *hs,
     }
     if (misdirect_tls_counts(MISDIRECT_TLS_CERTS)
         && misdirect_certs_differ(hs, rs, th, tr)) {
-        const char *a = misdirect_config_srv(hs)->ctx_certs;
-        const char *b = misdirect_config_srv(rs)->ctx_certs;
+        const char *a = misdirect_tls_ctx_names(hs);
+        const char *b = misdirect_tls_ctx_names(rs);
 
         MISDIRECT_PUSH(out, out->nelts ? "; " : "");
         MISDIRECT_PUSH(out, "certificates from another module (mod_md?): ");

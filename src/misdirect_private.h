@@ -22,6 +22,9 @@
 struct ssl_st;
 struct x509_st;
 
+/* What misdirect_tls.c keeps of a vhost's TLS context. */
+struct misdirect_tls_ctx;
+
 #include "misdirect_logic.h"
 
 #define MISDIRECT_UNSET -1
@@ -65,11 +68,10 @@ typedef struct {
                                               * this vhost's counters */
     misdirect_tls_profile *tls;              /* misdirect_model.c: NULL
                                               * without SSLEngine */
-    struct x509_st *certs[MISDIRECT_CERT_SLOTS];       /* misdirect_tls.c (mod_ssl's
+    struct misdirect_tls_ctx *ctx;           /* misdirect_tls.c (mod_ssl's
                                               * init_server): its TLS
-                                              * context's certificates */
-    const char *ctx_certs;                   /* misdirect_tls.c, asked by
-                                              * the model: their names */
+                                              * context's certificates and
+                                              * their names */
     int file_order;                          /* mod_misdirect.c: 0 the
                                               * main server, then the
                                               * vhosts as written */
@@ -381,6 +383,9 @@ MISDIRECT_INTERNAL void misdirect_tls_post_config(apr_pool_t *pconf,
  * which the model compares where the files do not name them (mod_md's);
  * the model asks once per vhost, after mod_ssl made its contexts, and
  * nothing is named for other vhosts. */
+/* The names of s's certificates as mod_ssl's context holds them, or
+ * NULL. */
+MISDIRECT_INTERNAL const char *misdirect_tls_ctx_names(server_rec *s);
 MISDIRECT_INTERNAL void misdirect_tls_name_ctx_certs(apr_pool_t *p,
                                                      server_rec *s);
 /* The handshake of c's TLS session as mod_ssl showed it, or NULL (a

@@ -76,17 +76,42 @@ static const char *misdirect_tls_certs_name(apr_pool_t *p, X509 *const *certs,
     return out;
 }
 
-/* Notes the certificates of a vhost's context (one per key type), so a
- * connection's certificate can be told by its place among them. */
-static void misdirect_note_certs(misdirect_srv_conf *conf, SSL_CTX *ctx)
+/* What this file keeps of a vhost's TLS context, from mod_ssl's
+ * init_server on: its certificates (one per key type), so that a
+ * connection's certificate can be told by its place among them, and
+ * their names, which the model compares where the configuration's files
+ * do not name them. */
+struct misdirect_tls_ctx {
+    X509 *certs[MISDIRECT_CERT_SLOTS];
+    const char *names;
+};
+
+/* conf's certificate in slot, or NULL. */
+static X509 *misdirect_tls_cert(const misdirect_srv_conf *conf, int slot)
+{
+    return conf->ctx && slot < MISDIRECT_CERT_SLOTS ? conf->ctx->certs[slot]
+                                                    : NULL;
+}
+
+const char *misdirect_tls_ctx_names(server_rec *s)
+{
+    const misdirect_srv_conf *conf = misdirect_config_srv(s);
+
+    return conf->ctx ? conf->ctx->names : NULL;
+}
+
+/* Notes the certificates of a vhost's context. */
+static void misdirect_note_certs(apr_pool_t *p, misdirect_srv_conf *conf,
+                                 SSL_CTX *ctx)
 {
     X509 *current = SSL_CTX_get0_certificate(ctx);
     int n = 0, more;
 
+    conf->ctx = apr_pcalloc(p, sizeof(*conf->ctx));
     for (more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
          more && n < MISDIRECT_CERT_SLOTS;
          more = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
-        conf->certs[n++] = SSL_CTX_get0_certificate(ctx);
+        conf->ctx->certs[n++] = SSL_CTX_get0_certificate(ctx);
     }
     /* Leave the context as mod_ssl left it. */
     if (current) {
@@ -99,14 +124,15 @@ void misdirect_tls_name_ctx_certs(apr_pool_t *p, server_rec *s)
     misdirect_srv_conf *conf = misdirect_config_srv(s);
     int n = 0;
 
-    if (conf->ctx_certs || misdirect_model_certs_elsewhere(s) != 1) {
+    if (!conf->ctx || conf->ctx->names
+        || misdirect_model_certs_elsewhere(s) != 1) {
         return;
     }
-    while (n < MISDIRECT_CERT_SLOTS && conf->certs[n]) {
+    while (misdirect_tls_cert(conf, n)) {
         n++;
     }
     if (n) {
-        conf->ctx_certs = misdirect_tls_certs_name(p, conf->certs, n);
+        conf->ctx->names = misdirect_tls_certs_name(p, conf->ctx->certs, n);
     }
 }
 
@@ -145,7 +171,7 @@ static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
                      "SNI will report the handshake vhost as unknown");
         return OK;
     }
-    misdirect_note_certs(misdirect_config_srv(s), ctx);
+    misdirect_note_certs(p, misdirect_config_srv(s), ctx);
     return OK;
 }
 
@@ -284,13 +310,13 @@ static void misdirect_handshake_read(conn_rec *c,
      * context's current one, not the one the session began with.  With
      * several (RSA and ECDSA, say), the client may hold any of them. */
     hconf = misdirect_config_srv(hk->ctx_vhost);
-    if (hconf->certs[1] && hk->resumed) {
+    if (misdirect_tls_cert(hconf, 1) && hk->resumed) {
         hk->cert_slot = MISDIRECT_CERT_ANY;
         return;
     }
     hk->cert = SSL_get_certificate(ssl);
     for (slot = 0; hk->cert && slot < MISDIRECT_CERT_SLOTS; slot++) {
-        if (hconf->certs[slot] == hk->cert) {
+        if (misdirect_tls_cert(hconf, slot) == hk->cert) {
             hk->cert_slot = slot;
             break;
         }
@@ -357,9 +383,9 @@ int misdirect_tls_cert_covers(const misdirect_handshake *hk, server_rec *rs,
     /* The host is not covered only if none of those the client may hold
      * covers it. */
     if (hk->cert_slot == MISDIRECT_CERT_ANY) {
-        for (slot = 0; slot < MISDIRECT_CERT_SLOTS && hconf->certs[slot];
-             slot++) {
-            if (misdirect_one_cert_covers(hconf->certs[slot], slot, hconf,
+        for (slot = 0; misdirect_tls_cert(hconf, slot); slot++) {
+            if (misdirect_one_cert_covers(misdirect_tls_cert(hconf, slot),
+                                          slot, hconf,
                                           rconf, name, host)) {
                 return 1;
             }
