@@ -72,18 +72,16 @@ static int misdirect_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     misdirect_ssl_policy_e ssl;
     server_rec *v;
-    int file_order = 0, relaxed = 0;
+    int relaxed = 0;
 
     (void)plog;
     misdirect_model_build(pconf, ptemp, s);
     misdirect_config_resolve_policies(s);
+    misdirect_vhosts_post_config(pconf, s);
     ssl = misdirect_model_policy();
     for (v = s; v; v = v->next) {
         misdirect_srv_conf *conf = misdirect_config_srv(v);
 
-        conf->file_order = file_order++;
-        /* Every diagnosis line names vhosts so: written once. */
-        conf->desc = misdirect_vhosts_desc(pconf, v);
         relaxed += misdirect_model_tls_enabled(v)
                    && conf->action[MISDIRECT_CHECK_CERT] == MISDIRECT_UNSET
                    && conf->policy[MISDIRECT_CHECK_CERT]

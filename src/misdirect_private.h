@@ -72,10 +72,10 @@ typedef struct {
                                               * init_server): its TLS
                                               * context's certificates and
                                               * their names */
-    int file_order;                          /* mod_misdirect.c: 0 the
-                                              * main server, then the
-                                              * vhosts as written */
-    const char *desc;                        /* mod_misdirect.c:
+    int file_order;                          /* misdirect_vhosts.c: 0 the
+                                              * main server, then each
+                                              * vhost's place */
+    const char *desc;                        /* misdirect_vhosts.c:
                                               * "name (file:line)" */
 } misdirect_srv_conf;
 
@@ -286,6 +286,10 @@ MISDIRECT_INTERNAL server_rec **misdirect_vhosts_all(apr_pool_t *p,
 MISDIRECT_INTERNAL int misdirect_vhosts_has_name(server_rec *s,
                                                  const char *host,
                                                  apr_port_t port);
+/* At startup: each server's place (file_order) and "name (file:line)"
+ * (desc). */
+MISDIRECT_INTERNAL void misdirect_vhosts_post_config(apr_pool_t *pconf,
+                                                     server_rec *main_s);
 /* s's ServerName, "" where it has none. */
 MISDIRECT_INTERNAL const char *misdirect_vhosts_name(server_rec *s);
 /* "127.0.0.1:443 [::1]:443", "*:443"; NULL for the main server. */

@@ -224,3 +224,17 @@ const char *misdirect_vhosts_address(apr_pool_t *p, server_rec *s,
     }
     return out;
 }
+
+void misdirect_vhosts_post_config(apr_pool_t *pconf, server_rec *main_s)
+{
+    server_rec *v;
+    int order = 0;
+
+    for (v = main_s; v; v = v->next) {
+        misdirect_srv_conf *conf = misdirect_config_srv(v);
+
+        conf->file_order = order++;
+        /* Every diagnosis line names vhosts so: written once. */
+        conf->desc = misdirect_vhosts_desc(pconf, v);
+    }
+}
