@@ -31,11 +31,13 @@ static int misdirect_attrib_sees_sni(const misdirect_req *q)
 static int misdirect_attrib_verify_refused(request_rec *r,
                                            const misdirect_req *q)
 {
+    server_rec *hs = misdirect_req_hs(q);
+
     /* The marks misdirect_request_reached and
      * misdirect_request_judged_clean carry no handshake. */
-    return r->status == HTTP_FORBIDDEN && q->handshake && q->hs
-           && q->hs != r->server
-           && misdirect_ssl_forbids(misdirect_model_verify_level(q->hs),
+    return r->status == HTTP_FORBIDDEN && q->handshake && hs
+           && hs != r->server
+           && misdirect_ssl_forbids(misdirect_model_verify_level(hs),
                                     misdirect_model_verify_level(r->server),
                                     q->handshake->tls13);
 }
@@ -47,6 +49,7 @@ static misdirect_by_e misdirect_attrib_ssl(request_rec *r,
                                            const misdirect_req *q,
                                            const char **detail)
 {
+    server_rec *hs = misdirect_req_hs(q);
     const char *notes;
 
     if (!q->facts.tls) {
@@ -60,7 +63,7 @@ static misdirect_by_e misdirect_attrib_ssl(request_rec *r,
         if (q->facts.same_vhost) {
             return 0;
         }
-        *detail = !q->hs || misdirect_model_refuses(q->hs, r->server)
+        *detail = !hs || misdirect_model_refuses(hs, r->server)
                   ? "mod_ssl's SSLVHostSNIPolicy refuses the request's "
                     "virtual host on this handshake"
                   : "the model of mod_ssl's policy expected it to serve "
@@ -113,7 +116,7 @@ static misdirect_by_e misdirect_attrib_verify(request_rec *r,
         return 0;
     }
     if (c->aborted && !q->handshake->tls13
-        && !misdirect_model_own_ca(q->hs, r->server)) {
+        && !misdirect_model_own_ca(misdirect_req_hs(q), r->server)) {
         /* Over TLS 1.2 mod_ssl renegotiated, the client had no
          * certificate, and the failed handshake ended the connection
          * (a vhost with CA certificates of its own is refused at once,
@@ -234,7 +237,6 @@ static misdirect_req *misdirect_attrib_refusal(request_rec *r)
              * of its own making, on no TLS at all.  Scanners do this all
              * day: no misdirect, so said at mod_ssl's own level. */
             shown->facts.tls = 0;
-            shown->hs = NULL;
             shown->handshake = NULL;
             shown->cause = MISDIRECT_CAUSE_OTHER;
             rf->level = APLOG_INFO;

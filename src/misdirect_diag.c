@@ -88,10 +88,11 @@ static misdirect_advice misdirect_advise(const char *brief, const char *hint)
 static misdirect_advice misdirect_fallback_hint(const misdirect_req *q,
                                                 conn_rec *c)
 {
+    server_rec *hs = misdirect_req_hs(q);
     const char *sni = misdirect_req_sni(q);
 
-    if (!sni || !q->hs
-        || misdirect_vhosts_has_name(q->hs, sni, c->local_addr->port)) {
+    if (!sni || !hs
+        || misdirect_vhosts_has_name(hs, sni, c->local_addr->port)) {
         return misdirect_advise(NULL, NULL);
     }
     if (misdirect_sni_is_trailing_dot(sni)) {
@@ -123,8 +124,8 @@ static misdirect_advice misdirect_fallback_hint(const misdirect_req *q,
  * context, certificate and all. */
 static int misdirect_sni_named_plain(const misdirect_req *q)
 {
-    return q->handshake && q->hs && q->handshake->ctx_vhost
-           && q->handshake->ctx_vhost != q->hs;
+    return q->handshake && misdirect_req_hs(q) && q->handshake->ctx_vhost
+           && q->handshake->ctx_vhost != misdirect_req_hs(q);
 }
 
 static misdirect_advice misdirect_plain_hint(const misdirect_req *q,
@@ -137,8 +138,8 @@ static misdirect_advice misdirect_plain_hint(const misdirect_req *q,
                      "TLS port without SSLEngine on, so mod_ssl refuses "
                      "every other virtual host on this connection: give "
                      "%s SSLEngine on and a certificate, or move it off "
-                     "this port", q->hs->server_hostname,
-                     q->hs->server_hostname));
+                     "this port", misdirect_req_hs(q)->server_hostname,
+                     misdirect_req_hs(q)->server_hostname));
 }
 
 /* How the clients that send no SNI are told to send the request's
@@ -316,7 +317,7 @@ static misdirect_advice misdirect_hint(const misdirect_req *q,
     switch (reason) {
     case MISDIRECT_CHECK_SNI_HOST:
         if (misdirect_model_verify_level(r->server)
-            > misdirect_model_verify_level(q->hs)) {
+            > misdirect_model_verify_level(misdirect_req_hs(q))) {
             return misdirect_advise(
                 "a reused connection, but this vhost verifies client "
                 "certificates more strictly; give both the same "
@@ -417,21 +418,22 @@ static misdirect_advice misdirect_hint(const misdirect_req *q,
 static const char *misdirect_sentence(const misdirect_req *q, request_rec *r,
                                       conn_rec *c, const char *host)
 {
+    server_rec *hs = misdirect_req_hs(q);
     apr_pool_t *p = r->pool;
-    const char *hname = !q->hs ? "?"
+    const char *hname = !hs ? "?"
         : misdirect_sni_named_plain(q)
         ? apr_psprintf(p, "%s (no SSLEngine on, so the handshake kept the "
-                       "TLS context of %s)", q->hs->server_hostname,
+                       "TLS context of %s)", hs->server_hostname,
                        q->handshake->ctx_vhost->server_hostname)
-        : q->hs->server_hostname;
+        : hs->server_hostname;
 
     if (!q->decision.fired) {
         /* Nothing left to judge: say which vhosts the request met, and
          * whether the lists forgave what the checks found. */
         return apr_psprintf(p, "host %s selects virtual host %s%s%s%s",
                             host, r->server->server_hostname,
-                            q->hs ? " on a connection set up for " : "",
-                            q->hs ? hname : "",
+                            hs ? " on a connection set up for " : "",
+                            hs ? hname : "",
                             q->found ? "; MisdirectAllow or "
                                        "MisdirectTrustedProxy forgave what "
                                        "mod_misdirect found" : "");
@@ -506,6 +508,7 @@ static const char *misdirect_header_field(request_rec *r, const char *field,
 void misdirect_diag_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                         const misdirect_line *ln)
 {
+    server_rec *hs = misdirect_req_hs(q);
     apr_pool_t *p = r->pool;
     const char *host_hdr = apr_table_get(r->headers_in, "Host");
     const char *host = r->hostname ? misdirect_field_value(p, r->hostname)
@@ -524,7 +527,7 @@ void misdirect_diag_log(const misdirect_req *q, request_rec *r, conn_rec *c,
     key = apr_psprintf(p, " cause=\"%s\" handshake_vhost=\"%s\" "
                        "request_vhost=\"%s\" sni=\"%s\" host=\"%s\"",
                        misdirect_cause_name(q->cause),
-                       q->facts.tls ? misdirect_vhosts_desc(p, q->hs)
+                       q->facts.tls ? misdirect_vhosts_desc(p, hs)
                                     : "(none: not TLS)",
                        misdirect_vhosts_desc(p, r->server),
                        misdirect_req_sni(q) ? misdirect_req_sni(q)
@@ -549,17 +552,17 @@ void misdirect_diag_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                                        : "(none)");
     }
 
-    if (q->facts.tls && q->hs && q->hs != r->server
+    if (q->facts.tls && hs && hs != r->server
         && r->status != HTTP_BAD_REQUEST && r->status != HTTP_FORBIDDEN) {
         misdirect_ssl_policy_e pol = misdirect_model_policy();
 
         /* Built once: the hint asks whether anything differs. */
-        diff = misdirect_model_differences(p, q->hs, r->server);
+        diff = misdirect_model_differences(p, hs, r->server);
         /* What the module's model says mod_ssl decides for this pair. */
         tls = apr_psprintf(p, "%s ssl_policy=\"%s\" ssl_verdict=\"%s\" "
                            "tls_differs=\"%s\"", tls,
                            misdirect_settings_policy_name(pol),
-                           misdirect_model_refuses(q->hs, r->server)
+                           misdirect_model_refuses(hs, r->server)
                            ? "refuse" : "serve",
                            diff ? diff
                            : pol == MISDIRECT_SSL_POLICY_INSECURE
@@ -601,7 +604,7 @@ void misdirect_diag_log(const misdirect_req *q, request_rec *r, conn_rec *c,
                   forgiven, c->client_ip, (unsigned int)c->client_addr->port,
                   ua, c->local_ip, (unsigned int)c->local_addr->port,
                   proto, request_no, tls,
-                  q->facts.tls ? misdirect_vhosts_desc(p, q->hs)
+                  q->facts.tls ? misdirect_vhosts_desc(p, hs)
                                : "(none: not TLS)",
                   misdirect_vhosts_desc(p, r->server), host,
                   host_hdr ? misdirect_field_value(p, host_hdr) : "(none)",

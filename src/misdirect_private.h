@@ -167,7 +167,6 @@ typedef struct {
     misdirect_facts facts;
     unsigned int found;                      /* fired before the lists */
     misdirect_decision decision;             /* fired == 0: all forgiven */
-    server_rec *hs;                          /* H, or NULL */
     /* The handshake's record, copied: NULL on plain connections. */
     const misdirect_handshake *handshake;
     int request_no;                          /* on its connection, from 1 */
@@ -228,6 +227,12 @@ static APR_INLINE const char *misdirect_refusal_by(const misdirect_req *q)
 /* q's SNI (escaped), or NULL: none sent, or no TLS.  Matching it against
  * host names or IP literals gives what the raw SNI would: the bytes that
  * are escaped occur in neither. */
+/* H of q's request, or NULL: not TLS, or not known. */
+static APR_INLINE server_rec *misdirect_req_hs(const misdirect_req *q)
+{
+    return q->handshake ? q->handshake->hs : NULL;
+}
+
 static APR_INLINE const char *misdirect_req_sni(const misdirect_req *q)
 {
     return q->handshake && q->handshake->sni_sent ? q->handshake->sni

@@ -145,9 +145,9 @@ void misdirect_request_find_cause(request_rec *r, conn_rec *c,
     memset(cf, 0, sizeof(*cf));
     cf->reason = q->decision.fired ? (int)q->decision.reason : -1;
     cf->sni_port = misdirect_sni_has_port(sni);
-    cf->sni_named = sni && q->hs
-                    && (q->hs != c->base_server
-                        || misdirect_vhosts_has_name(q->hs, sni,
+    cf->sni_named = sni && misdirect_req_hs(q)
+                    && (misdirect_req_hs(q) != c->base_server
+                        || misdirect_vhosts_has_name(misdirect_req_hs(q), sni,
                                                      c->local_addr->port));
     cf->h2 = r->connection->master != NULL;
     cf->gateway = misdirect_gateway_seen(r);
@@ -219,7 +219,6 @@ static misdirect_req *misdirect_req_make(request_rec *r, conn_rec *c,
     q->facts = *f;
     q->found = found;
     if (hk) {
-        q->hs = hk->hs;
         /* The connection's record lasts as long as the connection. */
         q->handshake = !hk->tls ? NULL
                        : hk == scratch ? apr_pmemdup(r->pool, hk, sizeof(*hk))
@@ -345,9 +344,9 @@ void misdirect_request_set_vars(const misdirect_req *q, request_rec *r)
     if (misdirect_req_sni(q)) {
         apr_table_setn(e, "MISDIRECT_SNI", misdirect_req_sni(q));
     }
-    if (q->hs) {
+    if (misdirect_req_hs(q)) {
         apr_table_setn(e, "MISDIRECT_HANDSHAKE_VHOST",
-                       q->hs->server_hostname);
+                       misdirect_req_hs(q)->server_hostname);
     }
     apr_table_setn(e, "MISDIRECT_REQUEST_VHOST", r->server->server_hostname);
     apr_table_setn(e, "MISDIRECT_CAUSE", misdirect_cause_name(q->cause));
@@ -431,7 +430,7 @@ static int misdirect_post_read_request(request_rec *r)
     /* Something was found: from here on, allocation is fine. */
     q = misdirect_req_make(r, c, &f, found, hk, &scratch, 0);
     if (!misdirect_judge(r, c, conf, q)) {
-        return misdirect_checked_clean(r, q->hs, found);
+        return misdirect_checked_clean(r, misdirect_req_hs(q), found);
     }
     /* Something is left to say: only now are the facts of a cause read. */
     misdirect_request_find_cause(r, c, q);
