@@ -124,13 +124,16 @@ static misdirect_advice misdirect_fallback_hint(const misdirect_req *q,
  * context, certificate and all. */
 static int misdirect_sni_named_plain(const misdirect_req *q)
 {
-    return q->handshake && misdirect_req_hs(q) && q->handshake->ctx_vhost
-           && q->handshake->ctx_vhost != misdirect_req_hs(q);
+    server_rec *hs = misdirect_req_hs(q);
+
+    return hs && q->handshake->ctx_vhost && q->handshake->ctx_vhost != hs;
 }
 
 static misdirect_advice misdirect_plain_hint(const misdirect_req *q,
                                              request_rec *r)
 {
+    const char *name = misdirect_req_hs(q)->server_hostname;
+
     return misdirect_advise(
         "the SNI names a vhost without SSLEngine on; give it SSLEngine on, "
         "or move it off this TLS port",
@@ -138,8 +141,7 @@ static misdirect_advice misdirect_plain_hint(const misdirect_req *q,
                      "TLS port without SSLEngine on, so mod_ssl refuses "
                      "every other virtual host on this connection: give "
                      "%s SSLEngine on and a certificate, or move it off "
-                     "this port", misdirect_req_hs(q)->server_hostname,
-                     misdirect_req_hs(q)->server_hostname));
+                     "this port", name, name));
 }
 
 /* How the clients that send no SNI are told to send the request's

@@ -224,15 +224,15 @@ static APR_INLINE const char *misdirect_refusal_by(const misdirect_req *q)
            : misdirect_refusal_is_ssl(q) ? "mod_ssl" : "handler";
 }
 
-/* q's SNI (escaped), or NULL: none sent, or no TLS.  Matching it against
- * host names or IP literals gives what the raw SNI would: the bytes that
- * are escaped occur in neither. */
 /* H of q's request, or NULL: not TLS, or not known. */
 static APR_INLINE server_rec *misdirect_req_hs(const misdirect_req *q)
 {
     return q->handshake ? q->handshake->hs : NULL;
 }
 
+/* q's SNI (escaped), or NULL: none sent, or no TLS.  Matching it against
+ * host names or IP literals gives what the raw SNI would: the bytes that
+ * are escaped occur in neither. */
 static APR_INLINE const char *misdirect_req_sni(const misdirect_req *q)
 {
     return q->handshake && q->handshake->sni_sent ? q->handshake->sni
@@ -392,11 +392,11 @@ MISDIRECT_INTERNAL void misdirect_tls_post_config(apr_pool_t *pconf,
  * which the model compares where the files do not name them (mod_md's);
  * the model asks once per vhost, after mod_ssl made its contexts, and
  * nothing is named for other vhosts. */
+MISDIRECT_INTERNAL void misdirect_tls_name_ctx_certs(apr_pool_t *p,
+                                                     server_rec *s);
 /* The names of s's certificates as mod_ssl's context holds them, or
  * NULL. */
 MISDIRECT_INTERNAL const char *misdirect_tls_ctx_names(server_rec *s);
-MISDIRECT_INTERNAL void misdirect_tls_name_ctx_certs(apr_pool_t *p,
-                                                     server_rec *s);
 /* The handshake of c's TLS session as mod_ssl showed it, or NULL (a
  * plain connection, or TLS by a module other than mod_ssl).  scratch
  * holds the answer while another thread is still publishing it. */

@@ -140,14 +140,15 @@ void misdirect_request_find_cause(request_rec *r, conn_rec *c,
 {
     misdirect_cause_facts *cf = &q->cause_facts;
     const char *sni = misdirect_req_sni(q);
+    server_rec *hs = misdirect_req_hs(q);
     const char *stream = misdirect_diag_h2_stream(r);
 
     memset(cf, 0, sizeof(*cf));
     cf->reason = q->decision.fired ? (int)q->decision.reason : -1;
     cf->sni_port = misdirect_sni_has_port(sni);
-    cf->sni_named = sni && misdirect_req_hs(q)
-                    && (misdirect_req_hs(q) != c->base_server
-                        || misdirect_vhosts_has_name(misdirect_req_hs(q), sni,
+    cf->sni_named = sni && hs
+                    && (hs != c->base_server
+                        || misdirect_vhosts_has_name(hs, sni,
                                                      c->local_addr->port));
     cf->h2 = r->connection->master != NULL;
     cf->gateway = misdirect_gateway_seen(r);
@@ -324,6 +325,7 @@ static void misdirect_h2c_note(request_rec *r, conn_rec *c)
 void misdirect_request_set_vars(const misdirect_req *q, request_rec *r)
 {
     apr_table_t *e = r->subprocess_env;
+    server_rec *hs = misdirect_req_hs(q);
     int fired = q->decision.fired != 0;
 
     /* Set, not added: a request served despite a finding can end in a
@@ -344,9 +346,8 @@ void misdirect_request_set_vars(const misdirect_req *q, request_rec *r)
     if (misdirect_req_sni(q)) {
         apr_table_setn(e, "MISDIRECT_SNI", misdirect_req_sni(q));
     }
-    if (misdirect_req_hs(q)) {
-        apr_table_setn(e, "MISDIRECT_HANDSHAKE_VHOST",
-                       misdirect_req_hs(q)->server_hostname);
+    if (hs) {
+        apr_table_setn(e, "MISDIRECT_HANDSHAKE_VHOST", hs->server_hostname);
     }
     apr_table_setn(e, "MISDIRECT_REQUEST_VHOST", r->server->server_hostname);
     apr_table_setn(e, "MISDIRECT_CAUSE", misdirect_cause_name(q->cause));

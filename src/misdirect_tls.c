@@ -89,8 +89,8 @@ struct misdirect_tls_ctx {
 /* conf's certificate in slot, or NULL. */
 static X509 *misdirect_tls_cert(const misdirect_srv_conf *conf, int slot)
 {
-    return conf->ctx && slot < MISDIRECT_CERT_SLOTS ? conf->ctx->certs[slot]
-                                                    : NULL;
+    return conf->ctx && slot >= 0 && slot < MISDIRECT_CERT_SLOTS
+           ? conf->ctx->certs[slot] : NULL;
 }
 
 const char *misdirect_tls_ctx_names(server_rec *s)
@@ -159,7 +159,6 @@ static int misdirect_ctx_index_get(void)
 static int misdirect_init_server(server_rec *s, apr_pool_t *p, int is_proxy,
                                  SSL_CTX *ctx)
 {
-    (void)p;
     if (is_proxy || !ctx) {
         return OK;
     }
