@@ -32,16 +32,8 @@ sub server ($name, $mpm) {
         # reported.
         expect_log => [qw(MISDIRECT001 MISDIRECT002)],
         # The counters' page, on a vhost that counts nothing itself.
-        extra_vhosts => <<~'EOF');
-            <VirtualHost 127.0.0.1:@PLAIN_PORT@>
-                ServerName status.test
-                Misdirect Off
-                <Location /misdirect-status>
-                    SetHandler misdirect-status
-                    Require all granted
-                </Location>
-            </VirtualHost>
-            EOF
+        extra_vhosts => MisdirectTest::status_vhost(
+            '127.0.0.1:@PLAIN_PORT@', 'status.test'));
     return $s;
 }
 

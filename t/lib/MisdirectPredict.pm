@@ -363,16 +363,8 @@ package MisdirectPredict::Server {
             EOF
         push @c, map { "Listen $_" } $self->{endpoints}->@*;
         push @c, $cfg->{global}->@*;
-        push @c, <<~"EOF";
-            <VirtualHost 127.0.0.1:$plain>
-                ServerName status.localhost
-                Misdirect Off
-                <Location /misdirect-status>
-                    SetHandler misdirect-status
-                    Require all granted
-                </Location>
-            </VirtualHost>
-            EOF
+        push @c, MisdirectTest::status_vhost("127.0.0.1:$plain",
+            'status.localhost');
         # The same draws on every start (a retried port).
         MisdirectPredict::reseed($cfg->{seed} ^ 0x5a5a5a5a);
         push @c, MisdirectPredict::vhost_lines($cfg, $_, $tls, $root)

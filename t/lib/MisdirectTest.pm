@@ -1118,6 +1118,22 @@ sub _tmp_root () {
 
 sub tmp_root () { $TMP }
 
+# A vhost of its own for the counters' page, with Misdirect Off so that
+# reading the counters counts nothing: listen is its <VirtualHost>
+# address, name its ServerName.
+sub status_vhost ($listen, $name) {
+    return <<~"EOF";
+        <VirtualHost $listen>
+            ServerName $name
+            Misdirect Off
+            <Location /misdirect-status>
+                SetHandler misdirect-status
+                Require all granted
+            </Location>
+        </VirtualHost>
+        EOF
+}
+
 # mod_http2 switches itself off under prefork (AH10034): servers that must
 # speak HTTP/2 run the chosen MPM, or event when that is prefork.
 sub h2_mpm () {
